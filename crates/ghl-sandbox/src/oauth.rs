@@ -1,0 +1,126 @@
+//! OAuth 2.0 authorization-code grant as GHL runs it: the consent screen stand-in issues single-use
+//! codes; the token endpoint trades a code or a refresh token for an access token (which expires) and
+//! a new refresh token. A refresh token works once: using it again is `invalid_grant` (rotation).
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use axum::http::StatusCode;
+
+use crate::auth::{Grant, TokenRegistry};
+use crate::data::ids;
+use crate::error::ApiError;
+
+/// Authorization codes expire quickly, as everywhere.
+const CODE_TTL: Duration = Duration::from_secs(600);
+
+/// What an OAuth grant is for: a location, its scopes, the user who installed the app.
+#[derive(Clone, Debug)]
+pub(crate) struct Consent {
+    pub location_id: String,
+    pub scopes: Vec<String>,
+    pub user_id: String,
+}
+
+struct PendingCode {
+    consent: Consent,
+    redirect_uri: String,
+    issued: Instant,
+}
+
+/// The body of a successful `POST /oauth/token`.
+pub(crate) struct Issued {
+    pub access_token: String,
+    pub refresh_token: String,
+    pub consent: Consent,
+}
+
+pub(crate) struct OAuth {
+    inner: Mutex<Inner>,
+}
+
+struct Inner {
+    codes: HashMap<String, PendingCode>,
+    refresh_tokens: HashMap<String, Consent>,
+    rng: fastrand::Rng,
+}
+
+impl OAuth {
+    pub(crate) fn new(seed: u64) -> Self {
+        Self {
+            inner: Mutex::new(Inner {
+                codes: HashMap::new(),
+                refresh_tokens: HashMap::new(),
+                rng: fastrand::Rng::with_seed(seed.rotate_left(17) ^ 0x0A07_0A07),
+            }),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The code the consent screen hands back through the redirect.
+    pub(crate) fn issue_code(&self, consent: Consent, redirect_uri: String) -> String {
+        let mut inner = self.lock();
+        let now = Instant::now();
+        inner.codes.retain(|_, c| now.duration_since(c.issued) < CODE_TTL);
+        let code = ids::token(&mut inner.rng, "");
+        inner.codes.insert(code.clone(), PendingCode { consent, redirect_uri, issued: now });
+        code
+    }
+
+    /// Trades a code (once) for tokens; `redirect_uri`, when sent, must be the one the code was issued for.
+    pub(crate) fn redeem_code(
+        &self,
+        code: &str,
+        redirect_uri: Option<&str>,
+        tokens: &TokenRegistry,
+        ttl: Duration,
+    ) -> Result<Issued, ApiError> {
+        let mut inner = self.lock();
+        let pending = inner.codes.remove(code).ok_or_else(|| invalid_grant("Invalid authorization code"))?;
+        if pending.issued.elapsed() >= CODE_TTL {
+            return Err(invalid_grant("The authorization code has expired"));
+        }
+        if redirect_uri.is_some_and(|uri| uri != pending.redirect_uri) {
+            return Err(invalid_grant("redirect_uri does not match the one of the authorization request"));
+        }
+        Ok(mint(&mut inner, pending.consent, tokens, ttl))
+    }
+
+    /// Trades a refresh token (once) for a new access token and a new refresh token.
+    pub(crate) fn redeem_refresh_token(
+        &self,
+        refresh_token: &str,
+        tokens: &TokenRegistry,
+        ttl: Duration,
+    ) -> Result<Issued, ApiError> {
+        let mut inner = self.lock();
+        let consent = inner
+            .refresh_tokens
+            .remove(refresh_token)
+            .ok_or_else(|| invalid_grant("Invalid grant: refresh token is invalid"))?;
+        Ok(mint(&mut inner, consent, tokens, ttl))
+    }
+}
+
+fn mint(inner: &mut Inner, consent: Consent, tokens: &TokenRegistry, ttl: Duration) -> Issued {
+    let access_token = ids::token(&mut inner.rng, "sbx-at-");
+    let refresh_token = ids::token(&mut inner.rng, "sbx-rt-");
+    tokens.insert(
+        access_token.clone(),
+        Grant {
+            location_id: consent.location_id.clone(),
+            scopes: consent.scopes.clone(),
+            expires_at: Some(Instant::now() + ttl),
+        },
+    );
+    inner.refresh_tokens.insert(refresh_token.clone(), consent.clone());
+    Issued { access_token, refresh_token, consent }
+}
+
+pub(crate) fn invalid_grant(description: &str) -> ApiError {
+    ApiError::OAuth { status: StatusCode::BAD_REQUEST, error: "invalid_grant", description: description.to_owned() }
+}

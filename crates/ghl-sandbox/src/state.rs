@@ -1,0 +1,66 @@
+//! The state every handler shares: one `Arc` of concrete parts, each behind its own lock so that
+//! the hot path (GET a contact) takes only the store's read lock and two short mutexes.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::time::Duration;
+
+use crate::auth::TokenRegistry;
+use crate::config::SandboxConfig;
+use crate::faults::FaultSet;
+use crate::oauth::OAuth;
+use crate::rate_limit::RateLimiter;
+use crate::request_log::RequestLog;
+use crate::store::Store;
+
+pub(crate) type App = Arc<Shared>;
+
+pub(crate) struct Shared {
+    store: RwLock<Store>,
+    pub tokens: TokenRegistry,
+    pub oauth: OAuth,
+    pub limiter: RateLimiter,
+    pub faults: FaultSet,
+    pub log: RequestLog,
+    latency_nanos: AtomicU64,
+    pub access_token_ttl: Duration,
+    /// `http://127.0.0.1:PORT`, for `nextPageUrl`.
+    pub base_url: String,
+}
+
+impl Shared {
+    pub(crate) fn new(config: &SandboxConfig, store: Store, base_url: String) -> Self {
+        Self {
+            store: RwLock::new(store),
+            tokens: TokenRegistry::with_static_tokens(),
+            oauth: OAuth::new(config.seed),
+            limiter: RateLimiter::new(config.rate_limit, config.daily_limit),
+            faults: FaultSet::new(config.seed),
+            log: RequestLog::new(),
+            latency_nanos: AtomicU64::new(nanos(config.latency)),
+            access_token_ttl: config.access_token_ttl,
+            base_url,
+        }
+    }
+
+    /// A poisoned lock only means a handler panicked mid-request; the data is still usable.
+    pub(crate) fn read(&self) -> RwLockReadGuard<'_, Store> {
+        self.store.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub(crate) fn write(&self) -> RwLockWriteGuard<'_, Store> {
+        self.store.write().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub(crate) fn latency(&self) -> Duration {
+        Duration::from_nanos(self.latency_nanos.load(Ordering::Relaxed))
+    }
+
+    pub(crate) fn set_latency(&self, latency: Duration) {
+        self.latency_nanos.store(nanos(latency), Ordering::Relaxed);
+    }
+}
+
+fn nanos(d: Duration) -> u64 {
+    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
+}

@@ -1,0 +1,171 @@
+//! Builds the running application: upstream (GHL or the embedded sandbox), client, schema,
+//! router, listener. `App::build` binds (port 0 allowed) so tests can read the real port.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::get;
+use axum::{Json, Router};
+use secrecy::SecretString;
+use serde_json::json;
+use tokio::net::TcpListener;
+use tracing::{info, warn};
+
+use crate::auth::Auth;
+use crate::config::{AuthKind, ServeArgs, Upstream};
+use crate::graphql::{self, GraphqlState, LoaderOptions, SchemaOptions};
+use crate::highlevel::{ClientOptions, GhlClient, Scopes, Tenant};
+
+pub struct App {
+    listener: TcpListener,
+    router: Router,
+    upstream: String,
+    #[cfg(feature = "sandbox")]
+    sandbox: Option<ghl_sandbox::RunningSandbox>,
+}
+
+impl App {
+    /// Validates the config, starts the embedded sandbox if needed, and binds the listener.
+    pub async fn build(args: ServeArgs) -> anyhow::Result<Self> {
+        let upstream = args.upstream()?;
+        #[cfg(feature = "sandbox")]
+        let mut sandbox = None;
+        let (base_url, auth) = match upstream {
+            Upstream::Remote { base_url } => {
+                let auth = match args.auth {
+                    AuthKind::Forward => Auth::Forward,
+                    AuthKind::Static => Auth::Static(Tenant::new(
+                        args.ghl_location_id.clone().unwrap_or_default(),
+                        SecretString::from(args.ghl_token.clone().unwrap_or_default()),
+                        Some(Scopes::parse(&args.ghl_scopes)),
+                    )),
+                };
+                (base_url, auth)
+            }
+            #[cfg(feature = "sandbox")]
+            Upstream::EmbeddedSandbox => {
+                let config = ghl_sandbox::SandboxConfig {
+                    contacts: args.sandbox_contacts,
+                    latency: args.sandbox_latency,
+                    ..Default::default()
+                };
+                let running = ghl_sandbox::Sandbox::spawn(config).await.context("starting the embedded GHL sandbox")?;
+                let base_url = running.base_url();
+                sandbox = Some(running);
+                let tenant = Tenant::new(
+                    ghl_sandbox::LOCATION_ID,
+                    SecretString::from(ghl_sandbox::WRITE_TOKEN),
+                    Some(Scopes::parse("contacts.readonly contacts.write locations/tasks.readonly")),
+                );
+                (base_url, Auth::Static(tenant))
+            }
+            #[cfg(not(feature = "sandbox"))]
+            Upstream::EmbeddedSandbox => anyhow::bail!(crate::config::ConfigError::NoSandbox),
+        };
+
+        let client = GhlClient::new(ClientOptions {
+            base_url: base_url.clone(),
+            connect_timeout: args.connect_timeout,
+            request_timeout: args.request_timeout,
+            max_concurrency_per_location: args.max_concurrency_per_location,
+        })
+        .context("building the HTTP client for GHL")?;
+        let schema = graphql::build_schema(&SchemaOptions {
+            max_depth: args.max_depth,
+            max_complexity: args.max_complexity,
+            introspection: true,
+        });
+        let state = GraphqlState {
+            schema,
+            client,
+            auth: Arc::new(auth),
+            loader_options: LoaderOptions { tasks_search_page_size: args.tasks_search_page_size },
+            max_batch: args.max_batch,
+        };
+        let router = router(state, args.max_body_bytes);
+
+        let listener = TcpListener::bind(args.listen).await.with_context(|| format!("binding {}", args.listen))?;
+        if !listener.local_addr()?.ip().is_loopback() && matches!(args.auth, AuthKind::Static) {
+            warn!("listening on a public address with a static GHL token: anyone who reaches this port acts with that token");
+        }
+        Ok(Self {
+            listener,
+            router,
+            upstream: base_url,
+            #[cfg(feature = "sandbox")]
+            sandbox,
+        })
+    }
+
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// What a person starting the server needs to know, for the terminal.
+    pub fn banner(&self) -> String {
+        let addr = self.local_addr().map(|a| a.to_string()).unwrap_or_else(|_| "?".into());
+        let mut lines = vec![
+            format!("ghl-subgraph listening on http://{addr}"),
+            format!("  GraphQL:  http://{addr}/graphql (POST; GET for queries)"),
+            format!("  GraphiQL: http://{addr}/graphql (open in a browser)"),
+            format!("  Health:   http://{addr}/healthz  http://{addr}/readyz"),
+        ];
+        #[cfg(feature = "sandbox")]
+        if self.sandbox.is_some() {
+            lines.push(format!("Running on the embedded GHL sandbox at {} (location `{}`, seeded data, no credentials needed).", self.upstream, ghl_sandbox::LOCATION_ID));
+            lines.push("To use real GHL: set GHL_TOKEN (a private integration token), GHL_LOCATION_ID and GHL_SCOPES, or pass --auth forward.".into());
+            return lines.join("\n");
+        }
+        lines.push(format!("Upstream GHL API: {}", self.upstream));
+        lines.join("\n")
+    }
+
+    /// Serves until `shutdown` resolves, then drains in-flight requests.
+    pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+        info!(addr = ?self.listener.local_addr().ok(), "serving");
+        let result = axum::serve(self.listener, self.router).with_graceful_shutdown(shutdown).await;
+        #[cfg(feature = "sandbox")]
+        if let Some(sandbox) = self.sandbox {
+            sandbox.shutdown().await;
+        }
+        result
+    }
+}
+
+/// The HTTP surface: `/graphql` (POST, GET, GraphiQL), vendored GraphiQL assets, health.
+pub fn router(state: GraphqlState, max_body_bytes: usize) -> Router {
+    Router::new()
+        .route("/graphql", get(graphql::graphql_get).post(graphql::graphql_post))
+        .route("/graphiql/{file}", get(graphql::graphiql_asset))
+        .route("/healthz", get(|| async { Json(json!({ "status": "ok" })) }))
+        .route("/readyz", get(|| async { Json(json!({ "status": "ready" })) }))
+        .layer(DefaultBodyLimit::max(max_body_bytes))
+        .with_state(state)
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = terminate => {},
+    }
+}

@@ -1,0 +1,217 @@
+//! Typed configuration: clap derive with an env var for every flag, parsed once at start-up.
+//!
+//! `ghl-subgraph` alone means `ghl-subgraph serve`. With no GHL token and no base URL, `serve`
+//! runs on the embedded sandbox. Bad combinations fail here with a message that says what to set.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Production GraphQL subgraph over the HighLevel (GHL) Contacts API.
+#[derive(Parser, Debug)]
+#[command(name = "ghl-subgraph", version, about, args_conflicts_with_subcommands = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    #[command(flatten)]
+    pub serve: ServeArgs,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run the GraphQL server (the default).
+    Serve(ServeArgs),
+    /// Print the federation SDL (the contents of schema.graphql).
+    Schema,
+    /// Run the GHL sandbox alone: a seeded simulator of the GHL Contacts API.
+    #[cfg(feature = "sandbox")]
+    Sandbox(ghl_sandbox::SandboxArgs),
+}
+
+impl Cli {
+    /// The command to run, with `serve` as the default.
+    pub fn into_command(self) -> Command {
+        self.command.unwrap_or(Command::Serve(self.serve))
+    }
+}
+
+/// How the subgraph authenticates to GHL.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AuthKind {
+    /// One configured token (private integration token or OAuth access token) for one location.
+    Static,
+    /// Forward each caller's `Authorization: Bearer` to GHL; `x-ghl-location-id` names the location.
+    Forward,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct ServeArgs {
+    /// Address to listen on; port 0 picks a free port (the bound address is printed).
+    #[arg(long, env = "LISTEN_ADDR", default_value = "127.0.0.1:0")]
+    pub listen: SocketAddr,
+
+    /// How to authenticate to GHL.
+    #[arg(long, env = "GHL_AUTH", value_enum, default_value = "static")]
+    pub auth: AuthKind,
+
+    /// GHL API base URL. Default: https://services.leadconnectorhq.com when a token is set, else the embedded sandbox.
+    #[arg(long, env = "GHL_BASE_URL")]
+    pub ghl_base_url: Option<String>,
+
+    /// GHL token for `--auth static` (a private integration token). Never logged.
+    #[arg(long, env = "GHL_TOKEN", hide_env_values = true)]
+    pub ghl_token: Option<String>,
+
+    /// The GHL location (sub-account) id the static token belongs to.
+    #[arg(long, env = "GHL_LOCATION_ID")]
+    pub ghl_location_id: Option<String>,
+
+    /// Scopes the static token carries, space- or comma-separated. Mutations need `contacts.write`;
+    /// `locations/tasks.readonly` lets tasks of many contacts load in one call.
+    #[arg(long, env = "GHL_SCOPES", default_value = "contacts.readonly")]
+    pub ghl_scopes: String,
+
+    /// Timeout to open a connection to GHL.
+    #[arg(long, env = "GHL_CONNECT_TIMEOUT", default_value = "5s", value_parser = humantime::parse_duration)]
+    pub connect_timeout: Duration,
+
+    /// Timeout of one GHL call, body included.
+    #[arg(long, env = "GHL_REQUEST_TIMEOUT", default_value = "30s", value_parser = humantime::parse_duration)]
+    pub request_timeout: Duration,
+
+    /// GHL calls in flight at once per location.
+    #[arg(long, env = "GHL_MAX_CONCURRENCY", default_value_t = 8)]
+    pub max_concurrency_per_location: usize,
+
+    /// Page size of the location-wide tasks search.
+    #[arg(long, env = "GHL_TASKS_SEARCH_PAGE_SIZE", default_value_t = 100)]
+    pub tasks_search_page_size: u32,
+
+    /// Most operations in one batched (JSON array) request; 0 turns batching off.
+    #[arg(long, env = "GRAPHQL_MAX_BATCH", default_value_t = 10)]
+    pub max_batch: usize,
+
+    /// Largest request body accepted, in bytes (larger answers 413).
+    #[arg(long, env = "GRAPHQL_MAX_BODY_BYTES", default_value_t = 2 * 1024 * 1024)]
+    pub max_body_bytes: usize,
+
+    /// Deepest selection nesting accepted.
+    #[arg(long, env = "GRAPHQL_MAX_DEPTH", default_value_t = 12)]
+    pub max_depth: usize,
+
+    /// Highest query complexity accepted (each field counts 1).
+    #[arg(long, env = "GRAPHQL_MAX_COMPLEXITY", default_value_t = 5000)]
+    pub max_complexity: usize,
+
+    /// Contacts the embedded sandbox seeds (only without a GHL token).
+    #[arg(long, env = "SANDBOX_CONTACTS", default_value_t = 200)]
+    pub sandbox_contacts: usize,
+
+    /// Latency the embedded sandbox adds to every call, e.g. `50ms`.
+    #[arg(long, env = "SANDBOX_LATENCY", default_value = "0ms", value_parser = humantime::parse_duration)]
+    pub sandbox_latency: Duration,
+}
+
+/// Where GHL calls go and as whom, decided once from the flags.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Upstream {
+    /// No credentials: start the built-in sandbox and use its write token.
+    EmbeddedSandbox,
+    /// A real GHL (or a sandbox started elsewhere).
+    Remote { base_url: String },
+}
+
+/// GHL's production API.
+pub const GHL_BASE_URL: &str = "https://services.leadconnectorhq.com";
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ConfigError {
+    #[error("GHL_TOKEN (--ghl-token) is set but GHL_LOCATION_ID (--ghl-location-id) is not: name the location the token belongs to")]
+    MissingLocation,
+    #[error("GHL_BASE_URL is set but GHL_TOKEN is not: set a token, use --auth forward, or unset GHL_BASE_URL to run on the embedded sandbox")]
+    MissingToken,
+    #[error("--auth forward cannot be combined with GHL_TOKEN: the caller's token is used")]
+    TokenWithForward,
+    #[error("GHL_BASE_URL must start with http:// or https://")]
+    BadBaseUrl,
+    #[error("this build has no embedded sandbox (feature `sandbox`): set GHL_TOKEN and GHL_LOCATION_ID")]
+    NoSandbox,
+    #[error("{0} must be at least 1")]
+    Zero(&'static str),
+}
+
+impl ServeArgs {
+    /// Validates the combination of flags and says where GHL calls go.
+    pub fn upstream(&self) -> Result<Upstream, ConfigError> {
+        if let Some(url) = &self.ghl_base_url {
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                return Err(ConfigError::BadBaseUrl);
+            }
+        }
+        if self.max_concurrency_per_location == 0 {
+            return Err(ConfigError::Zero("GHL_MAX_CONCURRENCY"));
+        }
+        if self.tasks_search_page_size == 0 {
+            return Err(ConfigError::Zero("GHL_TASKS_SEARCH_PAGE_SIZE"));
+        }
+        let token = self.ghl_token.as_deref().filter(|t| !t.is_empty());
+        let remote = |url: &Option<String>| Upstream::Remote { base_url: url.clone().unwrap_or_else(|| GHL_BASE_URL.to_owned()) };
+        match (self.auth, token, &self.ghl_base_url) {
+            (AuthKind::Forward, Some(_), _) => Err(ConfigError::TokenWithForward),
+            (AuthKind::Forward, None, url) => Ok(remote(url)),
+            (AuthKind::Static, Some(_), _) if self.ghl_location_id.as_deref().unwrap_or("").is_empty() => Err(ConfigError::MissingLocation),
+            (AuthKind::Static, Some(_), url) => Ok(remote(url)),
+            (AuthKind::Static, None, Some(_)) => Err(ConfigError::MissingToken),
+            (AuthKind::Static, None, None) if cfg!(feature = "sandbox") => Ok(Upstream::EmbeddedSandbox),
+            (AuthKind::Static, None, None) => Err(ConfigError::NoSandbox),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(extra: &[&str]) -> ServeArgs {
+        let mut argv = vec!["ghl-subgraph", "serve"];
+        argv.extend_from_slice(extra);
+        match Cli::try_parse_from(argv).unwrap().into_command() {
+            Command::Serve(args) => args,
+            other => panic!("expected serve, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn no_credentials_means_the_embedded_sandbox() {
+        let mut a = args(&[]);
+        a.ghl_token = None;
+        a.ghl_base_url = None;
+        assert_eq!(a.upstream(), Ok(Upstream::EmbeddedSandbox));
+    }
+
+    #[test]
+    fn a_token_needs_its_location() {
+        let mut a = args(&["--ghl-token", "t"]);
+        a.ghl_location_id = None;
+        assert_eq!(a.upstream(), Err(ConfigError::MissingLocation));
+        a.ghl_location_id = Some("loc".into());
+        assert_eq!(a.upstream(), Ok(Upstream::Remote { base_url: GHL_BASE_URL.into() }));
+    }
+
+    #[test]
+    fn a_base_url_without_a_token_is_refused_in_static_mode() {
+        let mut a = args(&["--ghl-base-url", "http://127.0.0.1:9"]);
+        a.ghl_token = None;
+        assert_eq!(a.upstream(), Err(ConfigError::MissingToken));
+        a.auth = AuthKind::Forward;
+        assert_eq!(a.upstream(), Ok(Upstream::Remote { base_url: "http://127.0.0.1:9".into() }));
+    }
+
+    #[test]
+    fn durations_are_human_strings() {
+        let a = args(&["--request-timeout", "1500ms", "--connect-timeout", "2s"]);
+        assert_eq!(a.request_timeout, Duration::from_millis(1500));
+        assert_eq!(a.connect_timeout, Duration::from_secs(2));
+    }
+}

@@ -1,0 +1,33 @@
+//! GraphiQL, served from assets vendored into the binary: the playground works offline.
+//!
+//! Versions and checksums of the vendored files: `assets/graphiql/VERSIONS.md`.
+
+use axum::extract::Path;
+use axum::http::{header, StatusCode};
+use axum::response::{Html, IntoResponse, Response};
+
+const INDEX: &str = include_str!("../../assets/graphiql/index.html");
+
+const ASSETS: &[(&str, &str, &[u8])] = &[
+    ("graphiql.min.js", "text/javascript; charset=utf-8", include_bytes!("../../assets/graphiql/graphiql.min.js")),
+    ("graphiql.min.css", "text/css; charset=utf-8", include_bytes!("../../assets/graphiql/graphiql.min.css")),
+    ("react.production.min.js", "text/javascript; charset=utf-8", include_bytes!("../../assets/graphiql/react.production.min.js")),
+    ("react-dom.production.min.js", "text/javascript; charset=utf-8", include_bytes!("../../assets/graphiql/react-dom.production.min.js")),
+];
+
+/// The GraphiQL page.
+pub fn page() -> Response {
+    Html(INDEX).into_response()
+}
+
+/// `GET /graphiql/{file}`: one of the vendored files, cached for a day.
+pub async fn asset(Path(file): Path<String>) -> Response {
+    match ASSETS.iter().find(|(name, _, _)| *name == file) {
+        Some((_, content_type, bytes)) => (
+            [(header::CONTENT_TYPE, *content_type), (header::CACHE_CONTROL, "public, max-age=86400")],
+            *bytes,
+        )
+            .into_response(),
+        None => StatusCode::NOT_FOUND.into_response(),
+    }
+}

@@ -1,0 +1,116 @@
+//! The `Query` root: contacts by id, search and business, single tasks and notes, and the
+//! federation entity resolver for `Contact`.
+
+use std::sync::Arc;
+
+use async_graphql::{Context, Object, ID};
+
+use super::connection::{page, page_request, ContactConnection, PageCursor};
+use super::contact::Contact;
+use super::loaders::{ContactKey, NoteKey, TaskKey};
+use super::note::Note;
+use super::request_context::Scope;
+use super::task::Task;
+use crate::error::{AppError, FieldResult};
+use crate::highlevel::models;
+use crate::highlevel::PathId;
+
+/// GHL caps search text at 75 characters.
+const MAX_QUERY_LEN: usize = 75;
+
+pub struct Query;
+
+#[Object]
+impl Query {
+    /// A contact by its GHL id; null when GHL has no such contact.
+    async fn contact(&self, ctx: &Context<'_>, id: ID) -> FieldResult<Option<Contact>> {
+        Contact::by_id(ctx, &id).await
+    }
+
+    /// Contacts of the location, newest last, optionally matching a search text (name, email, phone, company).
+    async fn contacts(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Search text, at most 75 characters.")] query: Option<String>,
+        #[graphql(default = 20, desc = "Page size, 0 to 100.")] first: i32,
+        #[graphql(desc = "`endCursor` of the previous page.")] after: Option<String>,
+    ) -> FieldResult<ContactConnection> {
+        let scope = Scope::for_read(ctx)?;
+        let (first, cursor) = page_request(first, after.as_deref())?;
+        let search_after = match cursor {
+            None => None,
+            Some(PageCursor::SearchAfter(values)) => Some(values),
+            Some(PageCursor::Skip(_)) => return Err(AppError::BadUserInput("`after` is a cursor of another list".into()).into()),
+        };
+        let query = query.map(|q| q.trim().to_owned()).filter(|q| !q.is_empty());
+        if query.as_ref().is_some_and(|q| q.chars().count() > MAX_QUERY_LEN) {
+            return Err(AppError::BadUserInput(format!("`query` must be at most {MAX_QUERY_LEN} characters")).into());
+        }
+        if first == 0 {
+            return Ok(page(Vec::new(), 0, search_after.is_some(), None));
+        }
+        let result = scope.client.search_contacts(&scope.tenant, query.as_deref(), first + 1, search_after.as_deref()).await?;
+        let rows = result
+            .contacts
+            .into_iter()
+            .map(|contact| (PageCursor::SearchAfter(contact.search_after.clone().unwrap_or_default()), contact))
+            .collect();
+        Ok(page(remember(scope, rows).await, first, search_after.is_some(), result.total))
+    }
+
+    /// Contacts that belong to a business (company record), in pages.
+    async fn contacts_by_business(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "GHL business id.")] business_id: ID,
+        #[graphql(default = 20, desc = "Page size, 0 to 100.")] first: i32,
+        #[graphql(desc = "`endCursor` of the previous page.")] after: Option<String>,
+    ) -> FieldResult<ContactConnection> {
+        let scope = Scope::for_read(ctx)?;
+        let business = PathId::parse(&business_id, "businessId")?;
+        let (first, cursor) = page_request(first, after.as_deref())?;
+        let skip = match cursor {
+            None => 0,
+            Some(PageCursor::Skip(skip)) => skip,
+            Some(PageCursor::SearchAfter(_)) => return Err(AppError::BadUserInput("`after` is a cursor of another list".into()).into()),
+        };
+        if first == 0 {
+            return Ok(page(Vec::new(), 0, skip > 0, None));
+        }
+        let result = scope.client.contacts_by_business(&scope.tenant, &business, first + 1, skip).await?;
+        let rows = result.contacts.into_iter().zip(skip + 1..).map(|(contact, next)| (PageCursor::Skip(next), contact)).collect();
+        Ok(page(remember(scope, rows).await, first, skip > 0, result.count))
+    }
+
+    /// One task of a contact; null when GHL has no such task.
+    async fn task(&self, ctx: &Context<'_>, contact_id: ID, id: ID) -> FieldResult<Option<Task>> {
+        let scope = Scope::for_read(ctx)?;
+        let key = TaskKey(PathId::parse(&contact_id, "contactId")?, PathId::parse(&id, "id")?);
+        Ok(scope.found(key).await?.map(|task| Task::new(task, &contact_id)))
+    }
+
+    /// One note of a contact; null when GHL has no such note.
+    async fn note(&self, ctx: &Context<'_>, contact_id: ID, id: ID) -> FieldResult<Option<Note>> {
+        let scope = Scope::for_read(ctx)?;
+        let key = NoteKey(PathId::parse(&contact_id, "contactId")?, PathId::parse(&id, "id")?);
+        Ok(scope.found(key).await?.map(|note| Note::new(note, &contact_id)))
+    }
+
+    /// Federation: resolves `Contact` references from other subgraphs through the same loader.
+    #[graphql(entity)]
+    async fn find_contact_by_id(&self, ctx: &Context<'_>, id: ID) -> FieldResult<Option<Contact>> {
+        Contact::by_id(ctx, &id).await
+    }
+}
+
+/// Wraps listed contacts and primes the request's contact cache with them, so a later
+/// `contact(id)` or entity reference in the same request costs no upstream call.
+async fn remember(scope: &Scope, rows: Vec<(PageCursor, models::Contact)>) -> Vec<(PageCursor, Contact)> {
+    let rows: Vec<(PageCursor, Arc<models::Contact>)> = rows.into_iter().map(|(cursor, c)| (cursor, Arc::new(c))).collect();
+    let known = rows
+        .iter()
+        .filter_map(|(_, c)| PathId::parse(&c.id, "id").ok().map(|id| (ContactKey(id), Ok(Some(c.clone())))))
+        .collect::<Vec<_>>();
+    scope.loader.feed_many(known).await;
+    rows.into_iter().map(|(cursor, c)| (cursor, Contact::new(c))).collect()
+}

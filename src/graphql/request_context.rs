@@ -1,0 +1,98 @@
+//! What one GraphQL request carries: the tenant it acts for and its own DataLoader.
+//!
+//! Built by the HTTP handler for every request (never global), so caches and batching never mix
+//! callers or locations.
+
+use std::convert::Infallible;
+use std::hash::Hash;
+use std::sync::Arc;
+
+use async_graphql::dataloader::{DataLoader, HashMapCache, Loader};
+use async_graphql::Context;
+
+use super::loaders::{Found, GhlLoader, ListOf};
+use crate::error::AppError;
+use crate::highlevel::{GhlClient, Tenant, SCOPE_READ, SCOPE_WRITE};
+
+/// The tenant and loader of one request, or why the request has none.
+pub struct RequestContext(Result<Scope, AppError>);
+
+/// A request that knows which location it acts for.
+pub struct Scope {
+    pub tenant: Tenant,
+    pub client: GhlClient,
+    pub loader: DataLoader<GhlLoader, HashMapCache>,
+}
+
+impl RequestContext {
+    pub fn new(tenant: Result<Tenant, AppError>, client: &GhlClient, options: &LoaderOptions) -> Self {
+        Self(tenant.map(|tenant| Scope {
+            loader: DataLoader::with_cache(
+                GhlLoader::new(client.clone(), tenant.clone(), options.tasks_search_page_size),
+                tokio::spawn,
+                HashMapCache::default(),
+            ),
+            tenant,
+            client: client.clone(),
+        }))
+    }
+}
+
+/// Knobs of the per-request loaders.
+#[derive(Clone, Debug)]
+pub struct LoaderOptions {
+    pub tasks_search_page_size: u32,
+}
+
+impl Scope {
+    /// The request's scope, failing when the caller could not be identified.
+    pub fn of<'a>(ctx: &Context<'a>) -> Result<&'a Scope, AppError> {
+        let request = ctx.data::<RequestContext>().map_err(|_| AppError::Internal)?;
+        request.0.as_ref().map_err(Clone::clone)
+    }
+
+    /// A read scope check (only refuses when the token's scopes are known and lack it).
+    pub fn for_read<'a>(ctx: &Context<'a>) -> Result<&'a Scope, AppError> {
+        let scope = Self::of(ctx)?;
+        scope.require(SCOPE_READ)?;
+        Ok(scope)
+    }
+
+    /// The scope of a mutation: refuses before any upstream call without `contacts.write`.
+    pub fn for_write<'a>(ctx: &Context<'a>) -> Result<&'a Scope, AppError> {
+        let scope = Self::of(ctx)?;
+        scope.require(SCOPE_WRITE)?;
+        Ok(scope)
+    }
+
+    fn require(&self, needed: &str) -> Result<(), AppError> {
+        match self.tenant.grants(needed) {
+            Some(false) => Err(AppError::Forbidden(format!("this operation needs the GHL scope `{needed}`, which the configured token lacks"))),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl Scope {
+    /// One object through the request's loader (cached, batched).
+    pub async fn found<K, T>(&self, key: K) -> Result<Option<Arc<T>>, AppError>
+    where
+        K: Send + Sync + Hash + Eq + Clone + 'static,
+        T: Send + Sync + 'static,
+        GhlLoader: Loader<K, Value = Found<T>, Error = Infallible>,
+    {
+        let loaded = self.loader.load_one(key).await.unwrap_or_else(|never| match never {});
+        loaded.ok_or(AppError::Internal)?.map_err(AppError::from)
+    }
+
+    /// A contact's list (tasks, notes, appointments) through the request's loader.
+    pub async fn list<K, T>(&self, key: K) -> Result<Arc<Vec<T>>, AppError>
+    where
+        K: Send + Sync + Hash + Eq + Clone + 'static,
+        T: Send + Sync + 'static,
+        GhlLoader: Loader<K, Value = ListOf<T>, Error = Infallible>,
+    {
+        let loaded = self.loader.load_one(key).await.unwrap_or_else(|never| match never {});
+        loaded.ok_or(AppError::Internal)?.map_err(AppError::from)
+    }
+}

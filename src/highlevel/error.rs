@@ -1,0 +1,87 @@
+//! What can go wrong talking to GHL, classified once from the status and body GHL sent.
+//!
+//! A [`GhlError`] never holds the upstream body, a token or a URL with ids: only a kind and
+//! the endpoint's path template, so it is safe to log and to map into a GraphQL error.
+
+use std::fmt;
+use std::time::Duration;
+
+/// The endpoint a failed call was made to, as a template (`/contacts/{contactId}/tasks`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UpstreamCall {
+    pub method: &'static str,
+    pub path: &'static str,
+    pub status: Option<u16>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum GhlErrorKind {
+    /// A caller-supplied id that cannot go into a URL.
+    InvalidId { field: &'static str, reason: &'static str },
+    /// GHL has no such object (404, or 400 "… not found").
+    NotFound,
+    /// The token is missing, invalid or expired.
+    Unauthenticated,
+    /// GHL's 401 "The token is not authorized for this scope."
+    MissingScope,
+    /// GHL's 403, e.g. an object of another location.
+    Forbidden,
+    /// GHL refused the input (400 / 422).
+    Rejected,
+    /// GHL's 429; `retry_after` from `Retry-After` or `X-RateLimit-Interval-Milliseconds`.
+    RateLimited { retry_after: Option<Duration> },
+    /// 5xx, a timeout or a broken connection.
+    Unavailable { reason: &'static str },
+    /// A 2xx whose body is not what the spec promises.
+    InvalidResponse,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GhlError {
+    pub kind: GhlErrorKind,
+    pub call: Option<UpstreamCall>,
+}
+
+impl GhlError {
+    pub fn new(kind: GhlErrorKind) -> Self {
+        Self { kind, call: None }
+    }
+
+    pub(crate) fn at(kind: GhlErrorKind, call: UpstreamCall) -> Self {
+        Self { kind, call: Some(call) }
+    }
+
+    pub fn is_not_found(&self) -> bool {
+        self.kind == GhlErrorKind::NotFound
+    }
+}
+
+impl fmt::Display for GhlErrorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::InvalidId { field, reason } => write!(f, "`{field}` {reason}"),
+            Self::NotFound => f.write_str("not found in GHL"),
+            Self::Unauthenticated => f.write_str("GHL rejected the credentials (invalid or expired token)"),
+            Self::MissingScope => f.write_str("the GHL token is not authorized for the scope this operation needs"),
+            Self::Forbidden => f.write_str("the GHL token does not have access to this location or object"),
+            Self::Rejected => f.write_str("GHL rejected the input"),
+            Self::RateLimited { .. } => f.write_str("GHL rate limit reached; retry later"),
+            Self::Unavailable { reason } => write!(f, "GHL is unavailable ({reason})"),
+            Self::InvalidResponse => f.write_str("GHL sent a response this server cannot read"),
+        }
+    }
+}
+
+impl fmt::Display for GhlError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.call {
+            Some(call) => match call.status {
+                Some(status) => write!(f, "{} ({} {} answered {status})", self.kind, call.method, call.path),
+                None => write!(f, "{} ({} {})", self.kind, call.method, call.path),
+            },
+            None => write!(f, "{}", self.kind),
+        }
+    }
+}
+
+impl std::error::Error for GhlError {}

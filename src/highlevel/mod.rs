@@ -1,0 +1,18 @@
+//! The only code that speaks HTTP to GHL (or the sandbox): one typed async fn per endpoint.
+//!
+//! Nothing here knows about GraphQL. Callers pass a [`Tenant`] (location + credential + scopes)
+//! on every call, so limits and caches can be keyed per location.
+
+mod client;
+mod error;
+mod ids;
+pub mod models;
+mod tenant;
+
+pub use client::{ClientOptions, GhlClient};
+pub use error::{GhlError, GhlErrorKind, UpstreamCall};
+pub use ids::PathId;
+pub use tenant::{Scopes, Tenant, SCOPE_READ, SCOPE_TASKS_SEARCH, SCOPE_WRITE};
+
+/// The `Version` header value the contacts, locations and oauth services require.
+pub const API_VERSION: &str = "2021-07-28";

@@ -1,0 +1,101 @@
+//! Who a call is made for: one GHL location, the credential to reach it and the scopes it carries.
+//!
+//! Every upstream call, limiter and cache key is scoped to a tenant, so many locations can share one process.
+
+use std::collections::BTreeSet;
+use std::fmt;
+
+use secrecy::{ExposeSecret, SecretString};
+
+pub const SCOPE_READ: &str = "contacts.readonly";
+pub const SCOPE_WRITE: &str = "contacts.write";
+pub const SCOPE_TASKS_SEARCH: &str = "locations/tasks.readonly";
+
+/// A GHL location together with the bearer token used for it.
+#[derive(Clone)]
+pub struct Tenant {
+    location_id: String,
+    token: SecretString,
+    scopes: Option<Scopes>,
+}
+
+impl Tenant {
+    /// `scopes` is `None` when they are unknown (forwarded tokens): GHL then decides.
+    pub fn new(location_id: impl Into<String>, token: SecretString, scopes: Option<Scopes>) -> Self {
+        Self { location_id: location_id.into(), token, scopes }
+    }
+
+    pub fn location_id(&self) -> &str {
+        &self.location_id
+    }
+
+    pub fn scopes(&self) -> Option<&Scopes> {
+        self.scopes.as_ref()
+    }
+
+    /// `Some(false)` only when the scopes are known and lack `scope`.
+    pub fn grants(&self, scope: &str) -> Option<bool> {
+        self.scopes.as_ref().map(|s| s.contains(scope))
+    }
+
+    pub(crate) fn bearer(&self) -> String {
+        format!("Bearer {}", self.token.expose_secret())
+    }
+}
+
+impl fmt::Debug for Tenant {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Tenant")
+            .field("location_id", &self.location_id)
+            .field("token", &"[redacted]")
+            .field("scopes", &self.scopes)
+            .finish()
+    }
+}
+
+/// A set of OAuth scopes, parsed from GHL's space-separated form (commas are accepted too).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Scopes(BTreeSet<String>);
+
+impl Scopes {
+    pub fn parse(raw: &str) -> Self {
+        Self(
+            raw.split(|c: char| c == ' ' || c == ',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+                .collect(),
+        )
+    }
+
+    pub fn contains(&self, scope: &str) -> bool {
+        self.0.contains(scope)
+    }
+}
+
+impl fmt::Display for Scopes {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let joined: Vec<&str> = self.0.iter().map(String::as_str).collect();
+        f.write_str(&joined.join(" "))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scopes_parse_space_and_comma_separated_lists() {
+        let scopes = Scopes::parse("contacts.readonly, contacts.write  locations/tasks.readonly");
+        assert!(scopes.contains(SCOPE_READ));
+        assert!(scopes.contains(SCOPE_WRITE));
+        assert!(scopes.contains(SCOPE_TASKS_SEARCH));
+        assert!(!scopes.contains("contacts"));
+    }
+
+    #[test]
+    fn tenant_debug_never_shows_the_token() {
+        let tenant = Tenant::new("loc", SecretString::from("very-secret-token"), None);
+        assert!(!format!("{tenant:?}").contains("very-secret-token"));
+    }
+}

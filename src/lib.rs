@@ -1,0 +1,20 @@
+//! ghl-subgraph: the HighLevel (GHL) Contacts API as an Apollo Federation v2 subgraph.
+//!
+//! A request flows one way:
+//! HTTP (`app`, `graphql::handler`) → schema (`graphql::{query, mutation, contact, …}`) →
+//! per-request loaders (`graphql::loaders`) → GHL client (`highlevel`) → GHL or the sandbox.
+//!
+//! - `config`: typed flags and env, validated once.
+//! - `app`: builds the router, binds, runs until stopped.
+//! - `auth`: which GHL tenant a request acts for (static token or forwarded).
+//! - `error`: the one error type and its mapping to GraphQL error codes.
+//! - `graphql`: the schema, loaders, HTTP handler and vendored GraphiQL.
+//! - `highlevel`: the only code that speaks HTTP to GHL.
+
+pub mod app;
+pub mod auth;
+pub mod config;
+pub mod error;
+pub mod graphql;
+pub mod highlevel;
+pub mod telemetry;
