@@ -81,7 +81,7 @@ pub struct ServeArgs {
     pub request_timeout: Duration,
 
     /// GHL calls in flight at once per location.
-    #[arg(long, env = "GHL_MAX_CONCURRENCY", default_value_t = 8)]
+    #[arg(long, env = "GHL_MAX_CONCURRENCY", default_value_t = 128)]
     pub max_concurrency_per_location: usize,
 
     /// Page size of the location-wide tasks search.

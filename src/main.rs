@@ -15,7 +15,7 @@ async fn main() -> anyhow::Result<()> {
             println!("{}", app.banner());
             app.run_until_stopped(shutdown_signal()).await?;
         }
-        Command::Schema => print!("{}", graphql::federation_sdl()),
+        Command::Schema => print!("{}", graphql::federation_sdl().await),
         #[cfg(feature = "sandbox")]
         Command::Sandbox(args) => ghl_sandbox::run_cli(args).await?,
     }

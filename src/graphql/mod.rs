@@ -15,7 +15,7 @@ mod query;
 mod request_context;
 mod task;
 
-use async_graphql::{EmptySubscription, SDLExportOptions, Schema};
+use async_graphql::{EmptySubscription, Schema};
 
 pub use graphiql::asset as graphiql_asset;
 pub use handler::{get as graphql_get, post as graphql_post, GraphqlState};
@@ -51,7 +51,9 @@ pub fn build_schema(options: &SchemaOptions) -> AppSchema {
     builder.finish()
 }
 
-/// The federation SDL, as `_service { sdl }` reports it and `schema.graphql` holds it.
-pub fn federation_sdl() -> String {
-    build_schema(&SchemaOptions::default()).sdl_with_options(SDLExportOptions::new().federation())
+/// The federation SDL exactly as `_service { sdl }` reports it to a router (`schema.graphql`).
+pub async fn federation_sdl() -> String {
+    let response = build_schema(&SchemaOptions::default()).execute("{ _service { sdl } }").await;
+    let data = response.data.into_json().unwrap_or_default();
+    data["_service"]["sdl"].as_str().unwrap_or_default().to_owned()
 }

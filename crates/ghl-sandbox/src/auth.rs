@@ -124,7 +124,7 @@ impl RequiredScope for TasksSearch {
 
 /// The caller, checked to carry scope `S`. Put it first among a handler's extractors so the scope
 /// is checked before the path or body.
-pub(crate) struct Scoped<S>(pub Caller, PhantomData<S>);
+pub(crate) struct Scoped<S>(pub Caller, pub PhantomData<S>);
 
 impl<S: RequiredScope, St: Send + Sync> FromRequestParts<St> for Scoped<S> {
     type Rejection = ApiError;

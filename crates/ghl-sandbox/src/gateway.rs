@@ -17,7 +17,6 @@ use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::faults::FaultKind;
 use crate::rate_limit::Quota;
-use crate::request_log::Ticket;
 use crate::server::ConnectionHandle;
 use crate::state::App;
 use crate::API_VERSION;

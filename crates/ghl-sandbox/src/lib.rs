@@ -31,6 +31,7 @@ mod faults;
 mod gateway;
 mod oauth;
 mod rate_limit;
+mod reply;
 mod request_log;
 mod routes;
 pub mod server;

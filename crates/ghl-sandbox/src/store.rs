@@ -6,7 +6,7 @@ use std::collections::{BTreeSet, HashMap};
 use std::ops::Bound;
 
 use crate::data::ids;
-use crate::data::model::{Business, Contact};
+use crate::data::model::Contact;
 use crate::data::seed::{self, LocationSeed};
 use crate::error::ApiError;
 use crate::{LOCATION_ID, OTHER_LOCATION_ID};
@@ -20,7 +20,6 @@ pub(crate) type SortKey = (i64, String);
 pub(crate) struct Store {
     contacts: HashMap<String, Contact>,
     order: HashMap<String, BTreeSet<SortKey>>,
-    businesses: HashMap<String, Business>,
     users: HashMap<String, Vec<String>>,
     /// Ids and dates of records created at run time come from here: same seed, same requests, same ids.
     rng: fastrand::Rng,
@@ -38,7 +37,6 @@ impl Store {
         let mut store = Self {
             contacts: HashMap::with_capacity(contacts + OTHER_LOCATION_CONTACTS),
             order: HashMap::new(),
-            businesses: HashMap::new(),
             users: HashMap::new(),
             rng: fastrand::Rng::with_seed(seed ^ 0x5EED_0F_5A4D_B0C5),
         };
@@ -46,9 +44,6 @@ impl Store {
             let location = seed::location(&mut rng, plan);
             store.order.entry(plan.location_id.to_owned()).or_default();
             store.users.insert(plan.location_id.to_owned(), location.users);
-            for business in location.businesses {
-                store.businesses.insert(business.id.clone(), business);
-            }
             for contact in location.contacts {
                 store.insert(contact);
             }
@@ -150,10 +145,6 @@ impl Store {
         ids
     }
 
-    pub(crate) fn business(&self, id: &str) -> Option<&Business> {
-        self.businesses.get(id)
-    }
-
     /// The first user of a location: the one who "installed" the OAuth app.
     pub(crate) fn first_user(&self, location_id: &str) -> Option<&str> {
         self.users.get(location_id).and_then(|u| u.first()).map(String::as_str)
@@ -182,7 +173,7 @@ mod tests {
         assert_eq!(ids_a, ids_b);
         assert_eq!(ids_a.len(), 50);
         let c = Store::seeded(50, 8);
-        assert_ne!(ids_a.first(), c.ordered(LOCATION_ID, None).next().map(|c| c.id.as_str()));
+        assert_ne!(ids_a.first().copied(), c.ordered(LOCATION_ID, None).next().map(|c| c.id.as_str()));
     }
 
     #[test]

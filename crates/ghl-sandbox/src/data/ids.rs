@@ -20,3 +20,16 @@ pub(crate) fn token(rng: &mut fastrand::Rng, prefix: &str) -> String {
     s.extend((0..32).map(|_| char::from(ALPHANUMERIC[rng.usize(..ALPHANUMERIC.len())])));
     s
 }
+
+/// A UUID-shaped trace id, like the `traceId` GHL returns with some bodies. Not seeded: trace ids
+/// identify requests, not data.
+pub(crate) fn trace_id() -> String {
+    format!(
+        "{:08x}-{:04x}-4{:03x}-{:04x}-{:012x}",
+        fastrand::u32(..),
+        fastrand::u16(..),
+        fastrand::u16(..0x1000),
+        fastrand::u16(0x8000..0xC000),
+        fastrand::u64(..1 << 48)
+    )
+}

@@ -99,7 +99,6 @@ pub(crate) struct Task {
     pub assigned_to: Option<String>,
     pub due_date: i64,
     pub completed: bool,
-    pub date_added: i64,
 }
 
 #[derive(Clone, Debug)]
@@ -133,5 +132,4 @@ pub(crate) struct Appointment {
 pub(crate) struct Business {
     pub id: String,
     pub name: String,
-    pub location_id: String,
 }

@@ -24,7 +24,6 @@ pub(crate) struct LocationSeed<'a> {
 /// Generated data of one location.
 pub(crate) struct SeededLocation {
     pub users: Vec<String>,
-    pub businesses: Vec<Business>,
     pub contacts: Vec<Contact>,
 }
 
@@ -43,12 +42,11 @@ pub(crate) fn location(rng: &mut fastrand::Rng, seed: &LocationSeed<'_>) -> Seed
         .map(|(i, name)| Business {
             id: object_id(rng),
             name: if i < names.len() { (*name).to_owned() } else { format!("{name} {}", i / names.len() + 1) },
-            location_id: seed.location_id.to_owned(),
         })
         .collect();
     let ctx = Context { location_id: seed.location_id, users: &users, calendars: &calendars, field_ids: &field_ids, businesses: &businesses };
     let contacts = (0..seed.contacts).map(|_| contact(rng, &ctx)).collect();
-    SeededLocation { users, businesses, contacts }
+    SeededLocation { users, contacts }
 }
 
 struct Context<'a> {
@@ -76,7 +74,7 @@ fn contact(rng: &mut fastrand::Rng, ctx: &Context<'_>) -> Contact {
     });
     let phone = (email.is_none() || rng.u8(..100) >= 5)
         .then(|| format!("+1{area}{}{:06}", rng.u8(2..10), rng.u32(..1_000_000)));
-    let business = (rng.u8(..100) < 60).then(|| pick(rng, ctx.businesses)).filter(|_| !ctx.businesses.is_empty());
+    let business = (!ctx.businesses.is_empty() && rng.u8(..100) < 60).then(|| pick(rng, ctx.businesses));
     let mut tags: Vec<String> = (0..rng.usize(0..4)).map(|_| (*pick(rng, TAGS)).to_owned()).collect();
     tags.sort();
     tags.dedup();
@@ -156,7 +154,6 @@ fn task(rng: &mut fastrand::Rng, ctx: &Context<'_>, contact_added: i64) -> Task 
         assigned_to: (rng.u8(..100) < 80).then(|| pick(rng, ctx.users).clone()),
         due_date: due - due.rem_euclid(30 * 60_000),
         completed: rng.u8(..100) < 40,
-        date_added,
     }
 }
 

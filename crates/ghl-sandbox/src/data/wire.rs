@@ -71,7 +71,6 @@ pub(crate) struct FullContact<'a> {
     business_id: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     attribution_source: Option<AttributionWire<'a>>,
-    followers: &'a [String],
 }
 
 impl<'a> FullContact<'a> {
@@ -109,7 +108,6 @@ impl<'a> FullContact<'a> {
             custom_fields: c.custom_fields.iter().map(CustomFieldWire::new).collect(),
             business_id: c.business_id.as_deref(),
             attribution_source: c.attribution.as_ref().map(AttributionWire::new),
-            followers: &c.followers,
         }
     }
 }

@@ -1,0 +1,180 @@
+//! Benchmark: the subgraph against the sandbox, each figure next to a baseline from the same run.
+//!
+//! Run: `cargo bench --bench subgraph` (release build). Starts a sandbox in-process and the
+//! `ghl-subgraph` binary as a child (so its peak RSS is its own), then reports:
+//! - req/s, p50, p99 of `contact(id)` vs a direct sandbox `GET /contacts/:id`, at 1 and 32 concurrent;
+//! - a 50-contact nested query's wall time and upstream calls at 0 ms and 100 ms sandbox latency;
+//! - the subgraph's peak RSS.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use ghl_sandbox::{Sandbox, SandboxConfig};
+use serde_json::json;
+
+const RUN_FOR: Duration = Duration::from_secs(3);
+
+struct Stats {
+    rps: f64,
+    p50: Duration,
+    p99: Duration,
+}
+
+/// Fires `request` from `concurrency` workers for `RUN_FOR`; every answer must be a success.
+async fn load<F, Fut>(concurrency: usize, request: F) -> Stats
+where
+    F: Fn(usize) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = bool> + Send,
+{
+    let request = Arc::new(request);
+    let start = Instant::now();
+    let workers: Vec<_> = (0..concurrency)
+        .map(|w| {
+            let request = request.clone();
+            tokio::spawn(async move {
+                let mut latencies = Vec::new();
+                let mut i = w;
+                while start.elapsed() < RUN_FOR {
+                    let t = Instant::now();
+                    assert!(request(i).await, "request failed");
+                    latencies.push(t.elapsed());
+                    i += concurrency;
+                }
+                latencies
+            })
+        })
+        .collect();
+    let mut all = Vec::new();
+    for worker in workers {
+        all.extend(worker.await.expect("worker"));
+    }
+    let elapsed = start.elapsed();
+    all.sort();
+    let pct = |p: f64| all[((all.len() as f64 * p) as usize).min(all.len() - 1)];
+    Stats { rps: all.len() as f64 / elapsed.as_secs_f64(), p50: pct(0.50), p99: pct(0.99) }
+}
+
+struct Subgraph {
+    child: Child,
+    url: String,
+}
+
+impl Subgraph {
+    fn start(base_url: &str) -> Self {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_ghl-subgraph"))
+            .args(["serve", "--listen", "127.0.0.1:0", "--ghl-base-url", base_url])
+            .args(["--ghl-token", ghl_sandbox::WRITE_TOKEN, "--ghl-location-id", ghl_sandbox::LOCATION_ID])
+            .args(["--ghl-scopes", "contacts.readonly contacts.write locations/tasks.readonly"])
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("start ghl-subgraph");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut line = String::new();
+        BufReader::new(stdout).read_line(&mut line).expect("banner");
+        let url = line.trim().rsplit(' ').next().expect("url").to_owned();
+        Self { child, url }
+    }
+
+    fn peak_rss_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap_or_default();
+        status
+            .lines()
+            .find(|l| l.starts_with("VmHWM:"))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    }
+}
+
+impl Drop for Subgraph {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.3} ms", d.as_secs_f64() * 1000.0)
+}
+
+#[tokio::main]
+async fn main() {
+    let sandbox = Sandbox::spawn(SandboxConfig {
+        contacts: 1_000,
+        rate_limit: "10000000/1s".parse().expect("limit"),
+        daily_limit: u64::MAX / 2,
+        ..Default::default()
+    })
+    .await
+    .expect("sandbox");
+    let subgraph = Subgraph::start(&sandbox.base_url());
+    let ids = Arc::new(sandbox.contact_ids());
+    let http = reqwest::Client::builder().pool_max_idle_per_host(64).build().expect("client");
+
+    println!("ghl-subgraph benchmark (sandbox in-process, subgraph as a child process; {RUN_FOR:?} per load)");
+    println!("{:<34} {:>11} {:>11} {:>11}", "load", "req/s", "p50", "p99");
+    let mut results = Vec::new();
+    for concurrency in [1, 32] {
+        let (h, base, ids2) = (http.clone(), sandbox.base_url(), ids.clone());
+        let direct = load(concurrency, move |i| {
+            let (h, url) = (h.clone(), format!("{base}/contacts/{}", ids2[i % ids2.len()]));
+            async move {
+                let r = h.get(url).bearer_auth(ghl_sandbox::WRITE_TOKEN).header("Version", "2021-07-28").send().await;
+                r.is_ok_and(|r| r.status().is_success()) // the body is read by the connection pool on drop
+            }
+        })
+        .await;
+        let (h, url, ids2) = (http.clone(), format!("{}/graphql", subgraph.url), ids.clone());
+        let graphql = load(concurrency, move |i| {
+            let body = json!({ "query": "query($id: ID!) { contact(id: $id) { id name email phone tags } }", "variables": { "id": ids2[i % ids2.len()] } });
+            let (h, url) = (h.clone(), url.clone());
+            async move {
+                match h.post(url).json(&body).send().await {
+                    Ok(r) => r.json::<serde_json::Value>().await.is_ok_and(|v| v["errors"].is_null() && v["data"]["contact"]["id"].is_string()),
+                    Err(_) => false,
+                }
+            }
+        })
+        .await;
+        for (name, s) in [(format!("direct GET /contacts/:id  c={concurrency}"), &direct), (format!("graphql contact(id)      c={concurrency}"), &graphql)] {
+            println!("{name:<34} {:>11.0} {:>11} {:>11}", s.rps, ms(s.p50), ms(s.p99));
+        }
+        results.push((concurrency, direct, graphql));
+    }
+
+    let nested = "{ contacts(first: 50) { nodes { id name tasks { id title } notes { id body } appointments { id startTime } } } }";
+    println!();
+    println!("{:<34} {:>11} {:>15} {:>14}", "50-contact nested query", "wall", "upstream calls", "round trips");
+    for latency in [Duration::ZERO, Duration::from_millis(100)] {
+        sandbox.set_latency(latency);
+        // Baseline: one direct upstream round trip at this latency.
+        let t = Instant::now();
+        let _ = http.get(format!("{}/contacts/{}", sandbox.base_url(), ids[0])).bearer_auth(ghl_sandbox::WRITE_TOKEN).header("Version", "2021-07-28").send().await;
+        let round_trip = t.elapsed();
+        sandbox.clear_requests();
+        let t = Instant::now();
+        let response: serde_json::Value =
+            http.post(format!("{}/graphql", subgraph.url)).json(&json!({ "query": nested })).send().await.expect("nested").json().await.expect("json");
+        let wall = t.elapsed();
+        assert!(response["errors"].is_null(), "{response}");
+        let calls = sandbox.requests().len();
+        println!(
+            "{:<34} {:>11} {:>15} {:>14.2}",
+            format!("sandbox latency {latency:?}"),
+            ms(wall),
+            calls,
+            wall.as_secs_f64() / round_trip.as_secs_f64().max(1e-9)
+        );
+    }
+    sandbox.set_latency(Duration::ZERO);
+
+    println!();
+    let (_, d1, g1) = &results[0];
+    let (_, d32, g32) = &results[1];
+    println!("added p50 latency at c=1:        {} (target <= 0.100 ms)", ms(g1.p50.saturating_sub(d1.p50)));
+    println!("throughput at c=32 vs direct GET: {:.0} % (target >= 40 %)", 100.0 * g32.rps / d32.rps);
+    println!("subgraph peak RSS:               {:.1} MiB (target <= 64 MiB)", subgraph.peak_rss_kib() as f64 / 1024.0);
+}

@@ -1,0 +1,116 @@
+//! The `sandbox` command (`ghl-subgraph sandbox …`): flags (with env fallbacks for `--listen`) map onto
+//! [`SandboxConfig`]; `run_cli` starts the sandbox, prints how to use it and runs until Ctrl-C or SIGTERM.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use crate::auth::STATIC_TOKENS;
+use crate::config::{RateLimit, SandboxConfig};
+use crate::server::Sandbox;
+use crate::{API_VERSION, LOCATION_ID, OAUTH_CLIENT_ID, OAUTH_CLIENT_SECRET, OTHER_LOCATION_ID};
+
+/// Run a seeded, in-memory simulator of the HighLevel (GHL) Contacts API.
+#[derive(clap::Args, Debug, Clone)]
+pub struct SandboxArgs {
+    /// Address to listen on; port 0 picks a free port.
+    #[arg(long, env = "SANDBOX_LISTEN", default_value = "127.0.0.1:0")]
+    pub listen: SocketAddr,
+    /// Number of seeded contacts in the location `sandbox-location`.
+    #[arg(long, default_value_t = 200)]
+    pub contacts: usize,
+    /// Seed of the data generator: the same seed gives the same data.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Latency added before answering every API call, e.g. `50ms`.
+    #[arg(long, default_value = "0s", value_parser = humantime::parse_duration)]
+    pub latency: Duration,
+    /// Burst rate limit per token and location, as MAX/INTERVAL, e.g. `100/10s`.
+    #[arg(long, default_value = "100/10s")]
+    pub rate_limit: RateLimit,
+    /// Requests per day per token and location.
+    #[arg(long, default_value_t = 200_000)]
+    pub daily_limit: u64,
+    /// Lifetime (`expires_in`) of OAuth access tokens, e.g. `86399s` or `1h`.
+    #[arg(long, default_value = "86399s", value_parser = humantime::parse_duration)]
+    pub token_ttl: Duration,
+}
+
+impl SandboxArgs {
+    pub fn into_config(self) -> SandboxConfig {
+        SandboxConfig {
+            listen: self.listen,
+            contacts: self.contacts,
+            seed: self.seed,
+            latency: self.latency,
+            rate_limit: self.rate_limit,
+            daily_limit: self.daily_limit,
+            access_token_ttl: self.token_ttl,
+        }
+    }
+}
+
+/// Starts the sandbox, prints its URL, credentials and control endpoints, and serves until Ctrl-C
+/// or SIGTERM.
+pub async fn run_cli(args: SandboxArgs) -> std::io::Result<()> {
+    let config = args.into_config();
+    let summary = format!(
+        "{} contacts, seed {}, latency {}, rate limit {}, daily limit {}",
+        config.contacts,
+        config.seed,
+        humantime::format_duration(config.latency),
+        config.rate_limit,
+        config.daily_limit
+    );
+    let sandbox = Sandbox::spawn(config).await?;
+    let url = sandbox.base_url();
+    println!("GHL sandbox listening on {url} ({summary})");
+    println!();
+    println!("  location id      {LOCATION_ID}   (second location: {OTHER_LOCATION_ID})");
+    println!("  headers          Authorization: Bearer <token>, Version: {API_VERSION}");
+    for (token, location, scopes) in STATIC_TOKENS {
+        println!("  token            {token:<30} {location:<18} {}", scopes.join(" "));
+    }
+    println!("  oauth client     {OAUTH_CLIENT_ID} / {OAUTH_CLIENT_SECRET}");
+    println!("  oauth consent    {url}/oauth/chooselocation?response_type=code&client_id={OAUTH_CLIENT_ID}&redirect_uri=<uri>&scope=contacts.readonly%20contacts.write");
+    println!("  oauth token      POST {url}/oauth/token (form-encoded)");
+    println!();
+    println!("  try              curl -H 'Authorization: Bearer {}' -H 'Version: {API_VERSION}' '{url}/contacts/?locationId={LOCATION_ID}&limit=2'", crate::READ_TOKEN);
+    println!();
+    println!("  control API (no auth)");
+    println!("    GET    {url}/__sandbox/info");
+    println!("    GET    {url}/__sandbox/requests     DELETE to clear");
+    println!("    POST   {url}/__sandbox/faults       e.g. {{\"method\":\"GET\",\"path\":\"/contacts/*/tasks\",\"kind\":\"status\",\"status\":503,\"count\":2}}");
+    println!("    GET    {url}/__sandbox/faults       DELETE to clear");
+    println!("           kinds: status (+ rateLimitHeaders), latency (latencyMs), reset_before, reset_after, malformed, slow_body");
+    wait_for_signal().await;
+    println!("shutting down");
+    sandbox.shutdown().await;
+    Ok(())
+}
+
+async fn wait_for_signal() {
+    let ctrl_c = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::warn!(error = %e, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = terminate => {}
+    }
+}

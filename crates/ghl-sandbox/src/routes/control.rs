@@ -1,0 +1,68 @@
+//! The control API under `/__sandbox/` (no auth: the sandbox is a development tool on loopback):
+//! the request log, fault injection and a description of the seeded credentials.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use serde_json::json;
+
+use crate::auth::STATIC_TOKENS;
+use crate::error::ApiError;
+use crate::faults::Fault;
+use crate::reply;
+use crate::state::App;
+use crate::validate::JsonBody;
+use crate::{API_VERSION, LOCATION_ID, OAUTH_CLIENT_ID, OAUTH_CLIENT_SECRET, OTHER_LOCATION_ID};
+
+pub(crate) fn routes() -> Router<App> {
+    Router::new()
+        .route("/__sandbox/requests", get(requests).delete(clear_requests))
+        .route("/__sandbox/faults", get(faults).post(add_fault).delete(clear_faults))
+        .route("/__sandbox/info", get(info))
+}
+
+async fn requests(State(app): State<App>) -> Response {
+    reply::ok(&json!({"requests": app.log.snapshot()}))
+}
+
+async fn clear_requests(State(app): State<App>) -> StatusCode {
+    app.log.clear();
+    StatusCode::NO_CONTENT
+}
+
+async fn faults(State(app): State<App>) -> Response {
+    reply::ok(&json!({"faults": app.faults.list()}))
+}
+
+async fn add_fault(State(app): State<App>, JsonBody(body): JsonBody) -> Result<Response, ApiError> {
+    let fault: Fault = serde_json::from_value(body).map_err(|e| ApiError::invalid(e.to_string()))?;
+    fault.validate().map_err(ApiError::invalid)?;
+    let response = reply::created(&json!({"fault": fault}));
+    app.faults.add(fault);
+    Ok(response)
+}
+
+async fn clear_faults(State(app): State<App>) -> StatusCode {
+    app.faults.clear();
+    StatusCode::NO_CONTENT
+}
+
+async fn info(State(app): State<App>) -> impl IntoResponse {
+    let tokens: Vec<_> = STATIC_TOKENS
+        .iter()
+        .map(|(token, location, scopes)| json!({"token": token, "locationId": location, "scope": scopes.join(" ")}))
+        .collect();
+    let store = app.read();
+    reply::ok(&json!({
+        "baseUrl": app.base_url,
+        "version": API_VERSION,
+        "locations": [
+            {"id": LOCATION_ID, "contacts": store.count(LOCATION_ID)},
+            {"id": OTHER_LOCATION_ID, "contacts": store.count(OTHER_LOCATION_ID)},
+        ],
+        "tokens": tokens,
+        "oauth": {"clientId": OAUTH_CLIENT_ID, "clientSecret": OAUTH_CLIENT_SECRET},
+    }))
+}

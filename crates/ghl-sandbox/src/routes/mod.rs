@@ -1,0 +1,53 @@
+//! The HTTP surface: the route table (paths exactly as in the spec, with and without the trailing
+//! slash of `/contacts/`), the gateway middleware over every API route, the NestJS-style 404 for
+//! unknown routes and methods, and the unauthenticated `/__sandbox/` control routes.
+
+mod appointments;
+mod contact_input;
+mod contacts;
+mod control;
+mod list;
+mod notes;
+pub(crate) mod oauth;
+mod search;
+mod tags;
+mod tasks;
+mod tasks_search;
+
+use axum::http::{Method, Uri};
+use axum::middleware::from_fn_with_state;
+use axum::routing::{get, post, put};
+use axum::Router;
+
+use crate::error::ApiError;
+use crate::gateway::gateway;
+use crate::state::App;
+
+pub(crate) fn router(app: App) -> Router {
+    Router::new()
+        .route("/contacts/", get(list::list).post(contacts::create))
+        .route("/contacts", get(list::list).post(contacts::create))
+        .route("/contacts/search", post(search::search))
+        .route("/contacts/upsert", post(contacts::upsert))
+        .route("/contacts/business/{businessId}", get(list::by_business))
+        .route("/contacts/{contactId}", get(contacts::get).put(contacts::update).delete(contacts::delete))
+        .route("/contacts/{contactId}/tasks", get(tasks::list).post(tasks::create))
+        .route("/contacts/{contactId}/tasks/{taskId}", get(tasks::get).put(tasks::update).delete(tasks::delete))
+        .route("/contacts/{contactId}/tasks/{taskId}/completed", put(tasks::complete))
+        .route("/contacts/{contactId}/notes", get(notes::list).post(notes::create))
+        .route("/contacts/{contactId}/notes/{id}", get(notes::get).put(notes::update).delete(notes::delete))
+        .route("/contacts/{contactId}/appointments", get(appointments::list))
+        .route("/contacts/{contactId}/tags", post(tags::add).delete(tags::remove))
+        .route("/locations/{locationId}/tasks/search", post(tasks_search::search))
+        .route("/oauth/token", post(oauth::token))
+        .route("/oauth/chooselocation", get(oauth::choose_location))
+        .method_not_allowed_fallback(no_route)
+        .fallback(no_route)
+        .layer(from_fn_with_state(app.clone(), gateway))
+        .merge(control::routes())
+        .with_state(app)
+}
+
+async fn no_route(method: Method, uri: Uri) -> ApiError {
+    ApiError::NoRoute { method: method.to_string(), path: uri.path().to_owned() }
+}

@@ -1,0 +1,96 @@
+use std::collections::BTreeMap;
+
+use serde_json::{json, Value};
+
+use crate::helpers::{spawn_app, Setup};
+
+const NESTED: &str = "id name tasks { id title completed } notes { id body } appointments { id title }";
+
+/// 20 distinct contacts, each asked for twice under different aliases.
+fn twenty_contacts_twice(ids: &[String]) -> String {
+    let fields: Vec<String> = ids
+        .iter()
+        .take(20)
+        .enumerate()
+        .flat_map(|(i, id)| {
+            [format!("a{i}: contact(id: \"{id}\") {{ {NESTED} }}"), format!("b{i}: contact(id: \"{id}\") {{ {NESTED} }}")]
+        })
+        .collect();
+    format!("{{ {} }}", fields.join("\n"))
+}
+
+#[tokio::test]
+async fn twenty_contacts_with_repeating_aliases_make_one_call_per_endpoint_and_contact() {
+    let app = spawn_app(Setup::read_only()).await;
+    let ids = app.contact_ids();
+
+    let response = app.graphql(&twenty_contacts_twice(&ids), json!({})).await;
+
+    assert_eq!(response["errors"], Value::Null, "{response}");
+    assert_eq!(response["data"]["a7"], response["data"]["b7"]);
+    let calls = app.calls();
+    assert_eq!(calls.len(), 80, "{calls:#?}");
+    assert!(calls.values().all(|&n| n == 1), "{calls:#?}");
+    for id in ids.iter().take(20) {
+        for suffix in ["", "/tasks", "/notes", "/appointments"] {
+            assert_eq!(calls.get(&format!("GET /contacts/{id}{suffix}")), Some(&1), "missing {id}{suffix}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn tasks_of_many_contacts_load_through_the_location_search_when_the_scope_allows() {
+    let per_contact = spawn_app(Setup::read_only()).await;
+    let searched = spawn_app(Setup::default()).await;
+    let ids = per_contact.contact_ids();
+    assert_eq!(ids, searched.contact_ids(), "both sandboxes are seeded alike");
+    let query = twenty_contacts_twice(&ids);
+
+    let expected = per_contact.graphql(&query, json!({})).await;
+    let actual = searched.graphql(&query, json!({})).await;
+
+    assert_eq!(actual["errors"], Value::Null, "{actual}");
+    let tasks = |r: &Value| (0..20).map(|i| r["data"][format!("a{i}")]["tasks"].clone()).collect::<Vec<_>>();
+    let sort = |mut v: Vec<Value>| {
+        for list in &mut v {
+            if let Some(items) = list.as_array_mut() {
+                items.sort_by_key(|t| t["id"].as_str().unwrap_or("").to_owned());
+            }
+        }
+        v
+    };
+    assert_eq!(sort(tasks(&actual)), sort(tasks(&expected)));
+    let calls = searched.calls();
+    let task_gets = calls.keys().filter(|k| k.starts_with("GET") && k.ends_with("/tasks")).count();
+    let searches = calls.get(&format!("POST /locations/{}/tasks/search", ghl_sandbox::LOCATION_ID)).copied().unwrap_or(0);
+    assert_eq!(task_gets, 0, "{calls:#?}");
+    let total_tasks: usize = tasks(&actual).iter().map(|t| t.as_array().map_or(0, Vec::len)).sum();
+    // DataLoader batches what arrives within its window; a slow machine may split 20 contacts into
+    // a few searches, but never one call per contact.
+    assert!(searches >= 1 && searches <= 4, "{searches} searches for {total_tasks} tasks");
+}
+
+#[tokio::test]
+async fn entities_with_repeated_representations_fetch_each_contact_once() {
+    let app = spawn_app(Setup::read_only()).await;
+    let ids: Vec<String> = app.contact_ids().into_iter().take(10).collect();
+    let representations: Vec<Value> =
+        ids.iter().chain(ids.iter()).chain(ids.iter().take(3)).map(|id| json!({ "__typename": "Contact", "id": id })).collect();
+
+    let response = app
+        .graphql(
+            "query($r: [_Any!]!) { _entities(representations: $r) { ... on Contact { id email notes { id } } } }",
+            json!({ "r": representations }),
+        )
+        .await;
+
+    assert_eq!(response["errors"], Value::Null, "{response}");
+    let entities = response["data"]["_entities"].as_array().expect("entities");
+    assert_eq!(entities.len(), 23);
+    for (entity, rep) in entities.iter().zip(&representations) {
+        assert_eq!(entity["id"], rep["id"]);
+    }
+    let calls: BTreeMap<String, usize> = app.calls();
+    assert_eq!(calls.len(), 20, "{calls:#?}");
+    assert!(calls.values().all(|&n| n == 1), "{calls:#?}");
+}

@@ -1,0 +1,11 @@
+//! Integration tests: the real subgraph and the real sandbox on 127.0.0.1:0, over HTTP.
+//! One binary with a module per concern, so the suite links once.
+
+mod helpers;
+
+mod auth;
+mod batching;
+mod http;
+mod mutations;
+mod queries;
+mod schema;
