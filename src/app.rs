@@ -17,7 +17,7 @@ use tracing::{info, warn};
 use crate::auth::Auth;
 use crate::config::{AuthKind, ServeArgs, Upstream};
 use crate::graphql::{self, GraphqlState, LoaderOptions, SchemaOptions};
-use crate::highlevel::{ClientOptions, GhlClient, Scopes, Tenant};
+use crate::highlevel::{BreakerConfig, ClientOptions, GhlClient, LimiterConfig, RetryConfig, Scopes, Tenant};
 
 pub struct App {
     listener: TcpListener,
@@ -71,6 +71,15 @@ impl App {
             connect_timeout: args.connect_timeout,
             request_timeout: args.request_timeout,
             max_concurrency_per_location: args.max_concurrency_per_location,
+            limiter: LimiterConfig {
+                burst_max: args.rate_limit.max,
+                burst_interval: args.rate_limit.interval,
+                daily_max: args.daily_limit,
+                max_wait: args.limiter_max_wait,
+                max_queue: args.limiter_max_queue,
+            },
+            retry: RetryConfig { max_attempts: args.retry_max_attempts.max(1), base_delay: args.retry_base_delay, ..RetryConfig::default() },
+            breaker: BreakerConfig { failure_threshold: args.breaker_threshold.max(1), cool_down: args.breaker_cool_down },
         })
         .context("building the HTTP client for GHL")?;
         let schema = graphql::build_schema(&SchemaOptions {
@@ -82,9 +91,10 @@ impl App {
             schema,
             client,
             auth: Arc::new(auth),
-            loader_options: LoaderOptions { tasks_search_page_size: args.tasks_search_page_size },
+            loader_options: LoaderOptions { tasks_search_page_size: args.tasks_search_page_size, operation_timeout: args.operation_timeout },
             max_batch: args.max_batch,
         };
+        let _ = crate::metrics::handle();
         let router = router(state, args.max_body_bytes);
 
         let listener = TcpListener::bind(args.listen).await.with_context(|| format!("binding {}", args.listen))?;
@@ -142,8 +152,18 @@ pub fn router(state: GraphqlState, max_body_bytes: usize) -> Router {
         .route("/graphiql/{file}", get(graphql::graphiql_asset))
         .route("/healthz", get(|| async { Json(json!({ "status": "ok" })) }))
         .route("/readyz", get(|| async { Json(json!({ "status": "ready" })) }))
+        .route("/metrics", get(metrics))
         .layer(DefaultBodyLimit::max(max_body_bytes))
         .with_state(state)
+}
+
+/// `GET /metrics`: Prometheus text format.
+async fn metrics() -> axum::response::Response {
+    use axum::response::IntoResponse;
+    match crate::metrics::handle() {
+        Some(handle) => ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], handle.render()).into_response(),
+        None => axum::http::StatusCode::SERVICE_UNAVAILABLE.into_response(),
+    }
 }
 
 /// Resolves on Ctrl-C or SIGTERM.

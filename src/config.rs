@@ -104,6 +104,44 @@ pub struct ServeArgs {
     #[arg(long, env = "GRAPHQL_MAX_COMPLEXITY", default_value_t = 5000)]
     pub max_complexity: usize,
 
+    /// GHL burst limit per location: `N/interval` (e.g. `100/10s`), or a preset: `marketplace`
+    /// (100/10s) or `trial` (25/10s, sandbox and trial private tokens). Stricter limits GHL
+    /// reports in `X-RateLimit-*` headers are adopted automatically.
+    #[arg(long, env = "GHL_RATE_LIMIT", default_value = "marketplace")]
+    pub rate_limit: BurstLimit,
+
+    /// GHL daily request budget per location (trial accounts: 10000).
+    #[arg(long, env = "GHL_DAILY_LIMIT", default_value_t = 200_000)]
+    pub daily_limit: u64,
+
+    /// Longest a GHL call waits for the rate limiter before failing with RATE_LIMITED.
+    #[arg(long, env = "GHL_LIMITER_MAX_WAIT", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub limiter_max_wait: Duration,
+
+    /// Most GHL calls queued per location before new ones fail fast.
+    #[arg(long, env = "GHL_LIMITER_MAX_QUEUE", default_value_t = 10_000)]
+    pub limiter_max_queue: usize,
+
+    /// Attempts per GHL call, the first included (safe calls only are retried).
+    #[arg(long, env = "GHL_RETRY_MAX_ATTEMPTS", default_value_t = 3)]
+    pub retry_max_attempts: u32,
+
+    /// First retry backoff; doubles per attempt, with full jitter.
+    #[arg(long, env = "GHL_RETRY_BASE_DELAY", default_value = "100ms", value_parser = humantime::parse_duration)]
+    pub retry_base_delay: Duration,
+
+    /// Consecutive upstream failures that open a location's circuit breaker.
+    #[arg(long, env = "GHL_BREAKER_THRESHOLD", default_value_t = 5)]
+    pub breaker_threshold: u32,
+
+    /// How long an open circuit fails fast before one probe call.
+    #[arg(long, env = "GHL_BREAKER_COOL_DOWN", default_value = "5s", value_parser = humantime::parse_duration)]
+    pub breaker_cool_down: Duration,
+
+    /// Longest one GraphQL operation may spend on GHL calls, queueing and retries included.
+    #[arg(long, env = "GRAPHQL_OPERATION_TIMEOUT", default_value = "30s", value_parser = humantime::parse_duration)]
+    pub operation_timeout: Duration,
+
     /// Contacts the embedded sandbox seeds (only without a GHL token).
     #[arg(long, env = "SANDBOX_CONTACTS", default_value_t = 200)]
     pub sandbox_contacts: usize,
@@ -111,6 +149,34 @@ pub struct ServeArgs {
     /// Latency the embedded sandbox adds to every call, e.g. `50ms`.
     #[arg(long, env = "SANDBOX_LATENCY", default_value = "0ms", value_parser = humantime::parse_duration)]
     pub sandbox_latency: Duration,
+}
+
+/// A burst limit: at most `max` calls per `interval`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BurstLimit {
+    pub max: u32,
+    pub interval: Duration,
+}
+
+impl std::str::FromStr for BurstLimit {
+    type Err = String;
+
+    fn from_str(raw: &str) -> Result<Self, Self::Err> {
+        let preset = |max| Ok(Self { max, interval: Duration::from_secs(10) });
+        match raw.trim() {
+            "marketplace" => preset(100),
+            "trial" => preset(25),
+            other => {
+                let (max, interval) = other.split_once('/').ok_or("expected N/interval (e.g. 100/10s), `marketplace` or `trial`")?;
+                let max: u32 = max.trim().parse().map_err(|_| "the count before `/` must be a positive integer")?;
+                let interval = humantime::parse_duration(interval.trim()).map_err(|e| format!("bad interval: {e}"))?;
+                if max == 0 || interval.is_zero() {
+                    return Err("the limit and its interval must be positive".into());
+                }
+                Ok(Self { max, interval })
+            }
+        }
+    }
 }
 
 /// Where GHL calls go and as whom, decided once from the flags.
@@ -206,6 +272,15 @@ mod tests {
         assert_eq!(a.upstream(), Err(ConfigError::MissingToken));
         a.auth = AuthKind::Forward;
         assert_eq!(a.upstream(), Ok(Upstream::Remote { base_url: "http://127.0.0.1:9".into() }));
+    }
+
+    #[test]
+    fn rate_limits_take_presets_and_explicit_values() {
+        assert_eq!(args(&[]).rate_limit, BurstLimit { max: 100, interval: Duration::from_secs(10) });
+        assert_eq!(args(&["--rate-limit", "trial"]).rate_limit.max, 25);
+        assert_eq!(args(&["--rate-limit", "20/1s"]).rate_limit, BurstLimit { max: 20, interval: Duration::from_secs(1) });
+        assert!(Cli::try_parse_from(["ghl-subgraph", "serve", "--rate-limit", "0/1s"]).is_err());
+        assert!(Cli::try_parse_from(["ghl-subgraph", "serve", "--rate-limit", "lots"]).is_err());
     }
 
     #[test]

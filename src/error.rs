@@ -41,8 +41,7 @@ impl AppError {
                 GhlErrorKind::Unauthenticated => "UNAUTHENTICATED",
                 GhlErrorKind::MissingScope | GhlErrorKind::Forbidden => "FORBIDDEN",
                 GhlErrorKind::RateLimited { .. } => "RATE_LIMITED",
-                GhlErrorKind::Unavailable { .. } => "UPSTREAM_UNAVAILABLE",
-                GhlErrorKind::InvalidResponse => "INTERNAL",
+                GhlErrorKind::Unavailable { .. } | GhlErrorKind::InvalidResponse => "UPSTREAM_UNAVAILABLE",
             },
         }
     }

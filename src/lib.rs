@@ -9,7 +9,8 @@
 //! - `auth`: which GHL tenant a request acts for (static token or forwarded).
 //! - `error`: the one error type and its mapping to GraphQL error codes.
 //! - `graphql`: the schema, loaders, HTTP handler and vendored GraphiQL.
-//! - `highlevel`: the only code that speaks HTTP to GHL.
+//! - `highlevel`: the only code that speaks HTTP to GHL (limiter, retries, breaker included).
+//! - `metrics`: the Prometheus recorder behind `/metrics`.
 
 pub mod app;
 pub mod auth;
@@ -17,4 +18,5 @@ pub mod config;
 pub mod error;
 pub mod graphql;
 pub mod highlevel;
+pub mod metrics;
 pub mod telemetry;

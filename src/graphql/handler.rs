@@ -1,16 +1,18 @@
 //! HTTP → GraphQL: our own handler instead of async-graphql-axum's extractor, to control what
 //! the GraphQL-over-HTTP spec asks for: content negotiation (`application/json` for clients that
-//! accept only that), 405 for mutations over GET, capped batches, and request-error status codes.
+//! accept only that), 405 for mutations over GET, capped batches, 400 for malformed requests, and
+//! request errors (nothing executed) answered without `data`. `tests/federation/audit.mjs` audits it.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use async_graphql::http::parse_query_string;
 use async_graphql::parser::types::OperationType;
-use async_graphql::{BatchRequest, BatchResponse, Request};
+use async_graphql::{BatchRequest, BatchResponse, Request, ServerError, Value, Variables};
 use axum::body::Bytes;
-use axum::extract::{RawQuery, State};
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::extract::{Query, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::graphiql;
@@ -95,25 +97,63 @@ pub async fn post(State(state): State<GraphqlState>, headers: HeaderMap, body: B
             return request_error(media, StatusCode::BAD_REQUEST, &message);
         }
     }
+    // async-graphql reads a missing `query` as "" and would answer a 200 parse error; the spec
+    // calls a request without a document malformed.
+    if batch.iter().any(|request| request.query.trim().is_empty()) {
+        return request_error(media, StatusCode::BAD_REQUEST, "the request has no `query`");
+    }
     execute(&state, &headers, media, batch).await
 }
 
+/// The URL parameters of a GET request, named as the spec names them (async-graphql's
+/// `parse_query_string` reads `operation_name` instead of `operationName`).
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct GetParams {
+    query: Option<String>,
+    operation_name: Option<String>,
+    /// JSON, URL-encoded.
+    variables: Option<String>,
+    /// JSON, URL-encoded.
+    extensions: Option<String>,
+}
+
+impl GetParams {
+    /// The GraphQL request, or why the URL does not hold one.
+    fn into_request(self) -> Result<Request, &'static str> {
+        let query = self.query.filter(|q| !q.trim().is_empty()).ok_or("pass the operation as the `query` URL parameter")?;
+        let mut request = Request::new(query);
+        if let Some(name) = self.operation_name {
+            request = request.operation_name(name);
+        }
+        if let Some(variables) = self.variables {
+            let variables: Variables = serde_json::from_str(&variables).map_err(|_| "`variables` must be a JSON object")?;
+            request = request.variables(variables);
+        }
+        if let Some(extensions) = self.extensions {
+            request.extensions = serde_json::from_str(&extensions).map_err(|_| "`extensions` must be a JSON object")?;
+        }
+        Ok(request)
+    }
+}
+
 /// `GET /graphql`: queries from the URL, or GraphiQL for a browser.
-pub async fn get(State(state): State<GraphqlState>, headers: HeaderMap, RawQuery(query): RawQuery) -> Response {
-    let query = query.unwrap_or_default();
+pub async fn get(State(state): State<GraphqlState>, headers: HeaderMap, uri: Uri) -> Response {
+    let params = Query::<GetParams>::try_from_uri(&uri);
     let wants_html = headers
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|accept| accept.contains("text/html"));
-    if wants_html && !query.split('&').any(|pair| pair.starts_with("query=")) {
+    let has_query = params.as_ref().is_ok_and(|Query(p)| p.query.is_some());
+    if wants_html && !has_query {
         return graphiql::page();
     }
     let Some(media) = MediaType::negotiate(&headers) else {
         return not_acceptable();
     };
-    let request = match parse_query_string(&query) {
+    let request = match params.map_err(|_| "the URL parameters are malformed").and_then(|Query(p)| p.into_request()) {
         Ok(request) => request,
-        Err(_) => return request_error(media, StatusCode::BAD_REQUEST, "pass the operation as the `query` URL parameter"),
+        Err(message) => return request_error(media, StatusCode::BAD_REQUEST, message),
     };
     if is_mutation(&request) {
         let mut response = request_error(media, StatusCode::METHOD_NOT_ALLOWED, "mutations are only accepted over POST");
@@ -150,16 +190,58 @@ async fn execute(state: &GraphqlState, headers: &HeaderMap, media: MediaType, ba
             BatchResponse::Batch(responses)
         }
     };
-    // With application/graphql-response+json, a request that never executed (parse or validation
-    // error: no `data`) is a 4xx; with application/json it stays 200, as legacy clients expect.
+    // With application/graphql-response+json, a request that never executed is a 400; with
+    // application/json it stays 200, as legacy clients expect. Batches are outside the spec: 200.
     let status = match (&response, media) {
-        (BatchResponse::Single(r), MediaType::GraphqlResponseJson) if r.data == async_graphql::Value::Null && r.is_err() => StatusCode::BAD_REQUEST,
+        (BatchResponse::Single(r), MediaType::GraphqlResponseJson) if is_request_error(r) => StatusCode::BAD_REQUEST,
         _ => StatusCode::OK,
     };
-    json_response(status, media, &response)
+    match &response {
+        BatchResponse::Single(r) => json_response(status, media, &WireResponse::from(r)),
+        BatchResponse::Batch(rs) => json_response(status, media, &rs.iter().map(WireResponse::from).collect::<Vec<_>>()),
+    }
 }
 
-fn json_response<T: serde::Serialize>(status: StatusCode, media: MediaType, body: &T) -> Response {
+/// True when the request failed before any resolver ran (parse, validation, limits, variables):
+/// then there is no `data`. async-graphql reports variable errors at the field that uses the
+/// variable, so a path alone does not mean "executed"; an error a resolver raised has a path and
+/// our `extensions.code` (`error.rs`). A resolver error that nulls the whole result is a partial
+/// response: 200 with `"data": null`.
+fn is_request_error(response: &async_graphql::Response) -> bool {
+    response.data == Value::Null && !response.errors.is_empty() && !response.errors.iter().any(raised_by_resolver)
+}
+
+fn raised_by_resolver(error: &ServerError) -> bool {
+    !error.path.is_empty() && error.extensions.as_ref().is_some_and(|e| e.get("code").is_some())
+}
+
+/// A response as written: without `data` after a request error, as the GraphQL spec asks
+/// (async-graphql would write `"data": null`).
+#[derive(Serialize)]
+struct WireResponse<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    data: Option<&'a Value>,
+    #[serde(skip_serializing_if = "no_errors")]
+    errors: &'a [ServerError],
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    extensions: &'a BTreeMap<String, Value>,
+}
+
+impl<'a> From<&'a async_graphql::Response> for WireResponse<'a> {
+    fn from(response: &'a async_graphql::Response) -> Self {
+        Self {
+            data: (!is_request_error(response)).then_some(&response.data),
+            errors: &response.errors,
+            extensions: &response.extensions,
+        }
+    }
+}
+
+fn no_errors(errors: &&[ServerError]) -> bool {
+    errors.is_empty()
+}
+
+fn json_response<T: Serialize>(status: StatusCode, media: MediaType, body: &T) -> Response {
     match serde_json::to_vec(body) {
         Ok(bytes) => (status, [(header::CONTENT_TYPE, media.as_str())], bytes).into_response(),
         Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
@@ -179,6 +261,8 @@ fn not_acceptable() -> Response {
 
 #[cfg(test)]
 mod tests {
+    use async_graphql::ErrorExtensions;
+
     use super::*;
 
     fn accept(value: &str) -> HeaderMap {
@@ -199,6 +283,42 @@ mod tests {
         let both = accept("application/graphql-response+json, application/json;q=0.9");
         assert_eq!(MediaType::negotiate(&both), Some(MediaType::GraphqlResponseJson));
         assert_eq!(MediaType::negotiate(&accept("text/html")), None);
+    }
+
+    fn get_params(query: &str) -> Result<Request, &'static str> {
+        let uri: axum::http::Uri = format!("/graphql?{query}").parse().unwrap();
+        Query::<GetParams>::try_from_uri(&uri).unwrap().0.into_request()
+    }
+
+    #[test]
+    fn get_reads_the_spec_parameter_names() {
+        let request = get_params("query=query%20B%20%7B%20__typename%20%7D&operationName=B&variables=%7B%22id%22%3A%221%22%7D").unwrap();
+        assert_eq!(request.operation_name.as_deref(), Some("B"));
+        assert_eq!(request.variables.get("id").map(ToString::to_string).as_deref(), Some("\"1\""));
+        assert!(get_params("operationName=B").is_err(), "no query");
+        assert!(get_params("query=%7B__typename%7D&variables=%5B1%5D").is_err(), "variables not an object");
+    }
+
+    #[test]
+    fn request_errors_have_no_data_and_execution_errors_keep_it() {
+        let request_error = async_graphql::Response::from_errors(vec![ServerError::new("Unknown field", None)]);
+        assert!(is_request_error(&request_error));
+        let written = serde_json::to_value(WireResponse::from(&request_error)).unwrap();
+        assert!(written.get("data").is_none(), "{written}");
+
+        let mut unset_variable = ServerError::new("Variable id is not defined.", None);
+        unset_variable.path = vec![async_graphql::PathSegment::Field("contact".into())];
+        assert!(is_request_error(&async_graphql::Response::from_errors(vec![unset_variable])));
+
+        let mut nulled_root = async_graphql::Error::new("upstream failed")
+            .extend_with(|_, e| e.set("code", "UPSTREAM_UNAVAILABLE"))
+            .into_server_error(async_graphql::Pos::default());
+        nulled_root.path = vec![async_graphql::PathSegment::Field("contacts".into())];
+        let partial = async_graphql::Response::from_errors(vec![nulled_root]);
+        assert!(!is_request_error(&partial));
+        let written = serde_json::to_value(WireResponse::from(&partial)).unwrap();
+        assert_eq!(written["data"], serde_json::Value::Null);
+        assert!(written.as_object().unwrap().contains_key("data"), "{written}");
     }
 
     #[test]

@@ -11,6 +11,7 @@ mod handler;
 mod loaders;
 mod mutation;
 mod note;
+mod observe;
 mod query;
 mod request_context;
 mod task;
@@ -43,6 +44,7 @@ impl Default for SchemaOptions {
 pub fn build_schema(options: &SchemaOptions) -> AppSchema {
     let mut builder = Schema::build(Query, Mutation, EmptySubscription)
         .enable_federation()
+        .extension(observe::OperationMetrics)
         .limit_depth(options.max_depth)
         .limit_complexity(options.max_complexity);
     if !options.introspection {

@@ -6,6 +6,7 @@
 use std::convert::Infallible;
 use std::hash::Hash;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use async_graphql::dataloader::{DataLoader, HashMapCache, Loader};
 use async_graphql::Context;
@@ -25,8 +26,10 @@ pub struct Scope {
 }
 
 impl RequestContext {
+    /// The operation's deadline starts now: every upstream call it makes stops by then.
     pub fn new(tenant: Result<Tenant, AppError>, client: &GhlClient, options: &LoaderOptions) -> Self {
-        Self(tenant.map(|tenant| Scope {
+        let deadline = Instant::now() + options.operation_timeout;
+        Self(tenant.map(|tenant| tenant.until(deadline)).map(|tenant| Scope {
             loader: DataLoader::with_cache(
                 GhlLoader::new(client.clone(), tenant.clone(), options.tasks_search_page_size),
                 tokio::spawn,
@@ -42,6 +45,8 @@ impl RequestContext {
 #[derive(Clone, Debug)]
 pub struct LoaderOptions {
     pub tasks_search_page_size: u32,
+    /// Longest one GraphQL operation may spend on GHL calls, queueing and retries included.
+    pub operation_timeout: Duration,
 }
 
 impl Scope {

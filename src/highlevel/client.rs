@@ -1,14 +1,18 @@
 //! `GhlClient`: a pooled `reqwest::Client` plus one typed async fn per GHL endpoint.
 //!
-//! Every call goes through [`GhlClient::call`], which adds `Authorization` and `Version`, bounds
-//! concurrency per location, and classifies failures into [`GhlError`]. Retries and rate-limit
-//! shaping plug in there too, so no endpoint fn has to care.
+//! Every call goes through `call`: identical GETs in flight share one upstream call; each attempt
+//! passes the circuit breaker, the per-location rate limiter and a concurrency bound, carries
+//! `Authorization` and `Version`, and is classified into a [`GhlError`]; safe failures are retried
+//! with backoff. No endpoint fn has to care about any of it.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use reqwest::header::{HeaderMap, AUTHORIZATION, RETRY_AFTER};
+use bytes::Bytes;
+use futures_util::future::{BoxFuture, FutureExt, Shared};
+use metrics::{counter, gauge, histogram};
+use reqwest::header::{HeaderMap, ACCEPT, AUTHORIZATION, CONTENT_TYPE, RETRY_AFTER};
 use reqwest::{Method, StatusCode};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -16,7 +20,10 @@ use serde_json::Value;
 use tokio::sync::Semaphore;
 use tracing::{debug, instrument, warn};
 
-use super::error::{GhlError, GhlErrorKind, UpstreamCall};
+use super::breaker::{BreakerConfig, CircuitBreaker};
+use super::error::{GhlError, GhlErrorKind, Unavailability, UpstreamCall};
+use super::limiter::{LimiterConfig, RateLimiter, Refusal};
+use super::retry::{backoff, is_retryable, RetryBudget, RetryConfig};
 use super::ids::PathId;
 use super::models::*;
 use super::tenant::Tenant;
@@ -32,6 +39,9 @@ pub struct ClientOptions {
     pub request_timeout: Duration,
     /// Upstream calls in flight at once for one location.
     pub max_concurrency_per_location: usize,
+    pub limiter: LimiterConfig,
+    pub retry: RetryConfig,
+    pub breaker: BreakerConfig,
 }
 
 #[derive(Clone)]
@@ -42,8 +52,14 @@ pub struct GhlClient {
 struct Inner {
     http: reqwest::Client,
     base_url: String,
+    request_timeout: Duration,
     max_concurrency: usize,
     in_flight: Mutex<HashMap<String, Arc<Semaphore>>>,
+    shared_gets: Mutex<HashMap<InFlightKey, SharedGet>>,
+    limiter: RateLimiter,
+    breaker: CircuitBreaker,
+    retry: RetryConfig,
+    retry_budget: RetryBudget,
 }
 
 /// A path with its template, so errors and logs name the endpoint without ids.
@@ -56,7 +72,6 @@ impl GhlClient {
     pub fn new(options: ClientOptions) -> Result<Self, reqwest::Error> {
         let http = reqwest::Client::builder()
             .connect_timeout(options.connect_timeout)
-            .timeout(options.request_timeout)
             .pool_idle_timeout(Duration::from_secs(90))
             .user_agent(concat!("ghl-subgraph/", env!("CARGO_PKG_VERSION")))
             .build()?;
@@ -64,8 +79,14 @@ impl GhlClient {
             inner: Arc::new(Inner {
                 http,
                 base_url: options.base_url.trim_end_matches('/').to_owned(),
+                request_timeout: options.request_timeout,
                 max_concurrency: options.max_concurrency_per_location.max(1),
                 in_flight: Mutex::new(HashMap::new()),
+                shared_gets: Mutex::new(HashMap::new()),
+                limiter: RateLimiter::new(options.limiter),
+                breaker: CircuitBreaker::new(options.breaker),
+                retry_budget: RetryBudget::new(options.retry.budget_ratio),
+                retry: options.retry,
             }),
         })
     }
@@ -225,7 +246,7 @@ impl GhlClient {
 
     // ---- the one place that sends ------------------------------------------------------------
 
-    #[instrument(name = "ghl.call", skip_all, fields(method = %method, endpoint = route.template, location = tenant.location_id()))]
+    /// Sends one logical call (with retries) and decodes the success body.
     async fn call<T: DeserializeOwned, B: Serialize + ?Sized>(
         &self,
         tenant: &Tenant,
@@ -234,38 +255,180 @@ impl GhlClient {
         query: &[(&str, String)],
         body: Option<&B>,
     ) -> Result<T, GhlError> {
-        let mut call = UpstreamCall { method: method_name(&method), path: route.template, status: None };
-        let _permit = self.permit(tenant.location_id()).acquire_owned().await;
+        let template = route.template;
+        let call = UpstreamCall { method: method_name(&method), path: template, status: Some(200) };
+        let query: Vec<(String, String)> = query.iter().map(|(k, v)| ((*k).to_owned(), v.clone())).collect();
+        let bytes = if method == Method::GET {
+            self.shared_get(tenant, route, query).await?
+        } else {
+            let body = match body {
+                Some(body) => Some(Bytes::from(serde_json::to_vec(body).map_err(|_| GhlError::at(GhlErrorKind::Rejected, call.clone()))?)),
+                None => None,
+            };
+            self.send_with_retries(tenant, &method, &route, &query, body).await?
+        };
+        serde_json::from_slice(&bytes).map_err(|e| {
+            warn!(error = %e, endpoint = template, "GHL sent an unreadable success body");
+            GhlError::at(GhlErrorKind::InvalidResponse, call)
+        })
+    }
+
+    /// Identical GETs in flight for the same location and credential share one upstream call,
+    /// across GraphQL requests too.
+    async fn shared_get(&self, tenant: &Tenant, route: Route, query: Vec<(String, String)>) -> Result<Bytes, GhlError> {
+        let key = InFlightKey {
+            location: tenant.location_id().to_owned(),
+            credential: tenant.credential_fingerprint(),
+            path: route.path.clone(),
+            query: query.clone(),
+        };
+        let shared = {
+            let mut in_flight = self.inner.shared_gets.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some(existing) = in_flight.get(&key) {
+                counter!("ghl_upstream_shared_gets_total", "endpoint" => route.template).increment(1);
+                existing.clone()
+            } else {
+                let (client, tenant, cleanup_key) = (self.clone(), tenant.clone(), key.clone());
+                let future = async move {
+                    let result = client.send_with_retries(&tenant, &Method::GET, &route, &query, None).await;
+                    client.inner.shared_gets.lock().unwrap_or_else(|p| p.into_inner()).remove(&cleanup_key);
+                    result
+                }
+                .boxed()
+                .shared();
+                in_flight.insert(key, future.clone());
+                future
+            }
+        };
+        shared.await
+    }
+
+    /// Attempts a call until it succeeds, fails for good, or runs out of attempts, budget or time.
+    async fn send_with_retries(
+        &self,
+        tenant: &Tenant,
+        method: &Method,
+        route: &Route,
+        query: &[(String, String)],
+        body: Option<Bytes>,
+    ) -> Result<Bytes, GhlError> {
+        let config = &self.inner.retry;
+        self.inner.retry_budget.deposit();
+        let mut attempt = 0;
+        loop {
+            let error = match self.attempt(tenant, method, route, query, body.clone()).await {
+                Ok(bytes) => return Ok(bytes),
+                Err(error) => error,
+            };
+            if attempt + 1 >= config.max_attempts || !is_retryable(method, &error) {
+                return Err(error);
+            }
+            let wait = backoff(config, attempt, &error);
+            if tenant.deadline().is_some_and(|deadline| Instant::now() + wait >= deadline) {
+                return Err(error);
+            }
+            if !self.inner.retry_budget.withdraw() {
+                counter!("ghl_upstream_retries_refused_total", "endpoint" => route.template).increment(1);
+                return Err(error);
+            }
+            counter!("ghl_upstream_retries_total", "endpoint" => route.template).increment(1);
+            warn!(endpoint = route.template, attempt = attempt + 1, wait_ms = wait.as_millis() as u64, error = %error, "retrying GHL call");
+            tokio::time::sleep(wait).await;
+            attempt += 1;
+        }
+    }
+
+    /// One HTTP exchange with GHL: breaker, limiter, concurrency bound, timeout, classification.
+    #[instrument(name = "ghl.call", skip_all, fields(method = %method, endpoint = route.template, location = tenant.location_id()))]
+    async fn attempt(
+        &self,
+        tenant: &Tenant,
+        method: &Method,
+        route: &Route,
+        query: &[(String, String)],
+        body: Option<Bytes>,
+    ) -> Result<Bytes, GhlError> {
+        let location = tenant.location_id();
+        let mut call = UpstreamCall { method: method_name(method), path: route.template, status: None };
+        let unavailable = |reason, call: &UpstreamCall| GhlError::at(GhlErrorKind::Unavailable { reason }, call.clone());
+
+        if !self.inner.breaker.allow(location) {
+            counter!("ghl_circuit_rejections_total").increment(1);
+            return Err(unavailable(Unavailability::CircuitOpen, &call));
+        }
+        match self.inner.limiter.acquire(location, tenant.deadline()).await {
+            Ok(waited) => histogram!("ghl_limiter_wait_seconds").record(waited.as_secs_f64()),
+            Err(refusal) => {
+                let reason = match refusal {
+                    Refusal::Busy { .. } => "busy",
+                    Refusal::DailyExhausted { .. } => "daily",
+                };
+                counter!("ghl_limiter_rejections_total", "reason" => reason).increment(1);
+                return Err(GhlError::at(GhlErrorKind::RateLimited { retry_after: Some(refusal.retry_after()) }, call));
+            }
+        }
+        let _permit = self.permit(location).acquire_owned().await;
+        let timeout = match tenant.deadline() {
+            Some(deadline) => deadline.saturating_duration_since(Instant::now()).min(self.inner.request_timeout),
+            None => self.inner.request_timeout,
+        };
+        if timeout.is_zero() {
+            return Err(unavailable(Unavailability::DeadlineExceeded, &call));
+        }
 
         let mut request = self
             .inner
             .http
-            .request(method, format!("{}{}", self.inner.base_url, route.path))
+            .request(method.clone(), format!("{}{}", self.inner.base_url, route.path))
+            .timeout(timeout)
             .header(AUTHORIZATION, tenant.bearer())
             .header("Version", API_VERSION)
-            .header("Accept", "application/json");
+            .header(ACCEPT, "application/json");
         if !query.is_empty() {
             request = request.query(query);
         }
         if let Some(body) = body {
-            request = request.json(body);
+            request = request.header(CONTENT_TYPE, "application/json").body(body);
         }
 
-        let response = request.send().await.map_err(|e| transport_error(&e, call.clone()))?;
-        let status = response.status();
-        call.status = Some(status.as_u16());
-        let headers = response.headers().clone();
-        let bytes = response.bytes().await.map_err(|e| transport_error(&e, call.clone()))?;
-
-        if status.is_success() {
-            return serde_json::from_slice(&bytes).map_err(|e| {
-                warn!(error = %e, "GHL sent an unreadable success body");
-                GhlError::at(GhlErrorKind::InvalidResponse, call)
-            });
+        let started = Instant::now();
+        let outcome = async {
+            let response = request.send().await?;
+            let status = response.status();
+            let headers = response.headers().clone();
+            let bytes = response.bytes().await;
+            Ok::<_, reqwest::Error>((status, headers, bytes))
         }
-        let kind = classify(status, &headers, &bytes);
-        debug!(status = status.as_u16(), ?kind, "GHL call failed");
-        Err(GhlError::at(kind, call))
+        .await;
+        let result = match outcome {
+            Err(error) => Err(transport_error(&error, call.clone())),
+            Ok((status, headers, bytes)) => {
+                call.status = Some(status.as_u16());
+                self.inner.limiter.observe(location, status.as_u16(), &headers);
+                match bytes {
+                    Err(error) => Err(transport_error(&error, call.clone())),
+                    Ok(bytes) if status.is_success() => Ok(bytes),
+                    Ok(bytes) => {
+                        let kind = classify(status, &headers, &bytes);
+                        debug!(status = status.as_u16(), ?kind, "GHL call failed");
+                        Err(GhlError::at(kind, call.clone()))
+                    }
+                }
+            }
+        };
+
+        let status_label = call.status.map_or_else(|| "none".to_owned(), |s| s.to_string());
+        counter!("ghl_upstream_calls_total", "endpoint" => route.template, "method" => call.method, "status" => status_label).increment(1);
+        histogram!("ghl_upstream_call_duration_seconds", "endpoint" => route.template).record(started.elapsed().as_secs_f64());
+        let failed = matches!(
+            &result,
+            Err(GhlError { kind: GhlErrorKind::Unavailable { reason: Unavailability::ServerError | Unavailability::Timeout | Unavailability::ConnectFailed | Unavailability::ConnectionLost }, .. })
+        );
+        if self.inner.breaker.record(location, failed) {
+            warn!(location, "GHL circuit opened after repeated failures");
+        }
+        gauge!("ghl_circuit_open", "location" => location.to_owned()).set(if self.inner.breaker.is_open(location) { 1.0 } else { 0.0 });
+        result
     }
 
     fn permit(&self, location_id: &str) -> Arc<Semaphore> {
@@ -275,6 +438,17 @@ impl GhlClient {
             .clone()
     }
 }
+
+/// What makes two GETs the same call.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+struct InFlightKey {
+    location: String,
+    credential: u64,
+    path: String,
+    query: Vec<(String, String)>,
+}
+
+type SharedGet = Shared<BoxFuture<'static, Result<Bytes, GhlError>>>;
 
 impl Route {
     fn new(template: &'static str, path: String) -> Self {
@@ -312,16 +486,14 @@ fn method_name(method: &Method) -> &'static str {
 
 fn transport_error(error: &reqwest::Error, call: UpstreamCall) -> GhlError {
     let reason = if error.is_timeout() {
-        "timeout"
+        Unavailability::Timeout
     } else if error.is_connect() {
-        "connection failed"
-    } else if error.is_body() || error.is_decode() {
-        "response body interrupted"
+        Unavailability::ConnectFailed
     } else {
-        "request failed"
+        Unavailability::ConnectionLost
     };
     // reqwest's Display includes the URL (ids, never tokens); keep it at debug level.
-    debug!(error = %error, reason, "GHL transport error");
+    debug!(error = %error, %reason, "GHL transport error");
     GhlError::at(GhlErrorKind::Unavailable { reason }, call)
 }
 
@@ -336,7 +508,7 @@ fn classify(status: StatusCode, headers: &HeaderMap, body: &[u8]) -> GhlErrorKin
         401 => GhlErrorKind::Unauthenticated,
         403 => GhlErrorKind::Forbidden,
         429 => GhlErrorKind::RateLimited { retry_after: retry_after(headers) },
-        408 | 500..=599 => GhlErrorKind::Unavailable { reason: "server error" },
+        408 | 500..=599 => GhlErrorKind::Unavailable { reason: Unavailability::ServerError },
         _ => GhlErrorKind::Rejected,
     }
 }

@@ -28,12 +28,43 @@ pub enum GhlErrorKind {
     Forbidden,
     /// GHL refused the input (400 / 422).
     Rejected,
-    /// GHL's 429; `retry_after` from `Retry-After` or `X-RateLimit-Interval-Milliseconds`.
+    /// GHL's 429 (`retry_after` from `Retry-After` or `X-RateLimit-Interval-Milliseconds`), or our
+    /// own limiter refusing to queue the call longer than allowed.
     RateLimited { retry_after: Option<Duration> },
-    /// 5xx, a timeout or a broken connection.
-    Unavailable { reason: &'static str },
+    /// 5xx, a timeout, a broken connection, or the circuit breaker is open.
+    Unavailable { reason: Unavailability },
     /// A 2xx whose body is not what the spec promises.
     InvalidResponse,
+}
+
+/// Why GHL could not be used; decides whether a call may be retried.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Unavailability {
+    /// GHL answered 5xx (or 408).
+    ServerError,
+    /// No answer within the per-attempt timeout.
+    Timeout,
+    /// The connection could not be opened: the request provably never reached GHL.
+    ConnectFailed,
+    /// The connection broke after the request may have been sent.
+    ConnectionLost,
+    /// Recent calls failed; this one was not attempted (circuit breaker open).
+    CircuitOpen,
+    /// The operation's deadline passed before GHL answered.
+    DeadlineExceeded,
+}
+
+impl fmt::Display for Unavailability {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::ServerError => "server error",
+            Self::Timeout => "timeout",
+            Self::ConnectFailed => "connection failed",
+            Self::ConnectionLost => "connection lost",
+            Self::CircuitOpen => "too many recent failures; retrying shortly",
+            Self::DeadlineExceeded => "operation deadline exceeded",
+        })
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -3,14 +3,20 @@
 //! Nothing here knows about GraphQL. Callers pass a [`Tenant`] (location + credential + scopes)
 //! on every call, so limits and caches can be keyed per location.
 
+mod breaker;
 mod client;
 mod error;
 mod ids;
+mod limiter;
 pub mod models;
+mod retry;
 mod tenant;
 
+pub use breaker::BreakerConfig;
 pub use client::{ClientOptions, GhlClient};
-pub use error::{GhlError, GhlErrorKind, UpstreamCall};
+pub use limiter::LimiterConfig;
+pub use retry::RetryConfig;
+pub use error::{GhlError, GhlErrorKind, Unavailability, UpstreamCall};
 pub use ids::PathId;
 pub use tenant::{Scopes, Tenant, SCOPE_READ, SCOPE_TASKS_SEARCH, SCOPE_WRITE};
 

@@ -4,6 +4,8 @@
 
 use std::collections::BTreeSet;
 use std::fmt;
+use std::hash::{DefaultHasher, Hash, Hasher};
+use std::time::Instant;
 
 use secrecy::{ExposeSecret, SecretString};
 
@@ -17,12 +19,31 @@ pub struct Tenant {
     location_id: String,
     token: SecretString,
     scopes: Option<Scopes>,
+    deadline: Option<Instant>,
 }
 
 impl Tenant {
     /// `scopes` is `None` when they are unknown (forwarded tokens): GHL then decides.
     pub fn new(location_id: impl Into<String>, token: SecretString, scopes: Option<Scopes>) -> Self {
-        Self { location_id: location_id.into(), token, scopes }
+        Self { location_id: location_id.into(), token, scopes, deadline: None }
+    }
+
+    /// The same tenant, for one GraphQL operation that must finish by `deadline`:
+    /// queueing, retries and per-attempt timeouts all stop there.
+    pub fn until(mut self, deadline: Instant) -> Self {
+        self.deadline = Some(deadline);
+        self
+    }
+
+    pub fn deadline(&self) -> Option<Instant> {
+        self.deadline
+    }
+
+    /// Tells credentials apart (for sharing identical in-flight calls) without keeping the token.
+    pub(crate) fn credential_fingerprint(&self) -> u64 {
+        let mut hasher = DefaultHasher::new();
+        self.token.expose_secret().hash(&mut hasher);
+        hasher.finish()
     }
 
     pub fn location_id(&self) -> &str {

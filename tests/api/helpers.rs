@@ -22,7 +22,6 @@ pub struct TestApp {
 pub struct Setup {
     pub token: Option<&'static str>,
     pub scopes: &'static str,
-    pub forward: bool,
     pub extra: Vec<String>,
     pub sandbox: SandboxConfig,
 }
@@ -32,7 +31,6 @@ impl Default for Setup {
         Self {
             token: Some(ghl_sandbox::WRITE_TOKEN),
             scopes: "contacts.readonly contacts.write locations/tasks.readonly",
-            forward: false,
             extra: Vec::new(),
             sandbox: SandboxConfig { rate_limit: "100000/1s".parse().expect("rate limit"), ..Default::default() },
         }
@@ -49,7 +47,7 @@ impl Setup {
     }
 
     pub fn forward() -> Self {
-        Self { token: None, forward: true, ..Default::default() }
+        Self { token: None, ..Default::default() }
     }
 }
 
@@ -65,6 +63,10 @@ pub fn serve_args(base_url: &str, setup: &Setup) -> ServeArgs {
                 .map(|s| s.to_string()),
         ),
         None => argv.extend(["--auth", "forward"].iter().map(|s| s.to_string())),
+    }
+    if !setup.extra.iter().any(|a| a == "--rate-limit") {
+        // Tests about pacing set their own; the rest should never wait on the limiter.
+        argv.extend(["--rate-limit".to_owned(), "100000/1s".to_owned()]);
     }
     argv.extend(setup.extra.iter().cloned());
     match Cli::try_parse_from(argv).expect("valid test args").into_command() {

@@ -45,10 +45,15 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                     .header("Version", API_VERSION)
                     .send()
                     .await;
-                match response {
-                    Ok(r) if r.status().is_success() && r.bytes().await.is_ok() => done.fetch_add(1, Ordering::Relaxed),
-                    _ => failed.fetch_add(1, Ordering::Relaxed),
+                let ok = match response {
+                    Ok(r) => r.status().is_success() && r.bytes().await.is_ok(),
+                    Err(_) => false,
                 };
+                if ok {
+                    done.fetch_add(1, Ordering::Relaxed);
+                } else {
+                    failed.fetch_add(1, Ordering::Relaxed);
+                }
             }
         }));
     }

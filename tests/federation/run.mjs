@@ -1,0 +1,167 @@
+#!/usr/bin/env node
+// The Node-side proof that other GraphQL software accepts ghl-subgraph. From the repo root:
+//   node tests/federation/run.mjs        (GHL_SUBGRAPH_BIN overrides target/debug/ghl-subgraph)
+//
+// 1. starts the real binary on the embedded GHL sandbox (127.0.0.1:0) and the jobs subgraph;
+// 2. `_service { sdl }` over HTTP equals schema.graphql;
+// 3. composes both with @apollo/composition (no errors, no hints, nothing dropped);
+// 4. serves the supergraph with @apollo/gateway and with the Hive Gateway runtime, and runs
+//    queries across both subgraphs in both directions on each, checking batching in the sandbox log;
+// 5. runs graphql-http's GraphQL-over-HTTP audit against /graphql;
+// 6. drives GraphiQL in headless Chromium and checks nothing leaves 127.0.0.1.
+// Exits non-zero when any check fails. Every process it starts is stopped by PID.
+
+import { execFileSync } from 'node:child_process';
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+import { auditCheck } from './audit.mjs';
+import { graphiqlRunsAQuery } from './browser.mjs';
+import { contactPageWithJobs, contactWithJobs, expectations, jobsWithContacts } from './federation.mjs';
+import { fetchContactIds, startJobsSubgraph } from './jobs-subgraph.mjs';
+import { Checks } from './lib/checks.mjs';
+import { compose } from './lib/compose.mjs';
+import { startApolloGateway, startHiveGateway } from './lib/gateways.mjs';
+import { graphql, sandboxLog } from './lib/http.mjs';
+import { startSubgraph, stopAll } from './lib/processes.mjs';
+import { servedSdlMatches } from './sdl.mjs';
+
+const HERE = path.dirname(fileURLToPath(import.meta.url));
+const ROOT = path.resolve(HERE, '../..');
+const BIN = process.env.GHL_SUBGRAPH_BIN ?? 'target/debug/ghl-subgraph';
+const DEADLINE_MS = 4 * 60_000;
+const PACKAGES = [
+  'graphql', '@apollo/subgraph', '@apollo/composition', '@apollo/gateway', '@apollo/server',
+  '@graphql-hive/gateway-runtime', '@graphql-mesh/transport-http', 'graphql-http', 'playwright-core',
+];
+
+const checks = new Checks();
+const cleanups = [];
+
+async function main() {
+  console.log(await versions());
+
+  const subgraph = await checks.run('ghl-subgraph starts on the embedded sandbox', async () => {
+    const started = await startSubgraph({ bin: BIN, cwd: ROOT });
+    return { ...started, detail: `${started.graphqlUrl} (pid ${started.pid}), sandbox ${started.sandboxUrl}` };
+  });
+  if (!subgraph) return skipAll('ghl-subgraph did not start');
+
+  const sdl = await checks.run('_service { sdl } over HTTP equals schema.graphql', async () => {
+    const served = await servedSdlMatches(subgraph.graphqlUrl, path.join(ROOT, 'schema.graphql'));
+    return { sdl: served, detail: `${served.split('\n').length} lines, identical` };
+  });
+
+  const jobs = await checks.run('jobs subgraph starts with contact ids from ghl-subgraph', async () => {
+    const started = await startJobsSubgraph({ contactIds: await fetchContactIds(subgraph.graphqlUrl) });
+    cleanups.push(started.stop);
+    const contacts = new Set(started.jobs.map((j) => j.contactId).filter(Boolean)).size;
+    return { ...started, detail: `${started.url}: ${started.jobs.length} jobs over ${contacts} contacts` };
+  });
+
+  const supergraph = sdl && jobs && (await checks.run('@apollo/composition composes both subgraphs: no errors, no hints, nothing dropped', async () => {
+    const jobsSdl = (await graphql(jobs.url, '{ _service { sdl } }'))._service.sdl;
+    const composed = compose([
+      { name: 'ghl', url: subgraph.graphqlUrl, sdl: sdl.sdl },
+      { name: 'jobs', url: jobs.url, sdl: jobsSdl },
+    ]);
+    const roots = Object.keys(composed.apiSchema.getQueryType().getFields());
+    return { ...composed, detail: `Query { ${roots.join(', ')} }` };
+  }));
+  const expected = jobs && (await checks.run('expected answers read from each subgraph directly', async () => {
+    const exp = await expectations({ subgraph, jobs });
+    return { ...exp, detail: `${exp.contacts.size} distinct contacts on ${jobs.jobs.length} jobs` };
+  }));
+
+  const sandbox = sandboxLog(subgraph.sandboxUrl);
+  for (const [name, start] of [['Apollo Gateway', startApolloGateway], ['Hive Gateway', startHiveGateway]]) {
+    const queries = ['contact → jobs', 'jobs → contacts (entity batching)', 'contact page → jobs (one _entities call)'];
+    if (!supergraph || !expected) {
+      for (const q of queries) checks.skip(`${name}: ${q}`, 'composition or expectations failed');
+      continue;
+    }
+    const gateway = await checks.run(`${name} serves the supergraph`, async () => {
+      const started = await start(supergraph.supergraphSdl);
+      return { ...started, detail: started.url };
+    });
+    if (!gateway) {
+      for (const q of queries) checks.skip(`${name}: ${q}`, 'the gateway did not start');
+      continue;
+    }
+    const env = { subgraph, jobs, expected, sandbox };
+    await checks.run(`${name}: ${queries[0]}`, () => contactWithJobs(gateway, env));
+    await checks.run(`${name}: ${queries[1]}`, () => jobsWithContacts(gateway, env));
+    await checks.run(`${name}: ${queries[2]}`, () => contactPageWithJobs(gateway, env));
+    await gateway.stop();
+  }
+
+  await checks.run('GraphQL-over-HTTP audit (graphql-http serverAudits) of /graphql', () => auditCheck(subgraph.graphqlUrl));
+
+  await checks.run('GraphiQL in headless Chromium runs a contacts query, offline', () =>
+    graphiqlRunsAQuery({
+      baseUrl: subgraph.url,
+      graphqlUrl: subgraph.graphqlUrl,
+      screenshot: path.join(HERE, 'artifacts', 'graphiql.png'),
+    }));
+
+  await checks.run('examples/supergraph/jobs-subgraph.mjs is the jobs subgraph tested here', async () => {
+    const [tested, example] = await Promise.all([
+      readFile(path.join(HERE, 'jobs-subgraph.mjs'), 'utf8'),
+      readFile(path.join(ROOT, 'examples/supergraph/jobs-subgraph.mjs'), 'utf8'),
+    ]);
+    if (tested !== example) throw new Error('the copies differ: copy tests/federation/jobs-subgraph.mjs over the example');
+    return 'identical';
+  });
+}
+
+function skipAll(why) {
+  checks.skip('every other check', why);
+}
+
+async function versions() {
+  const lines = [`node ${process.version}`];
+  for (const name of PACKAGES) {
+    try {
+      const pkg = JSON.parse(await readFile(path.join(HERE, 'node_modules', name, 'package.json'), 'utf8'));
+      lines.push(`${name} ${pkg.version}`);
+    } catch {
+      lines.push(`${name} (not installed: run \`npm ci\` in tests/federation)`);
+    }
+  }
+  for (const [label, file, args] of [['ghl-subgraph', path.resolve(ROOT, BIN), ['--version']], ['chromium', '/usr/bin/chromium', ['--version']]]) {
+    try {
+      lines.push(execFileSync(file, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim());
+    } catch {
+      lines.push(`${label} (not found)`);
+    }
+  }
+  return `Tools: ${lines.join(', ')}\n`;
+}
+
+async function cleanup() {
+  for (const stop of cleanups.splice(0).reverse()) await stop().catch((err) => console.error(`cleanup: ${err.message}`));
+  await stopAll();
+}
+
+const watchdog = setTimeout(() => {
+  console.error(`\nFAIL  the run took longer than ${DEADLINE_MS / 1000} s; stopping`);
+  cleanup().finally(() => process.exit(1));
+}, DEADLINE_MS);
+watchdog.unref();
+for (const signal of ['SIGINT', 'SIGTERM']) {
+  process.once(signal, () => cleanup().finally(() => process.exit(130)));
+}
+
+const startedAt = performance.now();
+try {
+  await main();
+} catch (err) {
+  await checks.run('the run itself', () => Promise.reject(err));
+} finally {
+  await cleanup();
+}
+console.log(checks.summary());
+console.log(`\n${checks.ok ? 'OK' : 'FAILED'} in ${((performance.now() - startedAt) / 1000).toFixed(1)} s`);
+// Gateways and the browser can leave timers behind; the verdict is in, so exit now.
+process.exit(checks.ok ? 0 : 1);
