@@ -7,6 +7,7 @@
 //   GHL_SUBGRAPH_URL=http://127.0.0.1:4001/graphql PORT=4002 node jobs-subgraph.mjs
 
 import { ApolloServer } from '@apollo/server';
+import { ApolloServerPluginInlineTraceDisabled } from '@apollo/server/plugin/disabled';
 import { startStandaloneServer } from '@apollo/server/standalone';
 import { buildSubgraphSchema } from '@apollo/subgraph';
 import { parse } from 'graphql';
@@ -76,7 +77,8 @@ export async function startJobsSubgraph({ contactIds, port = 0, host = '127.0.0.
   const stats = { entityRequests: 0, representations: 0 };
   const server = new ApolloServer({
     schema: buildSubgraphSchema([{ typeDefs, resolvers: resolvers(jobs) }]),
-    plugins: [countEntityRequests(stats)],
+    // No inline traces: they are for Apollo GraphOS usage reporting, which this example does not use.
+    plugins: [ApolloServerPluginInlineTraceDisabled(), countEntityRequests(stats)],
   });
   const { url } = await startStandaloneServer(server, { listen: { host, port } });
   return { url, jobs, stats, stop: () => server.stop() };

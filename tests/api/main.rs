@@ -8,4 +8,5 @@ mod batching;
 mod http;
 mod mutations;
 mod queries;
+mod resilience;
 mod schema;

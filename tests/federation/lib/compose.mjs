@@ -1,10 +1,11 @@
 // Composition with @apollo/composition, and the proof that it kept every field of every subgraph:
 // errors fail, every hint fails (hints are how composition reports a field it dropped, an argument
 // it removed, a type it narrowed or a description it overrode), and the composed API schema must
-// still hold every type, field, argument and enum value the subgraphs declare.
+// still hold every type, field, argument and enum value the subgraphs declare, each reachable
+// from a root (a root type not named `Query` composes as an orphan type, with no error or hint).
 
 import { composeServices } from '@apollo/composition';
-import { Kind, parse } from 'graphql';
+import { getNamedType, isInputObjectType, isInterfaceType, isObjectType, isUnionType, Kind, parse } from 'graphql';
 
 /**
  * Composes `subgraphs` (`[{ name, url, sdl }]`). Resolves to `{ supergraphSdl, apiSchema }`;
@@ -29,6 +30,7 @@ export function compose(subgraphs) {
 /** What `sdl` declares (types, fields, arguments, enum values) that `apiSchema` lacks. */
 export function missingFrom(apiSchema, sdl) {
   const missing = [];
+  const reachable = reachableTypes(apiSchema);
   for (const def of parse(sdl).definitions) {
     const name = def.name?.value;
     if (!name || isFederationInternal(name) || !TYPE_KINDS.has(def.kind)) continue;
@@ -37,6 +39,7 @@ export function missingFrom(apiSchema, sdl) {
       missing.push(`type ${name}`);
       continue;
     }
+    if (!reachable.has(name)) missing.push(`type ${name} (unreachable from Query or Mutation)`);
     if (def.fields) {
       const fields = type.getFields();
       for (const field of def.fields) {
@@ -57,6 +60,29 @@ export function missingFrom(apiSchema, sdl) {
     }
   }
   return missing;
+}
+
+/** Names of the types a client can reach from the root operation types. */
+function reachableTypes(schema) {
+  const seen = new Set();
+  const visit = (type) => {
+    const named = getNamedType(type);
+    if (!named || seen.has(named.name)) return;
+    seen.add(named.name);
+    if (isObjectType(named) || isInterfaceType(named)) {
+      for (const field of Object.values(named.getFields())) {
+        visit(field.type);
+        for (const arg of field.args) visit(arg.type);
+      }
+      if (isInterfaceType(named)) for (const impl of schema.getPossibleTypes(named)) visit(impl);
+    } else if (isInputObjectType(named)) {
+      for (const field of Object.values(named.getFields())) visit(field.type);
+    } else if (isUnionType(named)) {
+      for (const member of named.getTypes()) visit(member);
+    }
+  };
+  for (const root of [schema.getQueryType(), schema.getMutationType(), schema.getSubscriptionType()]) if (root) visit(root);
+  return seen;
 }
 
 const TYPE_KINDS = new Set([
