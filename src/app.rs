@@ -16,7 +16,7 @@ use tracing::{info, warn};
 
 use crate::auth::Auth;
 use crate::config::{AuthKind, ServeArgs, Upstream};
-use crate::graphql::{self, GraphqlState, LoaderOptions, SchemaOptions};
+use crate::graphql::{self, GraphqlState, LoaderOptions, OperationLimits, SchemaOptions};
 use crate::highlevel::{BreakerConfig, ClientOptions, GhlClient, LimiterConfig, RetryConfig, Scopes, Tenant};
 
 pub struct App {
@@ -31,6 +31,7 @@ impl App {
     /// Validates the config, starts the embedded sandbox if needed, and binds the listener.
     pub async fn build(args: ServeArgs) -> anyhow::Result<Self> {
         let upstream = args.upstream()?;
+        let on_sandbox = upstream == Upstream::EmbeddedSandbox;
         #[cfg(feature = "sandbox")]
         let mut sandbox = None;
         let (base_url, auth) = match upstream {
@@ -83,9 +84,17 @@ impl App {
         })
         .context("building the HTTP client for GHL")?;
         let schema = graphql::build_schema(&SchemaOptions {
-            max_depth: args.max_depth,
-            max_complexity: args.max_complexity,
-            introspection: true,
+            limits: OperationLimits {
+                max_depth: args.max_depth,
+                max_complexity: args.max_complexity,
+                max_aliases: args.max_aliases,
+                max_root_fields: args.max_root_fields,
+                max_directives: args.max_directives,
+                max_query_bytes: args.max_query_bytes,
+                max_recursion: args.max_recursion,
+            },
+            introspection: args.introspection.unwrap_or(on_sandbox),
+            field_suggestions: args.field_suggestions.unwrap_or(on_sandbox),
         });
         let state = GraphqlState {
             schema,

@@ -100,9 +100,38 @@ pub struct ServeArgs {
     #[arg(long, env = "GRAPHQL_MAX_DEPTH", default_value_t = 12)]
     pub max_depth: usize,
 
-    /// Highest query complexity accepted (each field counts 1).
-    #[arg(long, env = "GRAPHQL_MAX_COMPLEXITY", default_value_t = 5000)]
+    /// Highest complexity accepted: each field counts 1, `contacts` lists multiply by `first`,
+    /// a contact's tasks/notes/appointments by 10.
+    #[arg(long, env = "GRAPHQL_MAX_COMPLEXITY", default_value_t = 10_000)]
     pub max_complexity: usize,
+
+    /// Most aliases in one operation.
+    #[arg(long, env = "GRAPHQL_MAX_ALIASES", default_value_t = 100)]
+    pub max_aliases: usize,
+
+    /// Most root fields in one operation.
+    #[arg(long, env = "GRAPHQL_MAX_ROOT_FIELDS", default_value_t = 50)]
+    pub max_root_fields: usize,
+
+    /// Most directives in one operation.
+    #[arg(long, env = "GRAPHQL_MAX_DIRECTIVES", default_value_t = 50)]
+    pub max_directives: usize,
+
+    /// Longest operation text accepted, in bytes (bounds the parser's tokens).
+    #[arg(long, env = "GRAPHQL_MAX_QUERY_BYTES", default_value_t = 32 * 1024)]
+    pub max_query_bytes: usize,
+
+    /// Deepest nesting the parser follows (selections, lists, objects).
+    #[arg(long, env = "GRAPHQL_MAX_RECURSION", default_value_t = 64)]
+    pub max_recursion: usize,
+
+    /// Allow introspection (`__schema`, `__type`). Default: on with the embedded sandbox, off otherwise.
+    #[arg(long, env = "GRAPHQL_INTROSPECTION")]
+    pub introspection: Option<bool>,
+
+    /// "Did you mean …?" hints in errors. Default: on with the embedded sandbox, off otherwise.
+    #[arg(long, env = "GRAPHQL_FIELD_SUGGESTIONS")]
+    pub field_suggestions: Option<bool>,
 
     /// GHL burst limit per location: `N/interval` (e.g. `100/10s`), or a preset: `marketplace`
     /// (100/10s) or `trial` (25/10s, sandbox and trial private tokens). Stricter limits GHL

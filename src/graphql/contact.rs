@@ -17,6 +17,9 @@ use crate::error::{AppError, AppResult, FieldResult};
 use crate::highlevel::models::{self, ContactWrite, CustomFieldWrite};
 use crate::highlevel::PathId;
 
+/// How many items a contact's nested list counts for in complexity (GHL returns a handful).
+const LIST_WEIGHT: usize = 10;
+
 /// A person in a GHL location (sub-account), with their tasks, notes and appointments.
 pub struct Contact {
     data: Arc<models::Contact>,
@@ -181,6 +184,7 @@ impl Contact {
     }
 
     /// The contact's tasks (to-dos).
+    #[graphql(complexity = "LIST_WEIGHT * child_complexity")]
     async fn tasks(&self, ctx: &Context<'_>) -> FieldResult<Vec<Task>> {
         let scope = Scope::for_read(ctx)?;
         let tasks = scope.list(TasksOf(self.path_id()?)).await?;
@@ -188,6 +192,7 @@ impl Contact {
     }
 
     /// Notes written on the contact.
+    #[graphql(complexity = "LIST_WEIGHT * child_complexity")]
     async fn notes(&self, ctx: &Context<'_>) -> FieldResult<Vec<Note>> {
         let scope = Scope::for_read(ctx)?;
         let notes = scope.list(NotesOf(self.path_id()?)).await?;
@@ -195,6 +200,7 @@ impl Contact {
     }
 
     /// Calendar appointments booked with the contact.
+    #[graphql(complexity = "LIST_WEIGHT * child_complexity")]
     async fn appointments(&self, ctx: &Context<'_>) -> FieldResult<Vec<Appointment>> {
         let scope = Scope::for_read(ctx)?;
         let events = scope.list(AppointmentsOf(self.path_id()?)).await?;

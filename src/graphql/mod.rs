@@ -8,6 +8,7 @@ mod contact;
 mod datetime;
 mod graphiql;
 mod handler;
+mod limits;
 mod loaders;
 mod mutation;
 mod note;
@@ -20,35 +21,45 @@ use async_graphql::{EmptySubscription, Schema};
 
 pub use graphiql::asset as graphiql_asset;
 pub use handler::{get as graphql_get, post as graphql_post, GraphqlState};
+pub use limits::{OperationLimits, OPERATION_LIMIT};
 pub use mutation::Mutation;
 pub use query::Query;
 pub use request_context::LoaderOptions;
 
 pub type AppSchema = Schema<Query, Mutation, EmptySubscription>;
 
-/// Limits applied to every operation before it runs.
+/// What the schema allows and shows.
 #[derive(Clone, Debug)]
 pub struct SchemaOptions {
-    pub max_depth: usize,
-    pub max_complexity: usize,
+    pub limits: OperationLimits,
+    /// `__schema` / `__type` queries (GraphiQL needs them).
     pub introspection: bool,
+    /// "Did you mean …?" hints in validation errors.
+    pub field_suggestions: bool,
 }
 
 impl Default for SchemaOptions {
     fn default() -> Self {
-        Self { max_depth: 12, max_complexity: 5_000, introspection: true }
+        Self { limits: OperationLimits::default(), introspection: true, field_suggestions: true }
     }
 }
 
-/// The federation-enabled schema.
+/// The federation-enabled schema with its limits.
 pub fn build_schema(options: &SchemaOptions) -> AppSchema {
+    let limits = &options.limits;
     let mut builder = Schema::build(Query, Mutation, EmptySubscription)
         .enable_federation()
         .extension(observe::OperationMetrics)
-        .limit_depth(options.max_depth)
-        .limit_complexity(options.max_complexity);
+        .extension(limits::LimitChecks(std::sync::Arc::new(limits.clone())))
+        .limit_depth(limits.max_depth)
+        .limit_complexity(limits.max_complexity)
+        .limit_recursive_depth(limits.max_recursion)
+        .limit_directives(limits.max_directives);
     if !options.introspection {
         builder = builder.disable_introspection();
+    }
+    if !options.field_suggestions {
+        builder = builder.disable_suggestions();
     }
     builder.finish()
 }

@@ -28,6 +28,7 @@ impl Query {
     }
 
     /// Contacts of the location, newest last, optionally matching a search text (name, email, phone, company).
+    #[graphql(complexity = "(first.max(1) as usize).saturating_mul(child_complexity)")]
     async fn contacts(
         &self,
         ctx: &Context<'_>,
@@ -59,6 +60,7 @@ impl Query {
     }
 
     /// Contacts that belong to a business (company record), in pages.
+    #[graphql(complexity = "(first.max(1) as usize).saturating_mul(child_complexity)")]
     async fn contacts_by_business(
         &self,
         ctx: &Context<'_>,

@@ -404,7 +404,7 @@ impl GhlClient {
             Err(error) => Err(transport_error(&error, call.clone())),
             Ok((status, headers, bytes)) => {
                 call.status = Some(status.as_u16());
-                self.inner.limiter.observe(location, status.as_u16(), &headers);
+                self.inner.limiter.observe(location, status.as_u16(), &headers, started.elapsed());
                 match bytes {
                     Err(error) => Err(transport_error(&error, call.clone())),
                     Ok(bytes) if status.is_success() => Ok(bytes),

@@ -77,11 +77,14 @@ struct Window {
     daily_max: u64,
     /// Set when GHL says the daily budget is spent.
     daily_blocked_until: Option<Instant>,
+    /// Recent upstream round trip (rises at once, decays slowly).
+    round_trip: Duration,
 }
 
-/// GHL's windows and ours do not start at the same instant: keep a small margin.
-fn with_margin(interval: Duration) -> Duration {
-    interval + interval / 50 + Duration::from_millis(5)
+/// GHL counts a call when it arrives, up to a round trip after we sent it: a window we track
+/// from send times must last that much longer, plus a small margin.
+fn with_margin(interval: Duration, round_trip: Duration) -> Duration {
+    interval + interval / 50 + round_trip + Duration::from_millis(5)
 }
 
 fn until_utc_midnight() -> Duration {
@@ -100,11 +103,12 @@ impl Window {
             day_count: 0,
             daily_max: config.daily_max,
             daily_blocked_until: None,
+            round_trip: Duration::ZERO,
         }
     }
 
     fn expire(&mut self, now: Instant) {
-        let horizon = with_margin(self.interval);
+        let horizon = with_margin(self.interval, self.round_trip);
         while self.sent.front().is_some_and(|&t| now.duration_since(t) >= horizon) {
             self.sent.pop_front();
         }
@@ -131,7 +135,7 @@ impl Window {
             return Duration::ZERO;
         }
         let oldest = self.sent[self.sent.len() - self.max as usize];
-        (oldest + with_margin(self.interval)).saturating_duration_since(now)
+        (oldest + with_margin(self.interval, self.round_trip)).saturating_duration_since(now)
     }
 
     fn book(&mut self, now: Instant, calls: usize) {
@@ -205,12 +209,13 @@ impl RateLimiter {
         }
     }
 
-    /// Learns from GHL's rate-limit headers on any response (429 included).
-    pub fn observe(&self, location: &str, status: u16, headers: &HeaderMap) {
+    /// Learns from GHL's rate-limit headers on any response (429 included) and from its round trip.
+    pub fn observe(&self, location: &str, status: u16, headers: &HeaderMap, round_trip: Duration) {
         let number = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).and_then(|v| v.trim().parse::<u64>().ok());
         let loc = self.location(location);
         let now = Instant::now();
         let mut window = loc.window.lock().unwrap_or_else(|p| p.into_inner());
+        window.round_trip = round_trip.max(window.round_trip.mul_f64(0.8) + round_trip.mul_f64(0.2)).min(window.interval / 4);
         window.expire(now);
         if let Some(max) = number("x-ratelimit-max").and_then(|m| u32::try_from(m).ok()).filter(|&m| m > 0) {
             window.max = window.max.min(max).max(1);
@@ -275,7 +280,7 @@ mod tests {
         let limiter = limiter(10, 10_000, 5);
         let mut headers = HeaderMap::new();
         headers.insert("x-ratelimit-remaining", "0".parse().unwrap());
-        limiter.observe("a", 200, &headers);
+        limiter.observe("a", 200, &headers, Duration::ZERO);
         assert!(matches!(limiter.acquire("a", None).await, Err(Refusal::Busy { .. })));
     }
 
@@ -284,7 +289,7 @@ mod tests {
         let limiter = limiter(100, 10_000, 5);
         let mut headers = HeaderMap::new();
         headers.insert("x-ratelimit-max", "2".parse().unwrap());
-        limiter.observe("a", 200, &headers);
+        limiter.observe("a", 200, &headers, Duration::ZERO);
         limiter.acquire("a", None).await.unwrap();
         limiter.acquire("a", None).await.unwrap();
         assert!(matches!(limiter.acquire("a", None).await, Err(Refusal::Busy { .. })));
@@ -297,7 +302,7 @@ mod tests {
         assert!(matches!(limiter.acquire("a", None).await, Err(Refusal::DailyExhausted { .. })));
         let mut headers = HeaderMap::new();
         headers.insert("x-ratelimit-daily-remaining", "0".parse().unwrap());
-        limiter.observe("b", 200, &headers);
+        limiter.observe("b", 200, &headers, Duration::ZERO);
         assert!(matches!(limiter.acquire("b", None).await, Err(Refusal::DailyExhausted { .. })));
     }
 }

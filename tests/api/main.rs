@@ -6,6 +6,7 @@ mod helpers;
 mod auth;
 mod batching;
 mod http;
+mod limits;
 mod mutations;
 mod queries;
 mod resilience;

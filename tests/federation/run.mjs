@@ -12,7 +12,7 @@
 // Exits non-zero when any check fails. Every process it starts is stopped by PID.
 
 import { execFileSync } from 'node:child_process';
-import { readFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -29,6 +29,7 @@ import { servedSdlMatches } from './sdl.mjs';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const ROOT = path.resolve(HERE, '../..');
+const ARTIFACTS = path.join(HERE, 'artifacts');
 const BIN = process.env.GHL_SUBGRAPH_BIN ?? 'target/debug/ghl-subgraph';
 const DEADLINE_MS = 4 * 60_000;
 const PACKAGES = [
@@ -46,13 +47,36 @@ async function main() {
     const started = await startSubgraph({ bin: BIN, cwd: ROOT });
     return { ...started, detail: `${started.graphqlUrl} (pid ${started.pid}), sandbox ${started.sandboxUrl}` };
   });
-  if (!subgraph) return skipAll('ghl-subgraph did not start');
+  if (!subgraph) return checks.skip('every other check', 'ghl-subgraph did not start');
 
-  const sdl = await checks.run('_service { sdl } over HTTP equals schema.graphql', async () => {
+  await checks.run('_service { sdl } over HTTP equals schema.graphql', async () => {
     const served = await servedSdlMatches(subgraph.graphqlUrl, path.join(ROOT, 'schema.graphql'));
-    return { sdl: served, detail: `${served.split('\n').length} lines, identical` };
+    return `${served.split('\n').length} lines, identical`;
   });
 
+  await federation(subgraph);
+
+  await checks.run('GraphQL-over-HTTP audit (graphql-http serverAudits) of /graphql', () => auditCheck(subgraph.graphqlUrl));
+
+  await checks.run('GraphiQL in headless Chromium runs a contacts query, offline', () =>
+    graphiqlRunsAQuery({
+      baseUrl: subgraph.url,
+      graphqlUrl: subgraph.graphqlUrl,
+      screenshot: path.join(ARTIFACTS, 'graphiql.png'),
+    }));
+
+  await checks.run('examples/supergraph/jobs-subgraph.mjs is the jobs subgraph tested here', async () => {
+    const [tested, example] = await Promise.all([
+      readFile(path.join(HERE, 'jobs-subgraph.mjs'), 'utf8'),
+      readFile(path.join(ROOT, 'examples/supergraph/jobs-subgraph.mjs'), 'utf8'),
+    ]);
+    if (tested !== example) throw new Error('the copies differ: copy tests/federation/jobs-subgraph.mjs over the example');
+    return 'identical';
+  });
+}
+
+/** The jobs subgraph, composition, and both gateways with queries across the two subgraphs. */
+async function federation(subgraph) {
   const jobs = await checks.run('jobs subgraph starts with contact ids from ghl-subgraph', async () => {
     const started = await startJobsSubgraph({ contactIds: await fetchContactIds(subgraph.graphqlUrl) });
     cleanups.push(started.stop);
@@ -60,19 +84,24 @@ async function main() {
     return { ...started, detail: `${started.url}: ${started.jobs.length} jobs over ${contacts} contacts` };
   });
 
-  const supergraph = sdl && jobs && (await checks.run('@apollo/composition composes both subgraphs: no errors, no hints, nothing dropped', async () => {
-    const jobsSdl = (await graphql(jobs.url, '{ _service { sdl } }'))._service.sdl;
+  if (!jobs) return checks.skip('composition and gateway checks', 'the jobs subgraph did not start');
+
+  // Both SDLs as a gateway reads them: `_service { sdl }` over HTTP.
+  const supergraph = await checks.run('@apollo/composition composes both subgraphs: no errors, no hints, nothing dropped', async () => {
+    const sdlOf = async (url) => (await graphql(url, '{ _service { sdl } }'))._service.sdl;
     const composed = compose([
-      { name: 'ghl', url: subgraph.graphqlUrl, sdl: sdl.sdl },
-      { name: 'jobs', url: jobs.url, sdl: jobsSdl },
+      { name: 'ghl', url: subgraph.graphqlUrl, sdl: await sdlOf(subgraph.graphqlUrl) },
+      { name: 'jobs', url: jobs.url, sdl: await sdlOf(jobs.url) },
     ]);
+    await mkdir(ARTIFACTS, { recursive: true });
+    await writeFile(path.join(ARTIFACTS, 'supergraph.graphql'), composed.supergraphSdl);
     const roots = Object.keys(composed.apiSchema.getQueryType().getFields());
-    return { ...composed, detail: `Query { ${roots.join(', ')} }` };
-  }));
-  const expected = jobs && (await checks.run('expected answers read from each subgraph directly', async () => {
+    return { ...composed, detail: `Query { ${roots.join(', ')} }; artifacts/supergraph.graphql` };
+  });
+  const expected = await checks.run('expected answers read from each subgraph directly', async () => {
     const exp = await expectations({ subgraph, jobs });
     return { ...exp, detail: `${exp.contacts.size} distinct contacts on ${jobs.jobs.length} jobs` };
-  }));
+  });
 
   const sandbox = sandboxLog(subgraph.sandboxUrl);
   for (const [name, start] of [['Apollo Gateway', startApolloGateway], ['Hive Gateway', startHiveGateway]]) {
@@ -90,33 +119,14 @@ async function main() {
       continue;
     }
     const env = { subgraph, jobs, expected, sandbox };
-    await checks.run(`${name}: ${queries[0]}`, () => contactWithJobs(gateway, env));
-    await checks.run(`${name}: ${queries[1]}`, () => jobsWithContacts(gateway, env));
-    await checks.run(`${name}: ${queries[2]}`, () => contactPageWithJobs(gateway, env));
-    await gateway.stop();
+    try {
+      await checks.run(`${name}: ${queries[0]}`, () => contactWithJobs(gateway, env));
+      await checks.run(`${name}: ${queries[1]}`, () => jobsWithContacts(gateway, env));
+      await checks.run(`${name}: ${queries[2]}`, () => contactPageWithJobs(gateway, env));
+    } finally {
+      await gateway.stop();
+    }
   }
-
-  await checks.run('GraphQL-over-HTTP audit (graphql-http serverAudits) of /graphql', () => auditCheck(subgraph.graphqlUrl));
-
-  await checks.run('GraphiQL in headless Chromium runs a contacts query, offline', () =>
-    graphiqlRunsAQuery({
-      baseUrl: subgraph.url,
-      graphqlUrl: subgraph.graphqlUrl,
-      screenshot: path.join(HERE, 'artifacts', 'graphiql.png'),
-    }));
-
-  await checks.run('examples/supergraph/jobs-subgraph.mjs is the jobs subgraph tested here', async () => {
-    const [tested, example] = await Promise.all([
-      readFile(path.join(HERE, 'jobs-subgraph.mjs'), 'utf8'),
-      readFile(path.join(ROOT, 'examples/supergraph/jobs-subgraph.mjs'), 'utf8'),
-    ]);
-    if (tested !== example) throw new Error('the copies differ: copy tests/federation/jobs-subgraph.mjs over the example');
-    return 'identical';
-  });
-}
-
-function skipAll(why) {
-  checks.skip('every other check', why);
 }
 
 async function versions() {
@@ -129,7 +139,7 @@ async function versions() {
       lines.push(`${name} (not installed: run \`npm ci\` in tests/federation)`);
     }
   }
-  for (const [label, file, args] of [['ghl-subgraph', path.resolve(ROOT, BIN), ['--version']], ['chromium', '/usr/bin/chromium', ['--version']]]) {
+  for (const [label, file, args] of [['ghl-subgraph', path.resolve(ROOT, BIN), ['--version']], ['chromium', process.env.CHROMIUM_BIN ?? '/usr/bin/chromium', ['--version']]]) {
     try {
       lines.push(execFileSync(file, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim());
     } catch {

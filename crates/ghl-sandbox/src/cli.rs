@@ -68,7 +68,10 @@ pub async fn run_cli(args: SandboxArgs) -> std::io::Result<()> {
     println!("  location id      {LOCATION_ID}   (second location: {OTHER_LOCATION_ID})");
     println!("  headers          Authorization: Bearer <token>, Version: {API_VERSION}");
     for (token, location, scopes) in STATIC_TOKENS {
-        println!("  token            {token:<30} {location:<18} {}", scopes.join(" "));
+        println!(
+            "  token            {token:<30} {location:<18} {}",
+            scopes.join(" ")
+        );
     }
     println!("  oauth client     {OAUTH_CLIENT_ID} / {OAUTH_CLIENT_SECRET}");
     println!("  oauth consent    {url}/oauth/chooselocation?response_type=code&client_id={OAUTH_CLIENT_ID}&redirect_uri=<uri>&scope=contacts.readonly%20contacts.write");

@@ -47,7 +47,10 @@ pub struct RateLimit {
 
 impl Default for RateLimit {
     fn default() -> Self {
-        Self { max: 100, interval: Duration::from_secs(10) }
+        Self {
+            max: 100,
+            interval: Duration::from_secs(10),
+        }
     }
 }
 
@@ -92,7 +95,12 @@ impl FromStr for RateLimit {
 
 impl std::fmt::Display for RateLimit {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}/{}", self.max, humantime::format_duration(self.interval))
+        write!(
+            f,
+            "{}/{}",
+            self.max,
+            humantime::format_duration(self.interval)
+        )
     }
 }
 
@@ -103,7 +111,13 @@ mod tests {
     #[test]
     fn rate_limits_parse_from_max_slash_interval() {
         let limit: RateLimit = "100/10s".parse().expect("valid");
-        assert_eq!(limit, RateLimit { max: 100, interval: Duration::from_secs(10) });
+        assert_eq!(
+            limit,
+            RateLimit {
+                max: 100,
+                interval: Duration::from_secs(10)
+            }
+        );
         let limit: RateLimit = "20/1s".parse().expect("valid");
         assert_eq!(limit.interval, Duration::from_secs(1));
         let limit: RateLimit = "5/500ms".parse().expect("valid");
@@ -115,7 +129,10 @@ mod tests {
     #[test]
     fn malformed_rate_limits_are_refused() {
         for bad in ["", "100", "0/10s", "x/10s", "10/abc", "10/0s"] {
-            assert!(bad.parse::<RateLimit>().is_err(), "{bad:?} should be refused");
+            assert!(
+                bad.parse::<RateLimit>().is_err(),
+                "{bad:?} should be refused"
+            );
         }
     }
 }

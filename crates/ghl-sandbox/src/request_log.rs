@@ -40,7 +40,12 @@ struct Inner {
 
 impl RequestLog {
     pub(crate) fn new() -> Self {
-        Self { inner: Mutex::new(Inner { entries: VecDeque::new(), first: 0 }) }
+        Self {
+            inner: Mutex::new(Inner {
+                entries: VecDeque::new(),
+                first: 0,
+            }),
+        }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
@@ -66,8 +71,13 @@ impl RequestLog {
 
     pub(crate) fn complete(&self, ticket: Ticket, status: u16, location_id: Option<&str>) {
         let mut inner = self.lock();
-        let Some(index) = ticket.0.checked_sub(inner.first) else { return };
-        if let Some(entry) = usize::try_from(index).ok().and_then(|i| inner.entries.get_mut(i)) {
+        let Some(index) = ticket.0.checked_sub(inner.first) else {
+            return;
+        };
+        if let Some(entry) = usize::try_from(index)
+            .ok()
+            .and_then(|i| inner.entries.get_mut(i))
+        {
             entry.status = status;
             entry.location_id = location_id.map(str::to_owned);
         }
@@ -97,10 +107,19 @@ mod tests {
         log.complete(b, 201, Some("loc"));
         log.complete(a, 200, None);
         let entries = log.snapshot();
-        assert_eq!(entries.iter().map(|e| (e.path.as_str(), e.status)).collect::<Vec<_>>(), [("/a", 200), ("/b", 201)]);
+        assert_eq!(
+            entries
+                .iter()
+                .map(|e| (e.path.as_str(), e.status))
+                .collect::<Vec<_>>(),
+            [("/a", 200), ("/b", 201)]
+        );
         log.clear();
         log.complete(a, 500, None);
-        assert!(log.snapshot().is_empty(), "completing a cleared entry is a no-op");
+        assert!(
+            log.snapshot().is_empty(),
+            "completing a cleared entry is a no-op"
+        );
         let c = log.open("GET", "/c", None);
         log.complete(c, 204, None);
         assert_eq!(log.snapshot()[0].status, 204);

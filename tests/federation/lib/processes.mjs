@@ -8,6 +8,11 @@ import readline from 'node:readline';
 
 const running = new Set();
 
+// If this process dies before its cleanup (a crash, a closed stdout pipe), take the children along.
+process.on('exit', () => {
+  for (const proc of running) proc.kill();
+});
+
 /**
  * Starts `ghl-subgraph serve` on the embedded sandbox and waits for its banner.
  * Resolves to `{ url, graphqlUrl, sandboxUrl, pid, stop() }`.
@@ -75,6 +80,10 @@ function track(child, name) {
   let exited = child.exitCode !== null;
   const exit = new Promise((resolve) => child.once('exit', () => { exited = true; resolve(); }));
   const proc = {
+    /** Signals the child now, without waiting (for the `exit` handler, which cannot wait). */
+    kill() {
+      if (!exited) child.kill('SIGTERM');
+    },
     async stop() {
       running.delete(proc);
       if (exited) return;

@@ -40,12 +40,28 @@ pub(crate) struct Contact {
     pub tasks: Vec<Task>,
     pub notes: Vec<Note>,
     pub appointments: Vec<Appointment>,
+    /// Computed from the fields above by [`Contact::reindex`] after every write.
+    pub derived: Derived,
+}
+
+/// Fields GHL answers that follow from others, computed once per write rather than per read.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Derived {
+    pub full_name: Option<String>,
+    pub full_name_lower: Option<String>,
+    pub first_name_lower: Option<String>,
+    pub last_name_lower: Option<String>,
+    pub email_lower: Option<String>,
     /// Lowercased name, email, phone and company, for the `query` parameter of list and search.
     pub haystack: String,
 }
 
 impl Contact {
     pub(crate) fn full_name(&self) -> Option<String> {
+        self.derived.full_name.clone()
+    }
+
+    fn compute_full_name(&self) -> Option<String> {
         match (&self.first_name, &self.last_name) {
             (Some(f), Some(l)) => Some(format!("{f} {l}")),
             (Some(f), None) => Some(f.clone()),
@@ -57,26 +73,41 @@ impl Contact {
     /// Recomputes derived fields after a write.
     pub(crate) fn reindex(&mut self) {
         let mut h = String::new();
-        for part in [&self.first_name, &self.last_name, &self.email, &self.phone, &self.company_name]
-            .into_iter()
-            .flatten()
+        for part in [
+            &self.first_name,
+            &self.last_name,
+            &self.email,
+            &self.phone,
+            &self.company_name,
+        ]
+        .into_iter()
+        .flatten()
         {
             h.push_str(&part.to_lowercase());
             h.push('\u{1f}');
         }
-        if let Some(name) = self.full_name() {
+        let full_name = self.compute_full_name();
+        if let Some(name) = &full_name {
             h.push_str(&name.to_lowercase());
         }
-        self.haystack = h;
+        self.derived = Derived {
+            full_name_lower: full_name.as_deref().map(str::to_lowercase),
+            full_name,
+            first_name_lower: self.first_name.as_deref().map(str::to_lowercase),
+            last_name_lower: self.last_name.as_deref().map(str::to_lowercase),
+            email_lower: self.email.as_deref().map(str::to_lowercase),
+            haystack: h,
+        };
     }
 
     /// Case-insensitive substring match on name, email, phone and company (the `query` parameter).
     pub(crate) fn matches_query(&self, needle_lower: &str) -> bool {
-        needle_lower.is_empty() || self.haystack.contains(needle_lower)
+        needle_lower.is_empty() || self.derived.haystack.contains(needle_lower)
     }
 }
 
-#[derive(Clone, Debug, PartialEq)]
+/// `CustomFieldSchema`: `{id, value}`, the value always a string on the REST API.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
 pub(crate) struct CustomField {
     pub id: String,
     pub value: String,
@@ -88,7 +119,6 @@ pub(crate) struct Attribution {
     pub url: String,
     pub utm_source: Option<String>,
     pub medium: Option<String>,
-    pub session_source: Option<String>,
 }
 
 #[derive(Clone, Debug)]

@@ -14,7 +14,7 @@ use super::model::{Appointment, Attribution, Contact, CustomField, Note, Task};
 pub(crate) struct FullContact<'a> {
     id: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
-    name: Option<String>,
+    name: Option<&'a str>,
     location_id: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     first_name: Option<&'a str>,
@@ -23,7 +23,7 @@ pub(crate) struct FullContact<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     email: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    email_lower_case: Option<String>,
+    email_lower_case: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     timezone: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -59,14 +59,14 @@ pub(crate) struct FullContact<'a> {
     #[serde(serialize_with = "ser_iso")]
     date_updated: i64,
     #[serde(skip_serializing_if = "Option::is_none")]
-    first_name_lower_case: Option<String>,
+    first_name_lower_case: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    full_name_lower_case: Option<String>,
+    full_name_lower_case: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    last_name_lower_case: Option<String>,
+    last_name_lower_case: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     last_activity: Option<String>,
-    custom_fields: Vec<CustomFieldWire<'a>>,
+    custom_fields: &'a [CustomField],
     #[serde(skip_serializing_if = "Option::is_none")]
     business_id: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -77,12 +77,12 @@ impl<'a> FullContact<'a> {
     pub(crate) fn new(c: &'a Contact) -> Self {
         Self {
             id: &c.id,
-            name: c.full_name(),
+            name: c.derived.full_name.as_deref(),
             location_id: &c.location_id,
             first_name: c.first_name.as_deref(),
             last_name: c.last_name.as_deref(),
             email: c.email.as_deref(),
-            email_lower_case: c.email.as_deref().map(str::to_lowercase),
+            email_lower_case: c.derived.email_lower.as_deref(),
             timezone: c.timezone.as_deref(),
             company_name: c.company_name.as_deref(),
             phone: c.phone.as_deref(),
@@ -101,11 +101,11 @@ impl<'a> FullContact<'a> {
             date_of_birth: c.date_of_birth.as_deref(),
             date_added: c.date_added,
             date_updated: c.date_updated,
-            first_name_lower_case: c.first_name.as_deref().map(str::to_lowercase),
-            full_name_lower_case: c.full_name().map(|n| n.to_lowercase()),
-            last_name_lower_case: c.last_name.as_deref().map(str::to_lowercase),
+            first_name_lower_case: c.derived.first_name_lower.as_deref(),
+            full_name_lower_case: c.derived.full_name_lower.as_deref(),
+            last_name_lower_case: c.derived.last_name_lower.as_deref(),
             last_activity: c.last_activity.map(super::dates::iso),
-            custom_fields: c.custom_fields.iter().map(CustomFieldWire::new).collect(),
+            custom_fields: &c.custom_fields,
             business_id: c.business_id.as_deref(),
             attribution_source: c.attribution.as_ref().map(AttributionWire::new),
         }
@@ -125,22 +125,22 @@ pub(crate) struct CreatedContact<'a> {
     tags: &'a [String],
     #[serde(rename = "type")]
     kind: &'a str,
-    custom_fields: Vec<CustomFieldWire<'a>>,
+    custom_fields: &'a [CustomField],
     location_id: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     first_name: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    first_name_lower_case: Option<String>,
+    first_name_lower_case: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    full_name_lower_case: Option<String>,
+    full_name_lower_case: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     last_name: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    last_name_lower_case: Option<String>,
+    last_name_lower_case: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     email: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    email_lower_case: Option<String>,
+    email_lower_case: Option<&'a str>,
     bounce_email: bool,
     unsubscribe_email: bool,
     dnd: bool,
@@ -181,15 +181,15 @@ impl<'a> CreatedContact<'a> {
             deleted: false,
             tags: &c.tags,
             kind: &c.kind,
-            custom_fields: c.custom_fields.iter().map(CustomFieldWire::new).collect(),
+            custom_fields: &c.custom_fields,
             location_id: &c.location_id,
             first_name: c.first_name.as_deref(),
-            first_name_lower_case: c.first_name.as_deref().map(str::to_lowercase),
-            full_name_lower_case: c.full_name().map(|n| n.to_lowercase()),
+            first_name_lower_case: c.derived.first_name_lower.as_deref(),
+            full_name_lower_case: c.derived.full_name_lower.as_deref(),
             last_name: c.last_name.as_deref(),
-            last_name_lower_case: c.last_name.as_deref().map(str::to_lowercase),
+            last_name_lower_case: c.derived.last_name_lower.as_deref(),
             email: c.email.as_deref(),
-            email_lower_case: c.email.as_deref().map(str::to_lowercase),
+            email_lower_case: c.derived.email_lower.as_deref(),
             bounce_email: false,
             unsubscribe_email: false,
             dnd: c.dnd,
@@ -218,15 +218,15 @@ pub(crate) struct ListedContact<'a> {
     id: &'a str,
     location_id: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
-    contact_name: Option<String>,
+    contact_name: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     first_name: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     last_name: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    first_name_lower_case: Option<String>,
+    first_name_lower_case: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    last_name_lower_case: Option<String>,
+    last_name_lower_case: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     company_name: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -261,7 +261,7 @@ pub(crate) struct ListedContact<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     date_of_birth: Option<&'a str>,
     tags: &'a [String],
-    custom_fields: Vec<CustomFieldWire<'a>>,
+    custom_fields: &'a [CustomField],
     #[serde(skip_serializing_if = "Option::is_none")]
     business_id: Option<&'a str>,
     attributions: Vec<AttributionWire<'a>>,
@@ -275,7 +275,7 @@ impl<'a> ListedContact<'a> {
         Self {
             id: &c.id,
             location_id: &c.location_id,
-            contact_name: c.full_name().map(|n| n.to_lowercase()),
+            contact_name: c.derived.full_name_lower.as_deref(),
             first_name: c.first_name.as_deref(),
             last_name: c.last_name.as_deref(),
             first_name_lower_case: None,
@@ -298,7 +298,7 @@ impl<'a> ListedContact<'a> {
             date_updated: c.date_updated,
             date_of_birth: c.date_of_birth.as_deref(),
             tags: &c.tags,
-            custom_fields: c.custom_fields.iter().map(CustomFieldWire::new).collect(),
+            custom_fields: &c.custom_fields,
             business_id: c.business_id.as_deref(),
             attributions: c.attribution.iter().map(AttributionWire::new).collect(),
             followers: &c.followers,
@@ -309,24 +309,11 @@ impl<'a> ListedContact<'a> {
     /// The `POST /contacts/search` flavour: lowercase names and the `searchAfter` cursor.
     pub(crate) fn searched(c: &'a Contact) -> Self {
         Self {
-            first_name_lower_case: c.first_name.as_deref().map(str::to_lowercase),
-            last_name_lower_case: c.last_name.as_deref().map(str::to_lowercase),
+            first_name_lower_case: c.derived.first_name_lower.as_deref(),
+            last_name_lower_case: c.derived.last_name_lower.as_deref(),
             search_after: Some((c.date_added, &c.id)),
             ..Self::new(c)
         }
-    }
-}
-
-/// `CustomFieldSchema`: `{id, value}` with a string value.
-#[derive(Serialize)]
-pub(crate) struct CustomFieldWire<'a> {
-    id: &'a str,
-    value: &'a str,
-}
-
-impl<'a> CustomFieldWire<'a> {
-    fn new(f: &'a CustomField) -> Self {
-        Self { id: &f.id, value: &f.value }
     }
 }
 
@@ -336,8 +323,6 @@ pub(crate) struct AttributionWire<'a> {
     url: &'a str,
     utm_source: Option<&'a str>,
     medium: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    session_source: Option<&'a str>,
 }
 
 impl<'a> AttributionWire<'a> {
@@ -346,7 +331,6 @@ impl<'a> AttributionWire<'a> {
             url: &a.url,
             utm_source: a.utm_source.as_deref(),
             medium: a.medium.as_deref(),
-            session_source: a.session_source.as_deref(),
         }
     }
 }

@@ -26,6 +26,9 @@ pub(crate) async fn list(
     let contact = store.owned(&contact_id, caller.location_id())?;
     let mut events: Vec<&Appointment> = contact.appointments.iter().collect();
     events.sort_by(|a, b| a.start.cmp(&b.start).then_with(|| a.id.cmp(&b.id)));
-    let events = events.into_iter().map(|a| EventWire::new(a, contact)).collect();
+    let events = events
+        .into_iter()
+        .map(|a| EventWire::new(a, contact))
+        .collect();
     Ok(reply::ok(&EventsBody { events }))
 }

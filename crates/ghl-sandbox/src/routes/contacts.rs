@@ -48,7 +48,9 @@ pub(crate) async fn get(
 ) -> Result<Response, ApiError> {
     let store = app.read();
     let contact = store.owned(&id, caller.location_id())?;
-    Ok(reply::ok(&ContactBody { contact: FullContact::new(contact) }))
+    Ok(reply::ok(&ContactBody {
+        contact: FullContact::new(contact),
+    }))
 }
 
 pub(crate) async fn create(
@@ -72,7 +74,9 @@ pub(crate) async fn create(
     }
     let id = insert_new(&mut store, caller.location_id(), input);
     let contact = store.owned(&id, caller.location_id())?;
-    Ok(reply::created(&ContactBody { contact: CreatedContact::new(contact) }))
+    Ok(reply::created(&ContactBody {
+        contact: CreatedContact::new(contact),
+    }))
 }
 
 pub(crate) async fn update(
@@ -89,7 +93,10 @@ pub(crate) async fn update(
     input.apply(contact);
     contact.date_updated = dates::now_ms();
     let contact = store.owned(&id, caller.location_id())?;
-    Ok(reply::ok(&UpdatedBody { succeded: true, contact: FullContact::new(contact) }))
+    Ok(reply::ok(&UpdatedBody {
+        succeded: true,
+        contact: FullContact::new(contact),
+    }))
 }
 
 pub(crate) async fn delete(
@@ -112,8 +119,14 @@ pub(crate) async fn upsert(
     caller.ensure_location(input.location_id.as_deref().unwrap_or_default())?;
     let mut store = app.write();
     let location = caller.location_id();
-    let by_email = store.duplicate_of(location, patch_value(&input.email), None).map(|(c, _)| c.id.clone());
-    let existing = by_email.or_else(|| store.duplicate_of(location, None, patch_value(&input.phone)).map(|(c, _)| c.id.clone()));
+    let by_email = store
+        .duplicate_of(location, patch_value(&input.email), None)
+        .map(|(c, _)| c.id.clone());
+    let existing = by_email.or_else(|| {
+        store
+            .duplicate_of(location, None, patch_value(&input.phone))
+            .map(|(c, _)| c.id.clone())
+    });
     let (id, new) = match existing {
         Some(id) => {
             let contact = store.owned_mut(&id, location)?;
@@ -125,7 +138,11 @@ pub(crate) async fn upsert(
     };
     let trace_id = crate::data::ids::trace_id();
     let contact = store.owned(&id, location)?;
-    Ok(reply::ok(&UpsertedBody { new, contact: FullContact::new(contact), trace_id }))
+    Ok(reply::ok(&UpsertedBody {
+        new,
+        contact: FullContact::new(contact),
+        trace_id,
+    }))
 }
 
 fn patch_value(p: &crate::validate::Patch<String>) -> Option<&str> {
@@ -171,7 +188,7 @@ fn insert_new(store: &mut Store, location_id: &str, input: ContactInput) -> Stri
         tasks: Vec::new(),
         notes: Vec::new(),
         appointments: Vec::new(),
-        haystack: String::new(),
+        derived: Default::default(),
     };
     input.apply(&mut contact);
     let id = contact.id.clone();

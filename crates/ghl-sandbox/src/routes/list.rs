@@ -44,8 +44,17 @@ struct BusinessBody<'a> {
 type Params = Query<HashMap<String, String>>;
 
 /// A query-string integer within `min..=max`; class-validator wording on failure.
-fn int_param(params: &HashMap<String, String>, name: &str, default: u64, min: u64, max: u64, errors: &mut Vec<String>) -> u64 {
-    let Some(raw) = params.get(name) else { return default };
+fn int_param(
+    params: &HashMap<String, String>,
+    name: &str,
+    default: u64,
+    min: u64,
+    max: u64,
+    errors: &mut Vec<String>,
+) -> u64 {
+    let Some(raw) = params.get(name) else {
+        return default;
+    };
     match raw.trim().parse::<f64>() {
         Ok(v) if v.fract() != 0.0 => {
             errors.push(format!("{name} must be an integer number"));
@@ -61,7 +70,9 @@ fn int_param(params: &HashMap<String, String>, name: &str, default: u64, min: u6
         }
         Ok(v) => v as u64,
         Err(_) => {
-            errors.push(format!("{name} must be a number conforming to the specified constraints"));
+            errors.push(format!(
+                "{name} must be a number conforming to the specified constraints"
+            ));
             default
         }
     }
@@ -95,20 +106,31 @@ pub(crate) async fn list(
     let mut errors = Vec::new();
     let location = location_param(&params, &mut errors);
     let limit = int_param(&params, "limit", 20, 1, 100, &mut errors) as usize;
-    let start_after = params.get("startAfter").map(|s| match s.trim().parse::<i64>() {
-        Ok(ms) => Some(ms),
-        Err(_) => {
-            errors.push("startAfter must be a number conforming to the specified constraints".to_owned());
-            None
-        }
-    });
+    let start_after = params
+        .get("startAfter")
+        .map(|s| match s.trim().parse::<i64>() {
+            Ok(ms) => Some(ms),
+            Err(_) => {
+                errors.push(
+                    "startAfter must be a number conforming to the specified constraints"
+                        .to_owned(),
+                );
+                None
+            }
+        });
     check(errors)?;
     caller.ensure_location(location)?;
     let start_after_id = params.get("startAfterId").filter(|s| !s.is_empty());
-    let query = params.get("query").map(|q| q.trim().to_lowercase()).unwrap_or_default();
+    let query = params
+        .get("query")
+        .map(|q| q.trim().to_lowercase())
+        .unwrap_or_default();
 
     let store = app.read();
-    let matching: Vec<&Contact> = store.ordered(location, None).filter(|c| c.matches_query(&query)).collect();
+    let matching: Vec<&Contact> = store
+        .ordered(location, None)
+        .filter(|c| c.matches_query(&query))
+        .collect();
     // The cursor is exclusive. Only an id: after that contact. Only a time: after that millisecond.
     let cursor: Option<(i64, &str)> = match (start_after.flatten(), start_after_id) {
         (Some(ms), Some(id)) => Some((ms, id.as_str())),
@@ -116,8 +138,15 @@ pub(crate) async fn list(
         (Some(ms), None) => Some((ms, "~")),
         (None, None) => None,
     };
-    let position = cursor.map_or(0, |cur| matching.partition_point(|c| (c.date_added, c.id.as_str()) <= cur));
-    let page: Vec<&Contact> = matching.iter().skip(position).take(limit).copied().collect();
+    let position = cursor.map_or(0, |cur| {
+        matching.partition_point(|c| (c.date_added, c.id.as_str()) <= cur)
+    });
+    let page: Vec<&Contact> = matching
+        .iter()
+        .skip(position)
+        .take(limit)
+        .copied()
+        .collect();
     let end = position + page.len();
     let has_more = end < matching.len();
     let last = page.last().filter(|_| has_more);
@@ -146,7 +175,11 @@ pub(crate) async fn list(
         prev_page: (current_page > 1).then(|| current_page - 1),
     };
     let contacts = page.into_iter().map(ListedContact::new).collect::<Vec<_>>();
-    Ok(reply::ok(&ListBody { count: contacts.len(), contacts, meta }))
+    Ok(reply::ok(&ListBody {
+        count: contacts.len(),
+        contacts,
+        meta,
+    }))
 }
 
 pub(crate) async fn by_business(
@@ -162,13 +195,26 @@ pub(crate) async fn by_business(
     let skip = int_param(&params, "skip", 0, 0, u64::from(u32::MAX), &mut errors) as usize;
     check(errors)?;
     caller.ensure_location(location)?;
-    let query = params.get("query").map(|q| q.trim().to_lowercase()).unwrap_or_default();
+    let query = params
+        .get("query")
+        .map(|q| q.trim().to_lowercase())
+        .unwrap_or_default();
 
     let store = app.read();
     let matching: Vec<&Contact> = store
         .ordered(location, None)
-        .filter(|c| c.business_id.as_deref() == Some(business_id.as_str()) && c.matches_query(&query))
+        .filter(|c| {
+            c.business_id.as_deref() == Some(business_id.as_str()) && c.matches_query(&query)
+        })
         .collect();
-    let contacts = matching.iter().skip(skip).take(limit).map(|c| ListedContact::new(c)).collect();
-    Ok(reply::ok(&BusinessBody { contacts, count: matching.len() }))
+    let contacts = matching
+        .iter()
+        .skip(skip)
+        .take(limit)
+        .map(|c| ListedContact::new(c))
+        .collect();
+    Ok(reply::ok(&BusinessBody {
+        contacts,
+        count: matching.len(),
+    }))
 }

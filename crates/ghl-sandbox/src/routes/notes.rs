@@ -35,8 +35,15 @@ pub(crate) async fn list(
     let store = app.read();
     let contact = store.owned(&contact_id, caller.location_id())?;
     let mut notes: Vec<&Note> = contact.notes.iter().collect();
-    notes.sort_by(|a, b| b.date_added.cmp(&a.date_added).then_with(|| a.id.cmp(&b.id)));
-    let notes = notes.into_iter().map(|n| NoteWire::new(n, &contact.id)).collect();
+    notes.sort_by(|a, b| {
+        b.date_added
+            .cmp(&a.date_added)
+            .then_with(|| a.id.cmp(&b.id))
+    });
+    let notes = notes
+        .into_iter()
+        .map(|n| NoteWire::new(n, &contact.id))
+        .collect();
     Ok(reply::ok(&NotesBody { notes }))
 }
 
@@ -47,8 +54,14 @@ pub(crate) async fn get(
 ) -> Result<Response, ApiError> {
     let store = app.read();
     let contact = store.owned(&contact_id, caller.location_id())?;
-    let note = contact.notes.iter().find(|n| n.id == note_id).ok_or(NOTE_NOT_FOUND)?;
-    Ok(reply::ok(&NoteBody { note: NoteWire::new(note, &contact.id) }))
+    let note = contact
+        .notes
+        .iter()
+        .find(|n| n.id == note_id)
+        .ok_or(NOTE_NOT_FOUND)?;
+    Ok(reply::ok(&NoteBody {
+        note: NoteWire::new(note, &contact.id),
+    }))
 }
 
 /// `NotesDTO` (body required) or `UpdateNoteDTO` (all optional).
@@ -64,7 +77,11 @@ impl NoteInput {
     fn parse(body: &serde_json::Value, create: bool) -> Result<Self, ApiError> {
         let mut f = Fields::new(body)?;
         let input = Self {
-            body: if create { f.required_string("body") } else { f.string("body").into_option() },
+            body: if create {
+                f.required_string("body")
+            } else {
+                f.string("body").into_option()
+            },
             user_id: f.string("userId"),
             title: f.string("title"),
             color: f.string("color"),
@@ -110,7 +127,9 @@ pub(crate) async fn create(
     contact.notes.push(note);
     let contact = store.owned(&contact_id, caller.location_id())?;
     let note = contact.notes.last().ok_or(NOTE_NOT_FOUND)?;
-    Ok(reply::created(&NoteBody { note: NoteWire::new(note, &contact.id) }))
+    Ok(reply::created(&NoteBody {
+        note: NoteWire::new(note, &contact.id),
+    }))
 }
 
 pub(crate) async fn update(
@@ -121,10 +140,20 @@ pub(crate) async fn update(
 ) -> Result<Response, ApiError> {
     let mut store = app.write();
     let contact = store.owned_mut(&contact_id, caller.location_id())?;
-    let note = contact.notes.iter_mut().find(|n| n.id == note_id).ok_or(NOTE_NOT_FOUND)?;
+    let note = contact
+        .notes
+        .iter_mut()
+        .find(|n| n.id == note_id)
+        .ok_or(NOTE_NOT_FOUND)?;
     NoteInput::parse(&body, false)?.apply(note);
-    let note = contact.notes.iter().find(|n| n.id == note_id).ok_or(NOTE_NOT_FOUND)?;
-    Ok(reply::ok(&NoteBody { note: NoteWire::new(note, &contact.id) }))
+    let note = contact
+        .notes
+        .iter()
+        .find(|n| n.id == note_id)
+        .ok_or(NOTE_NOT_FOUND)?;
+    Ok(reply::ok(&NoteBody {
+        note: NoteWire::new(note, &contact.id),
+    }))
 }
 
 pub(crate) async fn delete(

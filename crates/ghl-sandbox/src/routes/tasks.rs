@@ -34,7 +34,11 @@ pub(crate) async fn list(
 ) -> Result<Response, ApiError> {
     let store = app.read();
     let contact = store.owned(&contact_id, caller.location_id())?;
-    let tasks = contact.tasks.iter().map(|t| TaskWire::new(t, &contact.id)).collect();
+    let tasks = contact
+        .tasks
+        .iter()
+        .map(|t| TaskWire::new(t, &contact.id))
+        .collect();
     Ok(reply::ok(&TasksBody { tasks }))
 }
 
@@ -45,8 +49,14 @@ pub(crate) async fn get(
 ) -> Result<Response, ApiError> {
     let store = app.read();
     let contact = store.owned(&contact_id, caller.location_id())?;
-    let task = contact.tasks.iter().find(|t| t.id == task_id).ok_or(TASK_NOT_FOUND)?;
-    Ok(reply::ok(&TaskBody { task: TaskWire::new(task, &contact.id) }))
+    let task = contact
+        .tasks
+        .iter()
+        .find(|t| t.id == task_id)
+        .ok_or(TASK_NOT_FOUND)?;
+    Ok(reply::ok(&TaskBody {
+        task: TaskWire::new(task, &contact.id),
+    }))
 }
 
 /// `CreateTaskParams` (title, dueDate and completed required) or `UpdateTaskBody` (all optional).
@@ -61,12 +71,20 @@ struct TaskInput {
 impl TaskInput {
     fn parse(body: &serde_json::Value, create: bool) -> Result<Self, ApiError> {
         let mut f = Fields::new(body)?;
-        let title = if create { f.required_string("title") } else { f.string("title").into_option() };
+        let title = if create {
+            f.required_string("title")
+        } else {
+            f.string("title").into_option()
+        };
         let input = Self {
             title,
             body: f.string("body"),
             due_date: f.iso_date("dueDate", create),
-            completed: if create { f.required_bool("completed") } else { f.bool("completed") },
+            completed: if create {
+                f.required_bool("completed")
+            } else {
+                f.bool("completed")
+            },
             assigned_to: f.string("assignedTo"),
         };
         f.finish()?;
@@ -111,7 +129,9 @@ pub(crate) async fn create(
     contact.tasks.push(task);
     let contact = store.owned(&contact_id, caller.location_id())?;
     let task = contact.tasks.last().ok_or(TASK_NOT_FOUND)?;
-    Ok(reply::created(&TaskBody { task: TaskWire::new(task, &contact.id) }))
+    Ok(reply::created(&TaskBody {
+        task: TaskWire::new(task, &contact.id),
+    }))
 }
 
 pub(crate) async fn update(
@@ -122,10 +142,20 @@ pub(crate) async fn update(
 ) -> Result<Response, ApiError> {
     let mut store = app.write();
     let contact = store.owned_mut(&contact_id, caller.location_id())?;
-    let task = contact.tasks.iter_mut().find(|t| t.id == task_id).ok_or(TASK_NOT_FOUND)?;
+    let task = contact
+        .tasks
+        .iter_mut()
+        .find(|t| t.id == task_id)
+        .ok_or(TASK_NOT_FOUND)?;
     TaskInput::parse(&body, false)?.apply(task);
-    let task = contact.tasks.iter().find(|t| t.id == task_id).ok_or(TASK_NOT_FOUND)?;
-    Ok(reply::ok(&TaskBody { task: TaskWire::new(task, &contact.id) }))
+    let task = contact
+        .tasks
+        .iter()
+        .find(|t| t.id == task_id)
+        .ok_or(TASK_NOT_FOUND)?;
+    Ok(reply::ok(&TaskBody {
+        task: TaskWire::new(task, &contact.id),
+    }))
 }
 
 pub(crate) async fn complete(
@@ -136,15 +166,25 @@ pub(crate) async fn complete(
 ) -> Result<Response, ApiError> {
     let mut store = app.write();
     let contact = store.owned_mut(&contact_id, caller.location_id())?;
-    let task = contact.tasks.iter_mut().find(|t| t.id == task_id).ok_or(TASK_NOT_FOUND)?;
+    let task = contact
+        .tasks
+        .iter_mut()
+        .find(|t| t.id == task_id)
+        .ok_or(TASK_NOT_FOUND)?;
     let mut f = Fields::new(&body)?;
     let completed = f.required_bool("completed");
     f.finish()?;
     if let Some(completed) = completed {
         task.completed = completed;
     }
-    let task = contact.tasks.iter().find(|t| t.id == task_id).ok_or(TASK_NOT_FOUND)?;
-    Ok(reply::ok(&TaskBody { task: TaskWire::new(task, &contact.id) }))
+    let task = contact
+        .tasks
+        .iter()
+        .find(|t| t.id == task_id)
+        .ok_or(TASK_NOT_FOUND)?;
+    Ok(reply::ok(&TaskBody {
+        task: TaskWire::new(task, &contact.id),
+    }))
 }
 
 pub(crate) async fn delete(
