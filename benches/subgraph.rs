@@ -67,6 +67,8 @@ impl Subgraph {
             .args(["serve", "--listen", "127.0.0.1:0", "--ghl-base-url", base_url])
             .args(["--ghl-token", ghl_sandbox::WRITE_TOKEN, "--ghl-location-id", ghl_sandbox::LOCATION_ID])
             .args(["--ghl-scopes", "contacts.readonly contacts.write locations/tasks.readonly"])
+            // The sandbox's limit is raised too: this measures overhead, not pacing.
+            .args(["--rate-limit", "100000000/1s", "--daily-limit", "1000000000000"])
             .env("RUST_LOG", "warn")
             .stdout(Stdio::piped())
             .spawn()

@@ -3,7 +3,7 @@
 //! scopes, tokens and rate limits rather than against a loose mock.
 //!
 //! Module map (one request flows top to bottom):
-//! - [`server`]: binds the listener, serves connections (and can kill one, for reset faults), owns
+//! - `server`: binds the listener, serves connections (and can kill one, for reset faults), owns
 //!   [`RunningSandbox`], the handle tests and the CLI drive.
 //! - `gateway`: middleware in front of every API route: request log, faults, latency, bearer token,
 //!   `Version` header and rate limits, in that order.
@@ -13,7 +13,7 @@
 //! - `store` and `data`: the in-memory state (contacts with their tasks, notes and appointments),
 //!   the seeded generator and the wire shapes.
 //! - `auth`, `oauth`, `rate_limit`, `faults`, `request_log`: the concerns the gateway composes.
-//! - [`config`] and [`cli`]: typed configuration and the `sandbox` command.
+//! - `config` and `cli`: typed configuration ([`SandboxConfig`]) and the `sandbox` command ([`SandboxArgs`]).
 //!
 //! Error shapes (all JSON, NestJS style like GHL): 401 `{"statusCode":401,"message":"Invalid JWT"}`
 //! for a missing, unknown or expired token, 401 `version header was not found.` / `version header is
@@ -23,8 +23,8 @@
 //! body, 429 `Too Many Requests`, 404 `Cannot GET /x` for unknown routes.
 
 mod auth;
-pub mod cli;
-pub mod config;
+mod cli;
+mod config;
 mod data;
 mod error;
 mod faults;
@@ -34,13 +34,13 @@ mod rate_limit;
 mod reply;
 mod request_log;
 mod routes;
-pub mod server;
+mod server;
 mod state;
 mod store;
 mod validate;
 
 pub use cli::{run_cli, SandboxArgs};
-pub use config::{RateLimit, SandboxConfig};
+pub use config::{ParseRateLimitError, RateLimit, SandboxConfig};
 pub use faults::{Fault, FaultKind};
 pub use request_log::RecordedRequest;
 pub use server::{RunningSandbox, Sandbox};
