@@ -15,8 +15,8 @@ use tokio::net::TcpListener;
 use tracing::{info, warn};
 
 use crate::auth::Auth;
-use crate::config::{AuthKind, ServeArgs, Upstream};
-use crate::graphql::{self, GraphqlState, LoaderOptions, OperationLimits, SchemaOptions};
+use crate::config::{AuthKind, PersistedMode, ServeArgs, Upstream};
+use crate::graphql::{self, ApqCache, GraphqlState, LoaderOptions, OperationLimits, PersistedQueries, Safelist, SchemaOptions};
 use crate::highlevel::{BreakerConfig, ClientOptions, GhlClient, LimiterConfig, RetryConfig, Scopes, Tenant};
 
 pub struct App {
@@ -102,13 +102,33 @@ impl App {
             auth: Arc::new(auth),
             loader_options: LoaderOptions { tasks_search_page_size: args.tasks_search_page_size, operation_timeout: args.operation_timeout },
             max_batch: args.max_batch,
+            csrf_prevention: args.csrf_prevention,
+            persisted: Arc::new(persisted_queries(&args)?),
+            callers: Arc::new(args.api_keys.clone().unwrap_or_default()),
         };
         let _ = crate::metrics::handle();
         let router = router(state, args.max_body_bytes);
 
         let listener = TcpListener::bind(args.listen).await.with_context(|| format!("binding {}", args.listen))?;
-        if !listener.local_addr()?.ip().is_loopback() && matches!(args.auth, AuthKind::Static) {
-            warn!("listening on a public address with a static GHL token: anyone who reaches this port acts with that token");
+        let public = !listener.local_addr()?.ip().is_loopback();
+        let keys = args.api_keys.as_ref().map_or(0, |k| k.len());
+        if public && keys == 0 && matches!(args.auth, AuthKind::Static) {
+            warn!(
+                addr = %args.listen,
+                "SECURITY WARNING: listening on a non-loopback address with a static GHL token and NO API keys: \
+                 anyone who reaches this port reads and writes GHL contacts with that token. \
+                 Set SUBGRAPH_API_KEYS, or listen on 127.0.0.1."
+            );
+            eprintln!(
+                "\n!!! SECURITY WARNING: {} is reachable from other machines, uses a static GHL token and requires no API key.\n\
+                 !!! Anyone who reaches it acts in GHL as that token. Set SUBGRAPH_API_KEYS or listen on 127.0.0.1.\n",
+                args.listen
+            );
+        } else if public && keys == 0 {
+            warn!(addr = %args.listen, "listening on a non-loopback address without API keys (SUBGRAPH_API_KEYS): any caller may use the subgraph");
+        }
+        if keys > 0 {
+            info!(keys, "callers must present an API key in x-api-key");
         }
         Ok(Self {
             listener,
@@ -152,6 +172,23 @@ impl App {
         }
         result
     }
+}
+
+/// The persisted query mode from the flags; a bad safelist file stops start-up.
+fn persisted_queries(args: &ServeArgs) -> anyhow::Result<PersistedQueries> {
+    Ok(match args.persisted_queries {
+        PersistedMode::Off => PersistedQueries::Off,
+        PersistedMode::Apq => {
+            let capacity = std::num::NonZeroUsize::new(args.apq_cache_size).context("GRAPHQL_APQ_CACHE_SIZE must be at least 1")?;
+            PersistedQueries::Apq(ApqCache::new(capacity, args.max_query_bytes))
+        }
+        PersistedMode::Safelist => {
+            let path = args.safelist_file.as_deref().context("--persisted-queries safelist needs --safelist-file")?;
+            let list = Safelist::load(path)?;
+            info!(operations = list.len(), "only operations from the safelist run");
+            PersistedQueries::Safelist(list)
+        }
+    })
 }
 
 /// The HTTP surface: `/graphql` (POST, GET, GraphiQL), vendored GraphiQL assets, health.

@@ -133,6 +133,30 @@ pub struct ServeArgs {
     #[arg(long, env = "GRAPHQL_FIELD_SUGGESTIONS")]
     pub field_suggestions: Option<bool>,
 
+    /// Refuse GETs and non-JSON POSTs that lack a non-empty `apollo-require-preflight` or
+    /// `x-apollo-operation-name` header (Apollo Router's CSRF prevention).
+    #[arg(long, env = "GRAPHQL_CSRF_PREVENTION", default_value_t = true, action = clap::ArgAction::Set)]
+    pub csrf_prevention: bool,
+
+    /// Persisted queries: `off`, `apq` (Apollo automatic persisted queries) or `safelist`
+    /// (only operations from `--safelist-file` run).
+    #[arg(long, env = "GRAPHQL_PERSISTED_QUERIES", value_enum, default_value = "apq")]
+    pub persisted_queries: PersistedMode,
+
+    /// JSON file of allowed operations for `--persisted-queries safelist`: a map of sha256 →
+    /// operation text, a list of operations, or an Apollo persisted query manifest.
+    #[arg(long, env = "GRAPHQL_SAFELIST_FILE")]
+    pub safelist_file: Option<std::path::PathBuf>,
+
+    /// Most operations the APQ registry keeps (least recently used are dropped).
+    #[arg(long, env = "GRAPHQL_APQ_CACHE_SIZE", default_value_t = 1000)]
+    pub apq_cache_size: usize,
+
+    /// API keys callers must present in `x-api-key`, comma-separated (at least 16 characters
+    /// each). Hashed at start-up; never logged. Unset: no key needed.
+    #[arg(long, env = "SUBGRAPH_API_KEYS", hide_env_values = true)]
+    pub api_keys: Option<crate::callers::CallerKeys>,
+
     /// GHL burst limit per location: `N/interval` (e.g. `100/10s`), or a preset: `marketplace`
     /// (100/10s) or `trial` (25/10s, sandbox and trial private tokens). Stricter limits GHL
     /// reports in `X-RateLimit-*` headers are adopted automatically.
@@ -178,6 +202,17 @@ pub struct ServeArgs {
     /// Latency the embedded sandbox adds to every call, e.g. `50ms`.
     #[arg(long, env = "SANDBOX_LATENCY", default_value = "0ms", value_parser = humantime::parse_duration)]
     pub sandbox_latency: Duration,
+}
+
+/// How the server treats persisted queries.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PersistedMode {
+    /// Full operation text only.
+    Off,
+    /// Apollo automatic persisted queries: a hash runs a text registered earlier.
+    Apq,
+    /// Only operations from the safelist file run.
+    Safelist,
 }
 
 /// A burst limit: at most `max` calls per `interval`.
@@ -234,6 +269,8 @@ pub enum ConfigError {
     NoSandbox,
     #[error("{0} must be at least 1")]
     Zero(&'static str),
+    #[error("--persisted-queries safelist needs --safelist-file (GRAPHQL_SAFELIST_FILE)")]
+    MissingSafelist,
 }
 
 impl ServeArgs {
@@ -249,6 +286,12 @@ impl ServeArgs {
         }
         if self.tasks_search_page_size == 0 {
             return Err(ConfigError::Zero("GHL_TASKS_SEARCH_PAGE_SIZE"));
+        }
+        if self.apq_cache_size == 0 {
+            return Err(ConfigError::Zero("GRAPHQL_APQ_CACHE_SIZE"));
+        }
+        if self.persisted_queries == PersistedMode::Safelist && self.safelist_file.is_none() {
+            return Err(ConfigError::MissingSafelist);
         }
         let token = self.ghl_token.as_deref().filter(|t| !t.is_empty());
         let remote = |url: &Option<String>| Upstream::Remote { base_url: url.clone().unwrap_or_else(|| GHL_BASE_URL.to_owned()) };
@@ -310,6 +353,20 @@ mod tests {
         assert_eq!(args(&["--rate-limit", "20/1s"]).rate_limit, BurstLimit { max: 20, interval: Duration::from_secs(1) });
         assert!(Cli::try_parse_from(["ghl-subgraph", "serve", "--rate-limit", "0/1s"]).is_err());
         assert!(Cli::try_parse_from(["ghl-subgraph", "serve", "--rate-limit", "lots"]).is_err());
+    }
+
+    #[test]
+    fn hardening_flags_default_to_csrf_on_apq_and_no_keys() {
+        let a = args(&[]);
+        assert!(a.csrf_prevention);
+        assert_eq!(a.persisted_queries, PersistedMode::Apq);
+        assert!(a.api_keys.is_none());
+        assert!(!args(&["--csrf-prevention", "false"]).csrf_prevention);
+        let mut safelist = args(&["--persisted-queries", "safelist"]);
+        safelist.ghl_token = None;
+        safelist.ghl_base_url = None;
+        assert_eq!(safelist.upstream(), Err(ConfigError::MissingSafelist));
+        assert!(Cli::try_parse_from(["ghl-subgraph", "serve", "--api-keys", "short"]).is_err());
     }
 
     #[test]

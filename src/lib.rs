@@ -7,6 +7,7 @@
 //! - `config`: typed flags and env, validated once.
 //! - `app`: builds the router, binds, runs until stopped.
 //! - `auth`: which GHL tenant a request acts for (static token or forwarded).
+//! - `callers`: which callers may use the subgraph at all (API keys, stored hashed).
 //! - `error`: the one error type and its mapping to GraphQL error codes.
 //! - `graphql`: the schema, loaders, HTTP handler and vendored GraphiQL.
 //! - `highlevel`: the only code that speaks HTTP to GHL (limiter, retries, breaker included).
@@ -14,6 +15,7 @@
 
 pub mod app;
 pub mod auth;
+pub mod callers;
 pub mod config;
 pub mod error;
 pub mod graphql;

@@ -2,6 +2,9 @@
 //! the GraphQL-over-HTTP spec asks for: content negotiation (`application/json` for clients that
 //! accept only that), 405 for mutations over GET, capped batches, 400 for malformed requests, and
 //! request errors (nothing executed) answered without `data`. `tests/federation/audit.mjs` audits it.
+//!
+//! Before anything runs, in this order: caller API keys (401), CSRF prevention (400), persisted
+//! query resolution. The GraphiQL page itself needs none of them.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -16,13 +19,20 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::graphiql;
+use super::persisted::PersistedQueries;
 use super::request_context::{LoaderOptions, RequestContext};
 use super::AppSchema;
 use crate::auth::Auth;
+use crate::callers::CallerKeys;
 use crate::highlevel::GhlClient;
 
 const GRAPHQL_RESPONSE_JSON: &str = "application/graphql-response+json";
 const JSON: &str = "application/json";
+
+/// Headers a browser cannot send cross-site without a CORS preflight; either one, non-empty,
+/// shows the request is not a "simple" cross-site request (Apollo's names, so Apollo clients
+/// and GraphiQL already send them).
+const PREFLIGHT_HEADERS: [&str; 2] = ["apollo-require-preflight", "x-apollo-operation-name"];
 
 /// What the GraphQL endpoint needs; cheap to clone.
 #[derive(Clone)]
@@ -33,6 +43,11 @@ pub struct GraphqlState {
     pub loader_options: LoaderOptions,
     /// Most operations accepted in one batched (JSON array) request; 0 turns batching off.
     pub max_batch: usize,
+    /// Refuse "simple" requests (GET, non-JSON POST) that lack a preflight header.
+    pub csrf_prevention: bool,
+    pub persisted: Arc<PersistedQueries>,
+    /// Caller API keys; empty lets every caller in.
+    pub callers: Arc<CallerKeys>,
 }
 
 /// The media type a response is written in.
@@ -76,11 +91,14 @@ impl MediaType {
 
 /// `POST /graphql`.
 pub async fn post(State(state): State<GraphqlState>, headers: HeaderMap, body: Bytes) -> Response {
+    let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let essence = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    if let Err(refused) = guard(&state, &headers, essence != JSON) {
+        return refused;
+    }
     let Some(media) = MediaType::negotiate(&headers) else {
         return not_acceptable();
     };
-    let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
-    let essence = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
     if essence != JSON {
         return request_error(media, StatusCode::UNSUPPORTED_MEDIA_TYPE, "send the GraphQL request as `Content-Type: application/json`");
     }
@@ -97,12 +115,50 @@ pub async fn post(State(state): State<GraphqlState>, headers: HeaderMap, body: B
             return request_error(media, StatusCode::BAD_REQUEST, &message);
         }
     }
+    let (requests, batched) = match batch {
+        BatchRequest::Single(request) => (vec![request], false),
+        BatchRequest::Batch(requests) => (requests, true),
+    };
+    let prepared: Vec<Prepared> = requests.into_iter().map(|request| prepare(&state, request)).collect();
     // async-graphql reads a missing `query` as "" and would answer a 200 parse error; the spec
     // calls a request without a document malformed.
-    if batch.iter().any(|request| request.query.trim().is_empty()) {
+    if prepared.iter().any(|p| p.as_ref().is_ok_and(|r| r.query.trim().is_empty())) {
         return request_error(media, StatusCode::BAD_REQUEST, "the request has no `query`");
     }
-    execute(&state, &headers, media, batch).await
+    execute(&state, &headers, media, prepared, batched).await
+}
+
+/// A request ready to run, or the request error that stops it (persisted query refusals).
+type Prepared = Result<Request, ServerError>;
+
+fn prepare(state: &GraphqlState, mut request: Request) -> Prepared {
+    state.persisted.resolve(&mut request).map_err(|e| e.into_server_error())?;
+    Ok(request)
+}
+
+/// The checks every GraphQL request passes before it is read: the caller's API key, then CSRF
+/// prevention for requests a browser could send cross-site without a preflight (`simple`).
+fn guard(state: &GraphqlState, headers: &HeaderMap, simple: bool) -> Result<(), Response> {
+    let media = MediaType::negotiate(headers).unwrap_or(MediaType::Json);
+    if let Err(error) = state.callers.check(headers) {
+        let mut response = refusal(media, StatusCode::UNAUTHORIZED, error.code(), &error.to_string());
+        response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("ApiKey header=\"x-api-key\""));
+        return Err(response);
+    }
+    if state.csrf_prevention && simple && !has_preflight_header(headers) {
+        return Err(refusal(
+            media,
+            StatusCode::BAD_REQUEST,
+            "CSRF_PREVENTION",
+            "this request was blocked as a possible cross-site request forgery: send a non-empty \
+             `apollo-require-preflight` (or `x-apollo-operation-name`) header, or POST with `Content-Type: application/json`",
+        ));
+    }
+    Ok(())
+}
+
+fn has_preflight_header(headers: &HeaderMap) -> bool {
+    PREFLIGHT_HEADERS.iter().any(|name| headers.get(*name).is_some_and(|v| !v.as_bytes().iter().all(u8::is_ascii_whitespace)))
 }
 
 /// The URL parameters of a GET request, named as the spec names them (async-graphql's
@@ -119,10 +175,14 @@ struct GetParams {
 }
 
 impl GetParams {
-    /// The GraphQL request, or why the URL does not hold one.
+    /// The GraphQL request, or why the URL does not hold one. Without `query`, `extensions` may
+    /// name a persisted query.
     fn into_request(self) -> Result<Request, &'static str> {
-        let query = self.query.filter(|q| !q.trim().is_empty()).ok_or("pass the operation as the `query` URL parameter")?;
-        let mut request = Request::new(query);
+        let query = self.query.filter(|q| !q.trim().is_empty());
+        if query.is_none() && self.extensions.is_none() {
+            return Err("pass the operation as the `query` URL parameter");
+        }
+        let mut request = Request::new(query.unwrap_or_default());
         if let Some(name) = self.operation_name {
             request = request.operation_name(name);
         }
@@ -144,9 +204,12 @@ pub async fn get(State(state): State<GraphqlState>, headers: HeaderMap, uri: Uri
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|accept| accept.contains("text/html"));
-    let has_query = params.as_ref().is_ok_and(|Query(p)| p.query.is_some());
+    let has_query = params.as_ref().is_ok_and(|Query(p)| p.query.is_some() || p.extensions.is_some());
     if wants_html && !has_query {
         return graphiql::page();
+    }
+    if let Err(refused) = guard(&state, &headers, true) {
+        return refused;
     }
     let Some(media) = MediaType::negotiate(&headers) else {
         return not_acceptable();
@@ -155,12 +218,17 @@ pub async fn get(State(state): State<GraphqlState>, headers: HeaderMap, uri: Uri
         Ok(request) => request,
         Err(message) => return request_error(media, StatusCode::BAD_REQUEST, message),
     };
+    let request = match prepare(&state, request) {
+        Ok(request) if request.query.trim().is_empty() => return request_error(media, StatusCode::BAD_REQUEST, "the request has no `query`"),
+        Ok(request) => request,
+        Err(refused) => return execute(&state, &headers, media, vec![Err(refused)], false).await,
+    };
     if is_mutation(&request) {
         let mut response = request_error(media, StatusCode::METHOD_NOT_ALLOWED, "mutations are only accepted over POST");
         response.headers_mut().insert(header::ALLOW, HeaderValue::from_static("POST"));
         return response;
     }
-    execute(&state, &headers, media, BatchRequest::Single(request)).await
+    execute(&state, &headers, media, vec![Ok(request)], false).await
 }
 
 /// True when the operation that would run is a mutation (unparsable queries are left to the executor).
@@ -175,18 +243,24 @@ fn is_mutation(request: &Request) -> bool {
     operation.is_some_and(|op| op.node.ty == OperationType::Mutation)
 }
 
-async fn execute(state: &GraphqlState, headers: &HeaderMap, media: MediaType, batch: BatchRequest) -> Response {
+/// Runs each prepared request in turn; `batched` says whether the client sent a JSON array.
+async fn execute(state: &GraphqlState, headers: &HeaderMap, media: MediaType, requests: Vec<Prepared>, batched: bool) -> Response {
     let tenant = state.auth.tenant_for(headers);
-    let with_context = |request: Request| {
-        request.data(RequestContext::new(tenant.clone(), &state.client, &state.loader_options))
-    };
-    let response = match batch {
-        BatchRequest::Single(request) => BatchResponse::Single(state.schema.execute(with_context(request)).await),
-        BatchRequest::Batch(requests) => {
-            let mut responses = Vec::with_capacity(requests.len());
-            for request in requests {
-                responses.push(state.schema.execute(with_context(request)).await);
+    let mut responses = Vec::with_capacity(requests.len());
+    for prepared in requests {
+        let response = match prepared {
+            Ok(request) => {
+                let request = request.data(RequestContext::new(tenant.clone(), &state.client, &state.loader_options));
+                state.schema.execute(request).await
             }
+            Err(refused) => async_graphql::Response::from_errors(vec![refused]),
+        };
+        responses.push(response);
+    }
+    let response = match responses.pop() {
+        Some(single) if !batched => BatchResponse::Single(single),
+        last => {
+            responses.extend(last);
             BatchResponse::Batch(responses)
         }
     };
@@ -250,7 +324,11 @@ fn json_response<T: Serialize>(status: StatusCode, media: MediaType, body: &T) -
 
 /// A request the server refuses before running it, in GraphQL's error shape.
 fn request_error(media: MediaType, status: StatusCode, message: &str) -> Response {
-    let body = json!({ "errors": [{ "message": message, "extensions": { "code": "BAD_REQUEST" } }] });
+    refusal(media, status, "BAD_REQUEST", message)
+}
+
+fn refusal(media: MediaType, status: StatusCode, code: &str, message: &str) -> Response {
+    let body = json!({ "errors": [{ "message": message, "extensions": { "code": code } }] });
     json_response(status, media, &body)
 }
 

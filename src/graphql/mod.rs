@@ -13,6 +13,7 @@ mod loaders;
 mod mutation;
 mod note;
 mod observe;
+mod persisted;
 mod query;
 mod request_context;
 mod task;
@@ -23,6 +24,7 @@ pub use graphiql::asset as graphiql_asset;
 pub use handler::{get as graphql_get, post as graphql_post, GraphqlState};
 pub use limits::{OperationLimits, OPERATION_LIMIT};
 pub use mutation::Mutation;
+pub use persisted::{sha256_hex, ApqCache, PersistedError, PersistedQueries, Safelist, SafelistError};
 pub use query::Query;
 pub use request_context::LoaderOptions;
 

@@ -69,4 +69,34 @@ mod tests {
         }
         assert!(PathId::parse(&"a".repeat(MAX_LEN + 1), "id").is_err());
     }
+
+    /// What every accepted id must satisfy: the URL built from it is `/contacts/<one segment>`,
+    /// the segment holds no `/`, `..` or encoded slash, and it decodes back to the input.
+    fn assert_stays_under_the_contact(raw: &str) -> Result<(), proptest::test_runner::TestCaseError> {
+        use proptest::prop_assert;
+        let Ok(id) = PathId::parse(raw, "id") else { return Ok(()) };
+        let segment = id.segment();
+        let url = format!("/contacts/{segment}");
+        let segments: Vec<&str> = url.split('/').skip(1).collect();
+        prop_assert!(segments == ["contacts", segment.as_str()], "{url}");
+        prop_assert!(!segment.is_empty() && !segment.contains('/') && !segment.contains('\\'), "{url}");
+        prop_assert!(!url.contains(".."), "{url}");
+        prop_assert!(!segment.to_ascii_lowercase().contains("%2f") && !segment.to_ascii_lowercase().contains("%5c"), "{url}");
+        let decoded = percent_encoding::percent_decode_str(&segment).decode_utf8();
+        prop_assert!(decoded.as_deref() == Ok(raw), "{url} does not decode to {raw:?}");
+        Ok(())
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_string_either_fails_to_parse_or_stays_one_path_segment(raw in proptest::prelude::any::<String>()) {
+            assert_stays_under_the_contact(&raw)?;
+        }
+
+        /// Random strings rarely hit the dangerous shapes; this alphabet is made of them.
+        #[test]
+        fn traversal_shaped_strings_never_leave_the_contacts_path(raw in "([./%\\\\?#&=;: \u{0}\t\n]|2[Ff]|5[Cc]|\\.\\.|[A-Za-z0-9_-]|é|\u{202e}){0,40}") {
+            assert_stays_under_the_contact(&raw)?;
+        }
+    }
 }

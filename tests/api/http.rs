@@ -24,13 +24,21 @@ async fn get_graphql_in_a_browser_serves_graphiql_with_local_assets() {
 async fn queries_run_over_get_and_mutations_over_get_are_refused() {
     let app = spawn_app(Setup::default()).await;
 
-    let query = app.http.get(format!("{}/graphql", app.url)).query(&[("query", "{ __typename }")]).send().await.unwrap();
+    let query = app
+        .http
+        .get(format!("{}/graphql", app.url))
+        .header("apollo-require-preflight", "true")
+        .query(&[("query", "{ __typename }")])
+        .send()
+        .await
+        .unwrap();
     assert_eq!(query.status(), 200);
     assert_eq!(query.json::<Value>().await.unwrap()["data"]["__typename"], json!("Query"));
 
     let mutation = app
         .http
         .get(format!("{}/graphql", app.url))
+        .header("apollo-require-preflight", "true")
         .query(&[("query", "mutation { deleteContact(id: \"abc\") }")])
         .send()
         .await
@@ -63,7 +71,16 @@ async fn bad_requests_get_clear_http_errors() {
     assert_eq!(not_json.status(), 400);
     assert!(not_json.json::<Value>().await.unwrap()["errors"][0]["message"].is_string());
 
-    let wrong_type = app.http.post(&url).header("content-type", "text/plain").body("{ __typename }").send().await.unwrap();
+    // With the preflight header the CSRF check passes and the content type itself is refused.
+    let wrong_type = app
+        .http
+        .post(&url)
+        .header("content-type", "text/plain")
+        .header("apollo-require-preflight", "true")
+        .body("{ __typename }")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(wrong_type.status(), 415);
 
     let too_big = app.http.post(&url).header("content-type", "application/json").body(vec![b' '; 3 * 1024 * 1024]).send().await.unwrap();

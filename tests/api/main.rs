@@ -4,10 +4,15 @@
 mod helpers;
 
 mod auth;
+mod bad_input;
 mod batching;
+mod callers;
+mod csrf;
 mod http;
 mod limits;
 mod mutations;
+mod persisted;
 mod queries;
 mod resilience;
 mod schema;
+mod secrets;

@@ -1,0 +1,141 @@
+//! Who may call the subgraph: API keys presented in `x-api-key`.
+//!
+//! Keys are hashed (SHA-256) the moment they are parsed, so the process never holds one in clear
+//! after start-up, and a presented key is compared against every stored hash in constant time.
+//! This is separate from `auth` (which GHL tenant a request acts for): in `--auth forward` mode
+//! `Authorization: Bearer` carries the GHL token, so caller keys use their own header.
+
+use axum::http::HeaderMap;
+use sha2::{Digest, Sha256};
+use subtle::{ConstantTimeEq, Choice};
+
+/// The header callers present their key in.
+pub const API_KEY_HEADER: &str = "x-api-key";
+
+/// Shortest key accepted at start-up: a guessable key is worse than none, because it looks safe.
+pub const MIN_KEY_LEN: usize = 16;
+
+/// The configured caller keys, as SHA-256 hashes only. `Debug` shows how many, never a hash.
+#[derive(Clone, Default)]
+pub struct CallerKeys(Vec<[u8; 32]>);
+
+impl CallerKeys {
+    /// True when no key is configured: then every caller is let in.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Checks the request's `x-api-key`. Always compares against every stored hash, so the time
+    /// taken does not say which key (or how much of one) matched.
+    pub fn check(&self, headers: &HeaderMap) -> Result<(), CallerError> {
+        if self.is_empty() {
+            return Ok(());
+        }
+        let presented = headers
+            .get(API_KEY_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .map(str::trim)
+            .filter(|k| !k.is_empty())
+            .ok_or(CallerError::Missing)?;
+        let digest = hash(presented);
+        let matched = self.0.iter().fold(Choice::from(0), |found, stored| found | stored.ct_eq(&digest));
+        if bool::from(matched) {
+            Ok(())
+        } else {
+            Err(CallerError::Invalid)
+        }
+    }
+}
+
+impl std::fmt::Debug for CallerKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "CallerKeys({} configured)", self.0.len())
+    }
+}
+
+/// Parses `SUBGRAPH_API_KEYS`: keys separated by commas; blanks around them are ignored.
+impl std::str::FromStr for CallerKeys {
+    type Err = String;
+
+    fn from_str(raw: &str) -> Result<Self, Self::Err> {
+        let keys: Vec<&str> = raw.split(',').map(str::trim).filter(|k| !k.is_empty()).collect();
+        if keys.is_empty() {
+            return Err("no API key given: separate keys with commas, or unset SUBGRAPH_API_KEYS".into());
+        }
+        if keys.iter().any(|k| k.len() < MIN_KEY_LEN) {
+            // Says which position, never the key.
+            let position = keys.iter().position(|k| k.len() < MIN_KEY_LEN).map_or(0, |i| i + 1);
+            return Err(format!("API key #{position} is shorter than {MIN_KEY_LEN} characters"));
+        }
+        if keys.iter().any(|k| !k.bytes().all(|b| b.is_ascii_graphic())) {
+            return Err("API keys must be printable ASCII without spaces (they travel in an HTTP header)".into());
+        }
+        Ok(Self(keys.into_iter().map(hash).collect()))
+    }
+}
+
+fn hash(key: &str) -> [u8; 32] {
+    Sha256::digest(key.as_bytes()).into()
+}
+
+/// Why a caller was turned away; both answer 401 with code UNAUTHENTICATED.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum CallerError {
+    #[error("send an API key in the `x-api-key` header")]
+    Missing,
+    #[error("the API key in `x-api-key` is not valid")]
+    Invalid,
+}
+
+impl CallerError {
+    pub fn code(self) -> &'static str {
+        "UNAUTHENTICATED"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const KEY_A: &str = "key-a-0123456789abcdef";
+    const KEY_B: &str = "key-b-0123456789abcdef";
+
+    fn with_key(key: &str) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        headers.insert(API_KEY_HEADER, key.parse().unwrap());
+        headers
+    }
+
+    #[test]
+    fn any_configured_key_is_accepted_and_others_are_not() {
+        let keys: CallerKeys = format!(" {KEY_A} ,{KEY_B},").parse().unwrap();
+        assert_eq!(keys.len(), 2);
+        assert_eq!(keys.check(&with_key(KEY_A)), Ok(()));
+        assert_eq!(keys.check(&with_key(KEY_B)), Ok(()));
+        assert_eq!(keys.check(&with_key("key-c-0123456789abcdef")), Err(CallerError::Invalid));
+        assert_eq!(keys.check(&HeaderMap::new()), Err(CallerError::Missing));
+    }
+
+    #[test]
+    fn no_keys_lets_everyone_in() {
+        assert_eq!(CallerKeys::default().check(&HeaderMap::new()), Ok(()));
+    }
+
+    #[test]
+    fn short_or_empty_key_lists_fail_at_start_without_echoing_the_key() {
+        let error = "abc".parse::<CallerKeys>().unwrap_err();
+        assert!(!error.contains("abc"), "{error}");
+        assert!(" , ".parse::<CallerKeys>().is_err());
+    }
+
+    #[test]
+    fn debug_output_holds_no_key_material() {
+        let keys: CallerKeys = KEY_A.parse().unwrap();
+        let shown = format!("{keys:?}");
+        assert_eq!(shown, "CallerKeys(1 configured)");
+    }
+}
