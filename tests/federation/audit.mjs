@@ -11,10 +11,22 @@ import { pathToFileURL } from 'node:url';
 /** SHOULD audits we knowingly fail, by audit id, with the reason. None today. */
 export const ACCEPTED_WARNINGS = {};
 
+/**
+ * The server refuses GETs and non-JSON POSTs without a preflight header (CSRF prevention, as
+ * Apollo Router does), so every audit request carries one, as Apollo clients and GraphiQL do.
+ */
+export function withPreflightHeader(fetchFn = fetch) {
+  return (input, init = {}) => {
+    const headers = new Headers(init.headers);
+    headers.set('apollo-require-preflight', 'true');
+    return fetchFn(input, { ...init, headers });
+  };
+}
+
 /** Runs every server audit against `url`; resolves to the counts and the non-ok results. */
 export async function audit(url) {
   const results = await Promise.all(
-    serverAudits({ url }).map(async ({ id, name, fn }) => {
+    serverAudits({ url, fetchFn: withPreflightHeader() }).map(async ({ id, name, fn }) => {
       try {
         return await fn();
       } catch (err) {
