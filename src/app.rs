@@ -119,6 +119,7 @@ impl App {
                  anyone who reaches this port reads and writes GHL contacts with that token. \
                  Set SUBGRAPH_API_KEYS, or listen on 127.0.0.1."
             );
+            // Also straight to stderr: a log filter of `error` must not hide this.
             eprintln!(
                 "\n!!! SECURITY WARNING: {} is reachable from other machines, uses a static GHL token and requires no API key.\n\
                  !!! Anyone who reaches it acts in GHL as that token. Set SUBGRAPH_API_KEYS or listen on 127.0.0.1.\n",

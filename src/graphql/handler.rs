@@ -93,7 +93,7 @@ impl MediaType {
 pub async fn post(State(state): State<GraphqlState>, headers: HeaderMap, body: Bytes) -> Response {
     let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
     let essence = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
-    if let Err(refused) = guard(&state, &headers, essence != JSON) {
+    if let Some(refused) = guard(&state, &headers, essence != JSON) {
         return refused;
     }
     let Some(media) = MediaType::negotiate(&headers) else {
@@ -138,15 +138,16 @@ fn prepare(state: &GraphqlState, mut request: Request) -> Prepared {
 
 /// The checks every GraphQL request passes before it is read: the caller's API key, then CSRF
 /// prevention for requests a browser could send cross-site without a preflight (`simple`).
-fn guard(state: &GraphqlState, headers: &HeaderMap, simple: bool) -> Result<(), Response> {
+/// Returns the refusal, if any.
+fn guard(state: &GraphqlState, headers: &HeaderMap, simple: bool) -> Option<Response> {
     let media = MediaType::negotiate(headers).unwrap_or(MediaType::Json);
     if let Err(error) = state.callers.check(headers) {
         let mut response = refusal(media, StatusCode::UNAUTHORIZED, error.code(), &error.to_string());
         response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("ApiKey header=\"x-api-key\""));
-        return Err(response);
+        return Some(response);
     }
     if state.csrf_prevention && simple && !has_preflight_header(headers) {
-        return Err(refusal(
+        return Some(refusal(
             media,
             StatusCode::BAD_REQUEST,
             "CSRF_PREVENTION",
@@ -154,7 +155,7 @@ fn guard(state: &GraphqlState, headers: &HeaderMap, simple: bool) -> Result<(), 
              `apollo-require-preflight` (or `x-apollo-operation-name`) header, or POST with `Content-Type: application/json`",
         ));
     }
-    Ok(())
+    None
 }
 
 fn has_preflight_header(headers: &HeaderMap) -> bool {
@@ -208,7 +209,7 @@ pub async fn get(State(state): State<GraphqlState>, headers: HeaderMap, uri: Uri
     if wants_html && !has_query {
         return graphiql::page();
     }
-    if let Err(refused) = guard(&state, &headers, true) {
+    if let Some(refused) = guard(&state, &headers, true) {
         return refused;
     }
     let Some(media) = MediaType::negotiate(&headers) else {
@@ -397,6 +398,18 @@ mod tests {
         let written = serde_json::to_value(WireResponse::from(&partial)).unwrap();
         assert_eq!(written["data"], serde_json::Value::Null);
         assert!(written.as_object().unwrap().contains_key("data"), "{written}");
+    }
+
+    #[test]
+    fn only_a_non_empty_preflight_header_counts() {
+        assert!(!has_preflight_header(&HeaderMap::new()));
+        for (name, value, expected) in
+            [("apollo-require-preflight", "true", true), ("x-apollo-operation-name", "Op", true), ("apollo-require-preflight", " ", false), ("x-requested-with", "x", false)]
+        {
+            let mut headers = HeaderMap::new();
+            headers.insert(name, value.parse().unwrap());
+            assert_eq!(has_preflight_header(&headers), expected, "{name}: {value:?}");
+        }
     }
 
     #[test]
