@@ -73,10 +73,12 @@ impl Subgraph {
             .stdout(Stdio::piped())
             .spawn()
             .expect("start ghl-subgraph");
-        let stdout = child.stdout.take().expect("stdout");
+        let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
         let mut line = String::new();
-        BufReader::new(stdout).read_line(&mut line).expect("banner");
+        stdout.read_line(&mut line).expect("banner");
         let url = line.trim().rsplit(' ').next().expect("url").to_owned();
+        // Keep draining: a closed pipe would make the child's next print fail.
+        std::thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()));
         Self { child, url }
     }
 
@@ -124,8 +126,17 @@ async fn main() {
         let direct = load(concurrency, move |i| {
             let (h, url) = (h.clone(), format!("{base}/contacts/{}", ids2[i % ids2.len()]));
             async move {
-                let r = h.get(url).bearer_auth(ghl_sandbox::WRITE_TOKEN).header("Version", "2021-07-28").send().await;
-                r.is_ok_and(|r| r.status().is_success()) // the body is read by the connection pool on drop
+                match h.get(url).bearer_auth(ghl_sandbox::WRITE_TOKEN).header("Version", "2021-07-28").send().await {
+                    Ok(r) if r.status().is_success() => r.bytes().await.is_ok(),
+                    Ok(r) => {
+                        eprintln!("direct GET answered {}", r.status());
+                        false
+                    }
+                    Err(e) => {
+                        eprintln!("direct GET failed: {e}");
+                        false
+                    }
+                }
             }
         })
         .await;

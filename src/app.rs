@@ -100,7 +100,7 @@ impl App {
             schema,
             client,
             auth: Arc::new(auth),
-            loader_options: LoaderOptions { tasks_search_page_size: args.tasks_search_page_size, operation_timeout: args.operation_timeout },
+            loader_options: LoaderOptions { tasks_search_page_size: args.tasks_search_page_size, operation_timeout: args.operation_timeout, batch_delay: args.batch_delay },
             max_batch: args.max_batch,
             csrf_prevention: args.csrf_prevention,
             persisted: Arc::new(persisted_queries(&args)?),

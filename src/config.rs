@@ -84,6 +84,11 @@ pub struct ServeArgs {
     #[arg(long, env = "GHL_MAX_CONCURRENCY", default_value_t = 128)]
     pub max_concurrency_per_location: usize,
 
+    /// How long the tasks loader waits to gather contacts into one `tasks/search` call (with scope
+    /// `locations/tasks.readonly`). Other loads start at once: GHL has no batch read for them.
+    #[arg(long, env = "GRAPHQL_BATCH_DELAY", default_value = "2ms", value_parser = humantime::parse_duration)]
+    pub batch_delay: Duration,
+
     /// Page size of the location-wide tasks search.
     #[arg(long, env = "GHL_TASKS_SEARCH_PAGE_SIZE", default_value_t = 100)]
     pub tasks_search_page_size: u32,

@@ -207,13 +207,14 @@ where
     T: Clone + Send + Sync + 'static,
     super::loaders::GhlLoader: async_graphql::dataloader::Loader<K, Value = super::loaders::ListOf<T>, Error = std::convert::Infallible>,
 {
-    if let Some(Ok(list)) = scope.loader.get_cached_values::<K>().remove(&key) {
+    let loader = scope.loader_for::<K>();
+    if let Some(Ok(list)) = loader.get_cached_values::<K>().remove(&key) {
         let mut list = (*list).clone();
         match list.iter_mut().find(|existing| id_of(existing) == id_of(&item)) {
             Some(existing) => *existing = item,
             None => list.push(item),
         }
-        scope.loader.feed_one(key, Ok(Arc::new(list))).await;
+        loader.feed_one(key, Ok(Arc::new(list))).await;
     }
 }
 
@@ -224,8 +225,9 @@ where
     T: Clone + Send + Sync + 'static,
     super::loaders::GhlLoader: async_graphql::dataloader::Loader<K, Value = super::loaders::ListOf<T>, Error = std::convert::Infallible>,
 {
-    if let Some(Ok(list)) = scope.loader.get_cached_values::<K>().remove(&key) {
+    let loader = scope.loader_for::<K>();
+    if let Some(Ok(list)) = loader.get_cached_values::<K>().remove(&key) {
         let list: Vec<T> = list.iter().filter(|item| id_of(item) != id).cloned().collect();
-        scope.loader.feed_one(key, Ok(Arc::new(list))).await;
+        loader.feed_one(key, Ok(Arc::new(list))).await;
     }
 }

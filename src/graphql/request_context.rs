@@ -3,6 +3,7 @@
 //! Built by the HTTP handler for every request (never global), so caches and batching never mix
 //! callers or locations.
 
+use std::any::TypeId;
 use std::convert::Infallible;
 use std::hash::Hash;
 use std::sync::Arc;
@@ -11,7 +12,7 @@ use std::time::{Duration, Instant};
 use async_graphql::dataloader::{DataLoader, HashMapCache, Loader};
 use async_graphql::Context;
 
-use super::loaders::{Found, GhlLoader, ListOf};
+use super::loaders::{Found, GhlLoader, ListOf, TasksOf};
 use crate::error::AppError;
 use crate::highlevel::{GhlClient, Tenant, SCOPE_READ, SCOPE_WRITE};
 
@@ -22,19 +23,24 @@ pub struct RequestContext(Result<Scope, AppError>);
 pub struct Scope {
     pub tenant: Tenant,
     pub client: GhlClient,
+    /// Contacts, notes, appointments, single tasks and notes: GHL has no batch read for them, so
+    /// their loads start at once (the cache still makes each key one call).
     pub loader: DataLoader<GhlLoader, HashMapCache>,
+    /// Tasks of contacts, which batch into `tasks/search`: waits `batch_delay` to gather keys.
+    tasks_loader: DataLoader<GhlLoader, HashMapCache>,
 }
 
 impl RequestContext {
     /// The operation's deadline starts now: every upstream call it makes stops by then.
     pub fn new(tenant: Result<Tenant, AppError>, client: &GhlClient, options: &LoaderOptions) -> Self {
         let deadline = Instant::now() + options.operation_timeout;
+        let loader = |tenant: &Tenant, delay| {
+            DataLoader::with_cache(GhlLoader::new(client.clone(), tenant.clone(), options.tasks_search_page_size), tokio::spawn, HashMapCache::default())
+                .delay(delay)
+        };
         Self(tenant.map(|tenant| tenant.until(deadline)).map(|tenant| Scope {
-            loader: DataLoader::with_cache(
-                GhlLoader::new(client.clone(), tenant.clone(), options.tasks_search_page_size),
-                tokio::spawn,
-                HashMapCache::default(),
-            ),
+            loader: loader(&tenant, Duration::ZERO),
+            tasks_loader: loader(&tenant, options.batch_delay),
             tenant,
             client: client.clone(),
         }))
@@ -47,6 +53,8 @@ pub struct LoaderOptions {
     pub tasks_search_page_size: u32,
     /// Longest one GraphQL operation may spend on GHL calls, queueing and retries included.
     pub operation_timeout: Duration,
+    /// How long the tasks loader waits to gather contacts into one `tasks/search` call.
+    pub batch_delay: Duration,
 }
 
 impl Scope {
@@ -86,8 +94,17 @@ impl Scope {
         T: Send + Sync + 'static,
         GhlLoader: Loader<K, Value = Found<T>, Error = Infallible>,
     {
-        let loaded = self.loader.load_one(key).await.unwrap_or_else(|never| match never {});
+        let loaded = self.loader_for::<K>().load_one(key).await.unwrap_or_else(|never| match never {});
         loaded.ok_or(AppError::Internal)?.map_err(AppError::from)
+    }
+
+    /// The loader that holds keys of type `K` (tasks have their own, see the fields).
+    pub fn loader_for<K: 'static>(&self) -> &DataLoader<GhlLoader, HashMapCache> {
+        if TypeId::of::<K>() == TypeId::of::<TasksOf>() {
+            &self.tasks_loader
+        } else {
+            &self.loader
+        }
     }
 
     /// A contact's list (tasks, notes, appointments) through the request's loader.
@@ -97,7 +114,7 @@ impl Scope {
         T: Send + Sync + 'static,
         GhlLoader: Loader<K, Value = ListOf<T>, Error = Infallible>,
     {
-        let loaded = self.loader.load_one(key).await.unwrap_or_else(|never| match never {});
+        let loaded = self.loader_for::<K>().load_one(key).await.unwrap_or_else(|never| match never {});
         loaded.ok_or(AppError::Internal)?.map_err(AppError::from)
     }
 }

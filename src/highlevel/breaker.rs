@@ -41,7 +41,9 @@ impl CircuitBreaker {
     /// Whether a call to `location` may go now.
     pub fn allow(&self, location: &str) -> bool {
         let mut states = self.states.lock().unwrap_or_else(|p| p.into_inner());
-        let state = states.entry(location.to_owned()).or_insert(State::Closed { failures: 0 });
+        let Some(state) = states.get_mut(location) else {
+            return true;
+        };
         match *state {
             State::Closed { .. } => true,
             State::Open { until } if Instant::now() >= until => {
@@ -55,6 +57,9 @@ impl CircuitBreaker {
     /// Records the outcome of a call that was let through. Returns true when this opened the circuit.
     pub fn record(&self, location: &str, failed: bool) -> bool {
         let mut states = self.states.lock().unwrap_or_else(|p| p.into_inner());
+        if !failed && !states.contains_key(location) {
+            return false; // the common case: healthy and never failed, nothing to track
+        }
         let state = states.entry(location.to_owned()).or_insert(State::Closed { failures: 0 });
         let open = State::Open { until: Instant::now() + self.config.cool_down };
         let (next, opened) = match (*state, failed) {

@@ -427,15 +427,20 @@ impl GhlClient {
         if self.inner.breaker.record(location, failed) {
             warn!(location, "GHL circuit opened after repeated failures");
         }
-        gauge!("ghl_circuit_open", "location" => location.to_owned()).set(if self.inner.breaker.is_open(location) { 1.0 } else { 0.0 });
+        if failed || self.inner.breaker.is_open(location) {
+            gauge!("ghl_circuit_open", "location" => location.to_owned()).set(if self.inner.breaker.is_open(location) { 1.0 } else { 0.0 });
+        }
         result
     }
 
     fn permit(&self, location_id: &str) -> Arc<Semaphore> {
         let mut map = self.inner.in_flight.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        map.entry(location_id.to_owned())
-            .or_insert_with(|| Arc::new(Semaphore::new(self.inner.max_concurrency)))
-            .clone()
+        if let Some(semaphore) = map.get(location_id) {
+            return semaphore.clone();
+        }
+        let semaphore = Arc::new(Semaphore::new(self.inner.max_concurrency));
+        map.insert(location_id.to_owned(), semaphore.clone());
+        semaphore
     }
 }
 

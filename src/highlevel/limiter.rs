@@ -154,11 +154,16 @@ impl RateLimiter {
 
     fn location(&self, id: &str) -> Arc<Location> {
         let mut map = self.locations.lock().unwrap_or_else(|p| p.into_inner());
-        map.entry(id.to_owned())
-            .or_insert_with(|| {
-                Arc::new(Location { line: tokio::sync::Mutex::new(()), waiting: AtomicUsize::new(0), window: Mutex::new(Window::new(&self.config)) })
-            })
-            .clone()
+        if let Some(location) = map.get(id) {
+            return location.clone();
+        }
+        let location = Arc::new(Location {
+            line: tokio::sync::Mutex::new(()),
+            waiting: AtomicUsize::new(0),
+            window: Mutex::new(Window::new(&self.config)),
+        });
+        map.insert(id.to_owned(), location.clone());
+        location
     }
 
     /// Waits for a slot for one call to `location` (FIFO), or refuses at once when the wait would
@@ -223,8 +228,8 @@ impl RateLimiter {
         if let Some(ms) = number("x-ratelimit-interval-milliseconds").filter(|&ms| ms > 0) {
             window.interval = window.interval.max(Duration::from_millis(ms));
         }
-        let counted = window.sent.iter().filter(|&&t| now.duration_since(t) < window.interval).count();
-        let our_remaining = (window.max as usize).saturating_sub(counted);
+        // After `expire`, what is left is (a slight overcount of) the calls in GHL's window.
+        let our_remaining = (window.max as usize).saturating_sub(window.sent.len());
         let ghl_remaining = if status == 429 { Some(0) } else { number("x-ratelimit-remaining").map(|r| r as usize) };
         if let Some(remaining) = ghl_remaining {
             if remaining < our_remaining {
