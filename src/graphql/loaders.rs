@@ -1,13 +1,19 @@
 //! Per-request batching loaders over GHL: each distinct (endpoint, id) is fetched at most once.
 //!
-//! GHL has no batch read for contacts, notes or appointments, so a batch becomes concurrent
-//! single calls (bounded per location by the client). Tasks batch for real through
+//! GHL has no batch read for contacts, notes or appointments, so those keys load one by one, at
+//! once and concurrently (bounded per location by the client). Tasks batch for real through
 //! `POST /locations/{locationId}/tasks/search` when the token has `locations/tasks.readonly`.
 //! Values are per-key results, so one failing contact does not fail its siblings.
+//!
+//! DataLoader caches a value once its batch is done, and the client shares identical GETs while
+//! they are in flight; between the two, a repeated key could slip through. The request's
+//! `Settled` memo closes that gap, so a key is fetched at most once per request.
 
+use std::any::Any;
 use std::collections::HashMap;
 use std::convert::Infallible;
-use std::sync::Arc;
+use std::future::Future;
+use std::sync::{Arc, Mutex};
 
 use async_graphql::dataloader::Loader;
 use futures_util::future::join_all;
@@ -15,8 +21,9 @@ use futures_util::future::join_all;
 use crate::highlevel::models::{Contact, Event, Note, Task};
 use crate::highlevel::{GhlClient, GhlError, PathId, Tenant, SCOPE_TASKS_SEARCH};
 
-/// Contact ids per tasks-search call; GHL documents no maximum, so stay modest.
-const TASK_SEARCH_CONTACTS_PER_CALL: usize = 100;
+/// Contact ids per tasks-search call: small enough that one page usually holds all their tasks,
+/// so the calls for a big batch run side by side instead of paging one after another.
+const TASK_SEARCH_CONTACTS_PER_CALL: usize = 20;
 
 /// A contact by id (`GET /contacts/{contactId}`); `Ok(None)` when GHL has none.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -51,19 +58,46 @@ pub struct GhlLoader {
     client: GhlClient,
     tenant: Tenant,
     tasks_search_page_size: u32,
+    settled: Settled,
+}
+
+/// Results this request already fetched, by `kind:id`, shared by the request's loaders.
+#[derive(Clone, Default)]
+pub struct Settled(Arc<Mutex<HashMap<String, Arc<dyn Any + Send + Sync>>>>);
+
+impl Settled {
+    /// The settled value for `key`, or the result of `fetch`, remembered for the rest of the request.
+    async fn get_or<V, F>(&self, key: String, fetch: F) -> V
+    where
+        V: Clone + Send + Sync + 'static,
+        F: Future<Output = V>,
+    {
+        let known = self.0.lock().unwrap_or_else(|p| p.into_inner()).get(&key).and_then(|v| v.downcast_ref::<V>().cloned());
+        if let Some(value) = known {
+            return value;
+        }
+        let value = fetch.await;
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).insert(key, Arc::new(value.clone()));
+        value
+    }
 }
 
 impl GhlLoader {
-    pub fn new(client: GhlClient, tenant: Tenant, tasks_search_page_size: u32) -> Self {
-        Self { client, tenant, tasks_search_page_size: tasks_search_page_size.max(1) }
+    pub fn new(client: GhlClient, tenant: Tenant, tasks_search_page_size: u32, settled: Settled) -> Self {
+        Self { client, tenant, tasks_search_page_size: tasks_search_page_size.max(1), settled }
     }
 
     /// Tasks of many contacts through the location-wide search, page by page.
     async fn search_tasks(&self, contacts: &[TasksOf]) -> HashMap<TasksOf, ListOf<Task>> {
-        let mut out = HashMap::with_capacity(contacts.len());
-        for chunk in contacts.chunks(TASK_SEARCH_CONTACTS_PER_CALL) {
+        let chunks: Vec<&[TasksOf]> = contacts.chunks(TASK_SEARCH_CONTACTS_PER_CALL).collect();
+        let found = join_all(chunks.iter().map(|chunk| {
             let ids: Vec<String> = chunk.iter().map(|k| k.0.as_str().to_owned()).collect();
-            match self.search_task_pages(&ids).await {
+            async move { (self.search_task_pages(&ids).await, ids) }
+        }))
+        .await;
+        let mut out = HashMap::with_capacity(contacts.len());
+        for (chunk, (result, ids)) in chunks.into_iter().zip(found) {
+            match result {
                 Ok(tasks) => {
                     let mut by_contact: HashMap<&str, Vec<Task>> = ids.iter().map(|id| (id.as_str(), Vec::new())).collect();
                     for task in tasks {
@@ -122,7 +156,10 @@ impl Loader<ContactKey> for GhlLoader {
     type Error = Infallible;
 
     async fn load(&self, keys: &[ContactKey]) -> Result<HashMap<ContactKey, Self::Value>, Self::Error> {
-        Ok(each(keys, |ContactKey(id)| async move { found(self.client.get_contact(&self.tenant, &id).await) }).await)
+        Ok(each(keys, |ContactKey(id)| {
+            self.settled.get_or(format!("contact:{id}"), async move { found(self.client.get_contact(&self.tenant, &id).await) })
+        })
+        .await)
     }
 }
 
@@ -134,7 +171,10 @@ impl Loader<TasksOf> for GhlLoader {
         if self.tenant.grants(SCOPE_TASKS_SEARCH) == Some(true) {
             return Ok(self.search_tasks(keys).await);
         }
-        Ok(each(keys, |TasksOf(id)| async move { self.client.list_tasks(&self.tenant, &id).await.map(Arc::new) }).await)
+        Ok(each(keys, |TasksOf(id)| {
+            self.settled.get_or(format!("tasks:{id}"), async move { self.client.list_tasks(&self.tenant, &id).await.map(Arc::new) })
+        })
+        .await)
     }
 }
 
@@ -143,7 +183,10 @@ impl Loader<NotesOf> for GhlLoader {
     type Error = Infallible;
 
     async fn load(&self, keys: &[NotesOf]) -> Result<HashMap<NotesOf, Self::Value>, Self::Error> {
-        Ok(each(keys, |NotesOf(id)| async move { self.client.list_notes(&self.tenant, &id).await.map(Arc::new) }).await)
+        Ok(each(keys, |NotesOf(id)| {
+            self.settled.get_or(format!("notes:{id}"), async move { self.client.list_notes(&self.tenant, &id).await.map(Arc::new) })
+        })
+        .await)
     }
 }
 
@@ -152,7 +195,11 @@ impl Loader<AppointmentsOf> for GhlLoader {
     type Error = Infallible;
 
     async fn load(&self, keys: &[AppointmentsOf]) -> Result<HashMap<AppointmentsOf, Self::Value>, Self::Error> {
-        Ok(each(keys, |AppointmentsOf(id)| async move { self.client.list_appointments(&self.tenant, &id).await.map(Arc::new) }).await)
+        Ok(each(keys, |AppointmentsOf(id)| {
+            self.settled
+                .get_or(format!("appointments:{id}"), async move { self.client.list_appointments(&self.tenant, &id).await.map(Arc::new) })
+        })
+        .await)
     }
 }
 
@@ -161,7 +208,10 @@ impl Loader<TaskKey> for GhlLoader {
     type Error = Infallible;
 
     async fn load(&self, keys: &[TaskKey]) -> Result<HashMap<TaskKey, Self::Value>, Self::Error> {
-        Ok(each(keys, |TaskKey(contact, task)| async move { found(self.client.get_task(&self.tenant, &contact, &task).await) }).await)
+        Ok(each(keys, |TaskKey(contact, task)| {
+            self.settled.get_or(format!("task:{contact}/{task}"), async move { found(self.client.get_task(&self.tenant, &contact, &task).await) })
+        })
+        .await)
     }
 }
 
@@ -170,6 +220,9 @@ impl Loader<NoteKey> for GhlLoader {
     type Error = Infallible;
 
     async fn load(&self, keys: &[NoteKey]) -> Result<HashMap<NoteKey, Self::Value>, Self::Error> {
-        Ok(each(keys, |NoteKey(contact, note)| async move { found(self.client.get_note(&self.tenant, &contact, &note).await) }).await)
+        Ok(each(keys, |NoteKey(contact, note)| {
+            self.settled.get_or(format!("note:{contact}/{note}"), async move { found(self.client.get_note(&self.tenant, &contact, &note).await) })
+        })
+        .await)
     }
 }

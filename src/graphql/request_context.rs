@@ -12,9 +12,9 @@ use std::time::{Duration, Instant};
 use async_graphql::dataloader::{DataLoader, HashMapCache, Loader};
 use async_graphql::Context;
 
-use super::loaders::{Found, GhlLoader, ListOf, TasksOf};
+use super::loaders::{Found, GhlLoader, ListOf, Settled, TasksOf};
 use crate::error::AppError;
-use crate::highlevel::{GhlClient, Tenant, SCOPE_READ, SCOPE_WRITE};
+use crate::highlevel::{GhlClient, Tenant, SCOPE_READ, SCOPE_TASKS_SEARCH, SCOPE_WRITE};
 
 /// The tenant and loader of one request, or why the request has none.
 pub struct RequestContext(Result<Scope, AppError>);
@@ -23,10 +23,12 @@ pub struct RequestContext(Result<Scope, AppError>);
 pub struct Scope {
     pub tenant: Tenant,
     pub client: GhlClient,
-    /// Contacts, notes, appointments, single tasks and notes: GHL has no batch read for them, so
-    /// their loads start at once (the cache still makes each key one call).
+    /// Contacts, notes, appointments, single tasks and notes. GHL has no batch read for them, so
+    /// a batch (the keys of one resolver wave) starts without waiting; its members still finish
+    /// together, which keeps the next wave together too.
     pub loader: DataLoader<GhlLoader, HashMapCache>,
-    /// Tasks of contacts, which batch into `tasks/search`: waits `batch_delay` to gather keys.
+    /// Tasks of contacts: with `locations/tasks.readonly` they batch into `tasks/search`, so this
+    /// loader waits `batch_delay` to gather keys; without it, it starts at once like the other.
     tasks_loader: DataLoader<GhlLoader, HashMapCache>,
 }
 
@@ -34,15 +36,18 @@ impl RequestContext {
     /// The operation's deadline starts now: every upstream call it makes stops by then.
     pub fn new(tenant: Result<Tenant, AppError>, client: &GhlClient, options: &LoaderOptions) -> Self {
         let deadline = Instant::now() + options.operation_timeout;
-        let loader = |tenant: &Tenant, delay| {
-            DataLoader::with_cache(GhlLoader::new(client.clone(), tenant.clone(), options.tasks_search_page_size), tokio::spawn, HashMapCache::default())
-                .delay(delay)
+        let settled = Settled::default();
+        let loader = |tenant: &Tenant| {
+            let ghl = GhlLoader::new(client.clone(), tenant.clone(), options.tasks_search_page_size, settled.clone());
+            DataLoader::with_cache(ghl, tokio::spawn, HashMapCache::default())
         };
-        Self(tenant.map(|tenant| tenant.until(deadline)).map(|tenant| Scope {
-            loader: loader(&tenant, Duration::ZERO),
-            tasks_loader: loader(&tenant, options.batch_delay),
-            tenant,
-            client: client.clone(),
+        Self(tenant.map(|tenant| tenant.until(deadline)).map(|tenant| {
+            let tasks_delay = match tenant.grants(SCOPE_TASKS_SEARCH) {
+                Some(true) => options.batch_delay,
+                _ => Duration::ZERO,
+            };
+            let tasks_loader = loader(&tenant).delay(tasks_delay);
+            Scope { loader: loader(&tenant).delay(Duration::ZERO), tasks_loader, tenant, client: client.clone() }
         }))
     }
 }

@@ -1,0 +1,28 @@
+//! OAuth app mode (`--auth oauth`): the subgraph holds a GHL marketplace app's credentials and one
+//! token pair per installed location.
+//!
+//! - `flow`: `/oauth/install` → GHL consent → `/oauth/callback`, guarded by a signed, single-use `state`.
+//! - `state`: signing and checking that `state`.
+//! - `grant`: the one client of GHL's `POST /oauth/token` (code exchange and refresh).
+//! - `store`: the `TokenStore` trait and its embedded default, encrypted files written atomically.
+//! - `tokens`: per-location tenants that refresh themselves, single-flight, persisted before use.
+//! - `reauth`: runs a GraphQL request once more after an expired-token 401.
+//! - `cli`: `ghl-subgraph tokens list|revoke`.
+
+mod cli;
+mod error;
+mod flow;
+mod grant;
+mod reauth;
+mod state;
+mod store;
+mod tokens;
+
+pub use cli::run_tokens_command;
+pub use error::OAuthError;
+pub use flow::{routes, FlowConfig};
+pub use grant::{GrantClient, GrantConfig};
+pub use reauth::execute_with_reauth;
+pub use state::StateSigner;
+pub use store::{FileStore, StoreError, StoreKey, TokenRecord, TokenStatus, TokenStore};
+pub use tokens::{TokenManager, DEFAULT_REFRESH_MARGIN};
