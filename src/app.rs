@@ -17,6 +17,7 @@ use tracing::{info, warn};
 use crate::auth::Auth;
 use crate::config::{AuthKind, PersistedMode, ServeArgs, Upstream};
 use crate::graphql::{self, ApqCache, GraphqlState, LoaderOptions, OperationLimits, PersistedQueries, Safelist, SchemaOptions};
+use crate::oauth::OAuthApp;
 use crate::highlevel::{BreakerConfig, ClientOptions, GhlClient, LimiterConfig, RetryConfig, Scopes, Tenant};
 
 pub struct App {
@@ -34,10 +35,17 @@ impl App {
         let on_sandbox = upstream == Upstream::EmbeddedSandbox;
         #[cfg(feature = "sandbox")]
         let mut sandbox = None;
+        let callers = Arc::new(args.api_keys.clone().unwrap_or_default());
+        let mut oauth_routes = None;
         let (base_url, auth) = match upstream {
             Upstream::Remote { base_url } => {
                 let auth = match args.auth {
                     AuthKind::Forward => Auth::Forward,
+                    AuthKind::Oauth => {
+                        let oauth = OAuthApp::build(&args.oauth, &base_url, callers.clone(), args.request_timeout).await?;
+                        oauth_routes = Some(oauth.routes);
+                        Auth::OAuth(oauth.auth)
+                    }
                     AuthKind::Static => Auth::Static(Tenant::new(
                         args.ghl_location_id.clone().unwrap_or_default(),
                         SecretString::from(args.ghl_token.clone().unwrap_or_default()),
@@ -104,10 +112,13 @@ impl App {
             max_batch: args.max_batch,
             csrf_prevention: args.csrf_prevention,
             persisted: Arc::new(persisted_queries(&args)?),
-            callers: Arc::new(args.api_keys.clone().unwrap_or_default()),
+            callers,
         };
         let _ = crate::metrics::handle();
-        let router = router(state, args.max_body_bytes);
+        let mut router = router(state, args.max_body_bytes);
+        if let Some(oauth_routes) = oauth_routes {
+            router = router.merge(oauth_routes);
+        }
 
         let listener = TcpListener::bind(args.listen).await.with_context(|| format!("binding {}", args.listen))?;
         let public = !listener.local_addr()?.ip().is_loopback();

@@ -7,7 +7,7 @@
 
 use axum::http::HeaderMap;
 use sha2::{Digest, Sha256};
-use subtle::{ConstantTimeEq, Choice};
+use subtle::ConstantTimeEq;
 
 /// The header callers present their key in.
 pub const API_KEY_HEADER: &str = "x-api-key";
@@ -17,7 +17,14 @@ pub const MIN_KEY_LEN: usize = 16;
 
 /// The configured caller keys, as SHA-256 hashes only. `Debug` shows how many, never a hash.
 #[derive(Clone, Default)]
-pub struct CallerKeys(Vec<[u8; 32]>);
+pub struct CallerKeys(Vec<CallerKey>);
+
+/// One key: its hash and, in OAuth mode, the locations it may reach (`None`: every location).
+#[derive(Clone)]
+struct CallerKey {
+    hash: [u8; 32],
+    locations: Option<Vec<String>>,
+}
 
 impl CallerKeys {
     /// True when no key is configured: then every caller is let in.
@@ -35,19 +42,39 @@ impl CallerKeys {
         if self.is_empty() {
             return Ok(());
         }
-        let presented = headers
+        headers
             .get(API_KEY_HEADER)
             .and_then(|v| v.to_str().ok())
             .map(str::trim)
             .filter(|k| !k.is_empty())
             .ok_or(CallerError::Missing)?;
-        let digest = hash(presented);
-        let matched = self.0.iter().fold(Choice::from(0), |found, stored| found | stored.ct_eq(&digest));
-        if bool::from(matched) {
-            Ok(())
-        } else {
-            Err(CallerError::Invalid)
+        self.matching(headers).map(|_| ()).ok_or(CallerError::Invalid)
+    }
+
+    /// True when the request's key may reach `location` (with no keys configured, anyone may).
+    pub fn may_reach(&self, headers: &HeaderMap, location: &str) -> bool {
+        if self.is_empty() {
+            return true;
         }
+        match self.matching(headers) {
+            Some(CallerKey { locations: None, .. }) => true,
+            Some(CallerKey { locations: Some(allowed), .. }) => allowed.iter().any(|l| l == location),
+            None => false,
+        }
+    }
+
+    /// The stored key matching the presented one. Compares against every stored hash, so the
+    /// time taken does not say which key matched.
+    fn matching(&self, headers: &HeaderMap) -> Option<&CallerKey> {
+        let presented = headers.get(API_KEY_HEADER).and_then(|v| v.to_str().ok()).map(str::trim).filter(|k| !k.is_empty())?;
+        let digest = hash(presented);
+        let mut found = None;
+        for stored in &self.0 {
+            if bool::from(stored.hash.ct_eq(&digest)) {
+                found = Some(stored);
+            }
+        }
+        found
     }
 }
 
@@ -57,12 +84,25 @@ impl std::fmt::Debug for CallerKeys {
     }
 }
 
-/// Parses `SUBGRAPH_API_KEYS`: keys separated by commas; blanks around them are ignored.
+/// Parses `SUBGRAPH_API_KEYS`: keys separated by commas; blanks around them are ignored. A key may
+/// end in `=loc1|loc2`: the only locations it reaches in OAuth mode (split at the last `=`, so
+/// base64 padding stays part of the key).
 impl std::str::FromStr for CallerKeys {
     type Err = String;
 
     fn from_str(raw: &str) -> Result<Self, Self::Err> {
-        let keys: Vec<&str> = raw.split(',').map(str::trim).filter(|k| !k.is_empty()).collect();
+        let entries: Vec<(&str, Option<Vec<String>>)> = raw
+            .split(',')
+            .map(str::trim)
+            .filter(|k| !k.is_empty())
+            .map(|entry| match entry.rsplit_once('=') {
+                Some((key, locations)) if !locations.is_empty() && !key.is_empty() => {
+                    (key, Some(locations.split('|').map(str::trim).filter(|l| !l.is_empty()).map(str::to_owned).collect()))
+                }
+                _ => (entry, None),
+            })
+            .collect();
+        let keys: Vec<&str> = entries.iter().map(|(k, _)| *k).collect();
         if keys.is_empty() {
             return Err("no API key given: separate keys with commas, or unset SUBGRAPH_API_KEYS".into());
         }
@@ -74,7 +114,7 @@ impl std::str::FromStr for CallerKeys {
         if keys.iter().any(|k| !k.bytes().all(|b| b.is_ascii_graphic())) {
             return Err("API keys must be printable ASCII without spaces (they travel in an HTTP header)".into());
         }
-        Ok(Self(keys.into_iter().map(hash).collect()))
+        Ok(Self(entries.into_iter().map(|(key, locations)| CallerKey { hash: hash(key), locations }).collect()))
     }
 }
 
@@ -118,6 +158,18 @@ mod tests {
         assert_eq!(keys.check(&with_key(KEY_B)), Ok(()));
         assert_eq!(keys.check(&with_key("key-c-0123456789abcdef")), Err(CallerError::Invalid));
         assert_eq!(keys.check(&HeaderMap::new()), Err(CallerError::Missing));
+    }
+
+    #[test]
+    fn a_key_with_locations_reaches_only_those() {
+        let keys: CallerKeys = format!("{KEY_A}=loc-1|loc-2,{KEY_B}").parse().unwrap();
+        assert_eq!(keys.check(&with_key(KEY_A)), Ok(()));
+        assert!(keys.may_reach(&with_key(KEY_A), "loc-2"));
+        assert!(!keys.may_reach(&with_key(KEY_A), "loc-3"));
+        assert!(keys.may_reach(&with_key(KEY_B), "loc-3"), "no list: every location");
+        assert!(!keys.may_reach(&with_key("key-c-0123456789abcdef"), "loc-1"));
+        let padded: CallerKeys = "YWJjZGVmZ2hpamtsbW5vcA==".parse().unwrap();
+        assert_eq!(padded.check(&with_key("YWJjZGVmZ2hpamtsbW5vcA==")), Ok(()), "base64 padding stays in the key");
     }
 
     #[test]

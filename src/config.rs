@@ -27,6 +27,31 @@ pub enum Command {
     /// Run the GHL sandbox alone: a seeded simulator of the GHL Contacts API.
     #[cfg(feature = "sandbox")]
     Sandbox(ghl_sandbox::SandboxArgs),
+    /// Inspect or remove the OAuth tokens stored per location (`--auth oauth`).
+    Tokens(TokensArgs),
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct TokensArgs {
+    #[command(subcommand)]
+    pub action: TokensAction,
+    /// Directory of the encrypted token store.
+    #[arg(long, env = "TOKEN_STORE", default_value = "./ghl-tokens", global = true)]
+    pub token_store: std::path::PathBuf,
+    /// Key of the token store: 32 bytes as 64 hex digits or base64. Never logged.
+    #[arg(long, env = "TOKEN_STORE_KEY", hide_env_values = true, global = true)]
+    pub token_store_key: Option<crate::oauth::StoreKey>,
+}
+
+#[derive(Subcommand, Debug, Clone)]
+pub enum TokensAction {
+    /// Every stored location: scopes, access token expiry, status (never a token).
+    List,
+    /// Delete a location's stored tokens; it must install the app again.
+    Revoke {
+        /// The GHL location id.
+        location: String,
+    },
 }
 
 impl Cli {
@@ -43,6 +68,8 @@ pub enum AuthKind {
     Static,
     /// Forward each caller's `Authorization: Bearer` to GHL; `x-ghl-location-id` names the location.
     Forward,
+    /// OAuth app mode: install flow, one stored token pair per location, `x-ghl-location-id` per request.
+    Oauth,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -207,6 +234,49 @@ pub struct ServeArgs {
     /// Latency the embedded sandbox adds to every call, e.g. `50ms`.
     #[arg(long, env = "SANDBOX_LATENCY", default_value = "0ms", value_parser = humantime::parse_duration)]
     pub sandbox_latency: Duration,
+
+    #[command(flatten)]
+    pub oauth: OAuthArgs,
+}
+
+/// `--auth oauth`: the GHL marketplace app and where its tokens live.
+#[derive(Args, Debug, Clone)]
+pub struct OAuthArgs {
+    /// The GHL app's client id.
+    #[arg(long, env = "GHL_CLIENT_ID")]
+    pub ghl_client_id: Option<String>,
+
+    /// The GHL app's client secret. Never logged.
+    #[arg(long, env = "GHL_CLIENT_SECRET", hide_env_values = true)]
+    pub ghl_client_secret: Option<secrecy::SecretString>,
+
+    /// This server's `/oauth/callback` URL as registered with the app, e.g. `https://subgraph.example.com/oauth/callback`.
+    #[arg(long, env = "GHL_REDIRECT_URI")]
+    pub ghl_redirect_uri: Option<String>,
+
+    /// Scopes the install asks for, space-separated.
+    #[arg(long, env = "GHL_OAUTH_SCOPES", default_value = "contacts.readonly contacts.write locations/tasks.readonly")]
+    pub ghl_oauth_scopes: String,
+
+    /// GHL's consent screen.
+    #[arg(long, env = "GHL_OAUTH_CONSENT_URL", default_value = "https://marketplace.gohighlevel.com/oauth/chooselocation")]
+    pub oauth_consent_url: String,
+
+    /// How long an install link (its signed `state`) stays valid.
+    #[arg(long, env = "GHL_OAUTH_STATE_TTL", default_value = "10m", value_parser = humantime::parse_duration)]
+    pub oauth_state_ttl: Duration,
+
+    /// Directory of the encrypted token store (one file per location).
+    #[arg(long, env = "TOKEN_STORE", default_value = "./ghl-tokens")]
+    pub token_store: std::path::PathBuf,
+
+    /// Key of the token store: 32 bytes as 64 hex digits or base64 (`openssl rand -hex 32`). Never logged.
+    #[arg(long, env = "TOKEN_STORE_KEY", hide_env_values = true)]
+    pub token_store_key: Option<crate::oauth::StoreKey>,
+
+    /// Refresh an access token this long before it expires.
+    #[arg(long, env = "GHL_REFRESH_MARGIN", default_value = "5m", value_parser = humantime::parse_duration)]
+    pub refresh_margin: Duration,
 }
 
 /// How the server treats persisted queries.
@@ -276,6 +346,10 @@ pub enum ConfigError {
     Zero(&'static str),
     #[error("--persisted-queries safelist needs --safelist-file (GRAPHQL_SAFELIST_FILE)")]
     MissingSafelist,
+    #[error("--auth oauth needs {0}")]
+    MissingOAuth(&'static str),
+    #[error("--auth oauth cannot be combined with GHL_TOKEN: each location's own token is used")]
+    TokenWithOAuth,
 }
 
 impl ServeArgs {
@@ -300,7 +374,21 @@ impl ServeArgs {
         }
         let token = self.ghl_token.as_deref().filter(|t| !t.is_empty());
         let remote = |url: &Option<String>| Upstream::Remote { base_url: url.clone().unwrap_or_else(|| GHL_BASE_URL.to_owned()) };
+        if self.auth == AuthKind::Oauth {
+            let oauth = &self.oauth;
+            let missing = [
+                (oauth.ghl_client_id.as_deref().is_none_or(str::is_empty), "GHL_CLIENT_ID (--ghl-client-id)"),
+                (oauth.ghl_client_secret.is_none(), "GHL_CLIENT_SECRET (--ghl-client-secret)"),
+                (oauth.ghl_redirect_uri.as_deref().is_none_or(str::is_empty), "GHL_REDIRECT_URI (--ghl-redirect-uri)"),
+                (oauth.token_store_key.is_none(), "TOKEN_STORE_KEY: 32 bytes as 64 hex digits (`openssl rand -hex 32`)"),
+            ];
+            if let Some((_, what)) = missing.iter().find(|(absent, _)| *absent) {
+                return Err(ConfigError::MissingOAuth(what));
+            }
+        }
         match (self.auth, token, &self.ghl_base_url) {
+            (AuthKind::Oauth, Some(_), _) => Err(ConfigError::TokenWithOAuth),
+            (AuthKind::Oauth, None, url) => Ok(remote(url)),
             (AuthKind::Forward, Some(_), _) => Err(ConfigError::TokenWithForward),
             (AuthKind::Forward, None, url) => Ok(remote(url)),
             (AuthKind::Static, Some(_), _) if self.ghl_location_id.as_deref().unwrap_or("").is_empty() => Err(ConfigError::MissingLocation),
@@ -372,6 +460,20 @@ mod tests {
         safelist.ghl_base_url = None;
         assert_eq!(safelist.upstream(), Err(ConfigError::MissingSafelist));
         assert!(Cli::try_parse_from(["ghl-subgraph", "serve", "--api-keys", "short"]).is_err());
+    }
+
+    #[test]
+    fn oauth_mode_fails_fast_without_its_credentials_and_store_key() {
+        let mut a = args(&["--auth", "oauth"]);
+        a.ghl_token = None;
+        a.oauth.ghl_client_id = Some("id".into());
+        a.oauth.ghl_client_secret = Some("secret".into());
+        a.oauth.ghl_redirect_uri = Some("https://x/oauth/callback".into());
+        a.oauth.token_store_key = None;
+        assert!(matches!(a.upstream(), Err(ConfigError::MissingOAuth(what)) if what.starts_with("TOKEN_STORE_KEY")));
+        a.oauth.token_store_key = Some("ab".repeat(32).parse().unwrap());
+        assert_eq!(a.upstream(), Ok(Upstream::Remote { base_url: GHL_BASE_URL.into() }));
+        assert_eq!(a.oauth.refresh_margin, Duration::from_secs(300));
     }
 
     #[test]

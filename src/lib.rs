@@ -12,6 +12,7 @@
 //! - `graphql`: the schema, loaders, HTTP handler and vendored GraphiQL.
 //! - `highlevel`: the only code that speaks HTTP to GHL (limiter, retries, breaker included).
 //! - `metrics`: the Prometheus recorder behind `/metrics`.
+//! - `oauth`: OAuth app mode: install flow, per-location token store, self-refreshing tokens.
 
 pub mod app;
 pub mod auth;
@@ -21,4 +22,5 @@ pub mod error;
 pub mod graphql;
 pub mod highlevel;
 pub mod metrics;
+pub mod oauth;
 pub mod telemetry;

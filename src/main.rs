@@ -18,6 +18,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Schema => print!("{}", graphql::federation_sdl().await),
         #[cfg(feature = "sandbox")]
         Command::Sandbox(args) => ghl_sandbox::run_cli(args).await?,
+        Command::Tokens(args) => print!("{}", ghl_subgraph::oauth::run_tokens_command(args).await?),
     }
     Ok(())
 }

@@ -246,13 +246,13 @@ fn is_mutation(request: &Request) -> bool {
 
 /// Runs each prepared request in turn; `batched` says whether the client sent a JSON array.
 async fn execute(state: &GraphqlState, headers: &HeaderMap, media: MediaType, requests: Vec<Prepared>, batched: bool) -> Response {
-    let tenant = state.auth.tenant_for(headers);
+    let tenant = state.auth.tenant_for(headers).await;
     let mut responses = Vec::with_capacity(requests.len());
     for prepared in requests {
         let response = match prepared {
             Ok(request) => {
-                let request = request.data(RequestContext::new(tenant.clone(), &state.client, &state.loader_options));
-                state.schema.execute(request).await
+                let context = |tenant| RequestContext::new(tenant, &state.client, &state.loader_options);
+                crate::oauth::execute_with_reauth(&state.schema, &state.auth, request, &tenant, context).await
             }
             Err(refused) => async_graphql::Response::from_errors(vec![refused]),
         };

@@ -8,12 +8,14 @@
 //! - `tokens`: per-location tenants that refresh themselves, single-flight, persisted before use.
 //! - `reauth`: runs a GraphQL request once more after an expired-token 401.
 //! - `cli`: `ghl-subgraph tokens list|revoke`.
+//! - `setup`: wiring from the flags at start-up.
 
 mod cli;
 mod error;
 mod flow;
 mod grant;
 mod reauth;
+mod setup;
 mod state;
 mod store;
 mod tokens;
@@ -23,6 +25,7 @@ pub use error::OAuthError;
 pub use flow::{routes, FlowConfig};
 pub use grant::{GrantClient, GrantConfig};
 pub use reauth::execute_with_reauth;
+pub use setup::OAuthApp;
 pub use state::StateSigner;
 pub use store::{FileStore, StoreError, StoreKey, TokenRecord, TokenStatus, TokenStore};
 pub use tokens::{TokenManager, DEFAULT_REFRESH_MARGIN};

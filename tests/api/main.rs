@@ -11,6 +11,8 @@ mod csrf;
 mod http;
 mod limits;
 mod mutations;
+mod oauth;
+mod oauth_harness;
 mod persisted;
 mod queries;
 mod resilience;

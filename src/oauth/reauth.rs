@@ -1,0 +1,73 @@
+//! One more try after an expired-token 401, in OAuth mode only. GHL answers 401 for an access
+//! token it no longer accepts (revoked, or our clock ahead of GHL's expiry); the token manager then
+//! refreshes once (or finds another request's refresh) and a query runs again with the new token.
+//! A mutation is not replayed (part of it may have run); its refresh still helps the next request.
+//! The client (`highlevel`) stays unaware: it reports the 401, this layer decides.
+
+use std::any::Any;
+
+use async_graphql::parser::types::OperationType;
+use async_graphql::{Request, Response};
+
+use crate::auth::Auth;
+use crate::error::AppError;
+use crate::graphql::AppSchema;
+use crate::highlevel::Tenant;
+
+/// Runs `request` with the data `context` builds for a tenant; in OAuth mode, once more after a
+/// refresh when GHL rejected the token.
+pub async fn execute_with_reauth<D: Any + Send + Sync>(
+    schema: &AppSchema,
+    auth: &Auth,
+    request: Request,
+    tenant: &Result<Tenant, AppError>,
+    context: impl Fn(Result<Tenant, AppError>) -> D,
+) -> Response {
+    let oauth = match (auth, tenant) {
+        (Auth::OAuth(oauth), Ok(tenant)) => Some((oauth, tenant)),
+        _ => None,
+    };
+    let replay = oauth.is_some().then(|| (copy(&request), is_query(&request)));
+    let response = schema.execute(request.data(context(tenant.clone()))).await;
+    let (Some((oauth, tenant)), Some((again, query))) = (oauth, replay) else {
+        return response;
+    };
+    if !token_rejected(&response) {
+        return response;
+    }
+    match oauth.tokens.refresh_after_rejection(tenant).await {
+        Ok(fresh) if query => schema.execute(again.data(context(Ok(fresh)))).await,
+        Ok(_) => response,
+        Err(error) => Response::from_errors(vec![async_graphql::Error::from(crate::error::FieldError(AppError::from(error))).into_server_error(Default::default())]),
+    }
+}
+
+/// GHL said the token is invalid or expired (not a missing scope: that one is FORBIDDEN).
+fn token_rejected(response: &Response) -> bool {
+    response.errors.iter().any(|e| {
+        e.extensions.as_ref().is_some_and(|x| {
+            matches!(x.get("code"), Some(async_graphql::Value::String(code)) if code == "UNAUTHENTICATED") && x.get("upstream").is_some()
+        })
+    })
+}
+
+fn copy(request: &Request) -> Request {
+    let mut again = Request::new(request.query.clone()).variables(request.variables.clone());
+    if let Some(name) = &request.operation_name {
+        again = again.operation_name(name.clone());
+    }
+    again.extensions = request.extensions.clone();
+    again
+}
+
+/// True when the operation that runs is a query (unparsable ones are never replayed).
+fn is_query(request: &Request) -> bool {
+    let Ok(document) = async_graphql::parser::parse_query(&request.query) else {
+        return false;
+    };
+    let operation = match &request.operation_name {
+        Some(name) => document.operations.iter().find(|(n, _)| n.is_some_and(|n| n.as_str() == name)).map(|(_, op)| op),
+        None => document.operations.iter().next().map(|(_, op)| op),
+    };
+    operation.is_some_and(|op| op.node.ty == OperationType::Query)
+}

@@ -1,0 +1,208 @@
+//! Per-location tenants whose tokens refresh themselves.
+//!
+//! GHL refresh tokens work once, so for each location at most one refresh is in flight (a tokio
+//! mutex per location; waiters re-read the pair the winner stored), and a new pair is written to
+//! the store before anyone uses it: a crash after that write loses nothing. The window that stays
+//! is GHL's answer in flight when the process dies; it is kept as short as one fsync.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use chrono::Utc;
+use metrics::{counter, gauge};
+use tracing::{info, warn};
+
+use super::error::OAuthError;
+use super::grant::{GrantClient, GrantError, Granted};
+use super::store::{TokenRecord, TokenStatus, TokenStore};
+use crate::highlevel::{Scopes, Tenant};
+
+/// Refresh this long before the access token expires.
+pub const DEFAULT_REFRESH_MARGIN: Duration = Duration::from_secs(300);
+
+pub struct TokenManager {
+    store: Arc<dyn TokenStore>,
+    grants: GrantClient,
+    margin: chrono::Duration,
+    install_url: String,
+    /// The last pair stored per location: the store is written first, then this.
+    cache: Mutex<HashMap<String, TokenRecord>>,
+    refresh_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+}
+
+impl TokenManager {
+    /// Loads every stored pair, so a restart serves at once and a bad key fails start-up.
+    pub async fn load(store: Arc<dyn TokenStore>, grants: GrantClient, margin: Duration, install_url: String) -> Result<Self, OAuthError> {
+        let records = store.list().await?;
+        info!(locations = records.len(), "OAuth token store loaded");
+        let cache = records.into_iter().map(|r| (r.location_id.clone(), r)).collect();
+        let manager = Self {
+            store,
+            grants,
+            margin: chrono::Duration::from_std(margin).unwrap_or(chrono::Duration::seconds(300)),
+            install_url,
+            cache: Mutex::new(cache),
+            refresh_locks: Mutex::new(HashMap::new()),
+        };
+        manager.publish_reinstall_gauge();
+        Ok(manager)
+    }
+
+    pub fn install_url(&self) -> &str {
+        &self.install_url
+    }
+
+    /// The tenant of `location`, refreshing first when its access token is within the margin.
+    pub async fn tenant(&self, location: &str) -> Result<Tenant, OAuthError> {
+        let record = self.record(location).await?;
+        if self.fresh(&record) {
+            return Ok(tenant_of(&record));
+        }
+        self.refresh(location, |current| !self.fresh(current)).await
+    }
+
+    /// After GHL answered 401 (invalid or expired token) to `failed`: refresh once, unless another
+    /// request already replaced that token, then use the replacement.
+    pub async fn refresh_after_rejection(&self, failed: &Tenant) -> Result<Tenant, OAuthError> {
+        let rejected = failed.credential_fingerprint();
+        self.refresh(failed.location_id(), |current| tenant_of(current).credential_fingerprint() == rejected).await
+    }
+
+    /// Stores the pair of a new install (replacing any older one) and returns it.
+    pub async fn install(&self, granted: Granted, location_hint: Option<&str>) -> Result<TokenRecord, OAuthError> {
+        let location = granted
+            .location_id
+            .clone()
+            .or_else(|| location_hint.map(str::to_owned))
+            .ok_or_else(|| OAuthError::Rejected("the token response names no location".into()))?;
+        let lock = self.lock_for(&location);
+        let _guard = lock.lock().await;
+        let record = record_of(&location, granted, None);
+        self.store.put(&record).await?;
+        self.remember(record.clone());
+        info!(location = %location, "location installed the app");
+        Ok(record)
+    }
+
+    /// Forgets a location (its stored pair too).
+    pub async fn revoke(&self, location: &str) -> Result<bool, OAuthError> {
+        let lock = self.lock_for(location);
+        let _guard = lock.lock().await;
+        let existed = self.store.delete(location).await?;
+        self.cache.lock().unwrap_or_else(|p| p.into_inner()).remove(location);
+        self.publish_reinstall_gauge();
+        Ok(existed)
+    }
+
+    fn fresh(&self, record: &TokenRecord) -> bool {
+        record.status == TokenStatus::Active && record.expires_at - self.margin > Utc::now()
+    }
+
+    async fn record(&self, location: &str) -> Result<TokenRecord, OAuthError> {
+        let cached = self.cache.lock().unwrap_or_else(|p| p.into_inner()).get(location).cloned();
+        let record = match cached {
+            Some(record) => record,
+            None => {
+                let stored = self.store.get(location).await?.ok_or_else(|| self.not_installed(location))?;
+                self.remember(stored.clone());
+                stored
+            }
+        };
+        match record.status {
+            TokenStatus::Active => Ok(record),
+            TokenStatus::NeedsReinstall => Err(self.needs_reinstall(location)),
+        }
+    }
+
+    /// The single-flight refresh: under the location's lock, `still_needed` looks at the pair as
+    /// it is now (a waiter usually finds the winner's new pair and skips the call).
+    async fn refresh(&self, location: &str, still_needed: impl Fn(&TokenRecord) -> bool) -> Result<Tenant, OAuthError> {
+        let lock = self.lock_for(location);
+        let _guard = lock.lock().await;
+        let current = self.record(location).await?;
+        if !still_needed(&current) {
+            return Ok(tenant_of(&current));
+        }
+        warn!(location = %location, "refreshing the GHL access token");
+        counter!("ghl_oauth_refreshes_total").increment(1);
+        match self.grants.refresh(location, &current.refresh_token).await {
+            Ok(granted) => {
+                let record = record_of(location, granted, Some(&current));
+                // Durable before use: if this write fails the new pair is lost either way, but
+                // nothing may run on a pair the next start would not find.
+                self.store.put(&record).await?;
+                self.remember(record.clone());
+                Ok(tenant_of(&record))
+            }
+            Err(GrantError::InvalidGrant) => {
+                counter!("ghl_oauth_refresh_failures_total", "reason" => "invalid_grant").increment(1);
+                warn!(location = %location, "GHL refused the refresh token: the location must reinstall the app");
+                let mut record = current;
+                record.status = TokenStatus::NeedsReinstall;
+                record.updated_at = Utc::now();
+                self.store.put(&record).await?;
+                self.remember(record);
+                Err(self.needs_reinstall(location))
+            }
+            Err(GrantError::Unavailable(reason)) => {
+                counter!("ghl_oauth_refresh_failures_total", "reason" => "unavailable").increment(1);
+                // The old access token may still have minutes left: better than failing now.
+                if current.expires_at > Utc::now() && still_needed(&current) && current.status == TokenStatus::Active {
+                    warn!(location = %location, reason = %reason, "token refresh failed; using the current token until it expires");
+                    return Ok(tenant_of(&current));
+                }
+                Err(OAuthError::Unavailable(reason))
+            }
+            Err(GrantError::Rejected(reason)) => {
+                counter!("ghl_oauth_refresh_failures_total", "reason" => "rejected").increment(1);
+                Err(OAuthError::Rejected(reason))
+            }
+        }
+    }
+
+    fn lock_for(&self, location: &str) -> Arc<tokio::sync::Mutex<()>> {
+        self.refresh_locks.lock().unwrap_or_else(|p| p.into_inner()).entry(location.to_owned()).or_default().clone()
+    }
+
+    fn remember(&self, record: TokenRecord) {
+        self.cache.lock().unwrap_or_else(|p| p.into_inner()).insert(record.location_id.clone(), record);
+        self.publish_reinstall_gauge();
+    }
+
+    fn publish_reinstall_gauge(&self) {
+        let count = self.cache.lock().unwrap_or_else(|p| p.into_inner()).values().filter(|r| r.status == TokenStatus::NeedsReinstall).count();
+        gauge!("ghl_oauth_locations_needing_reinstall").set(count as f64);
+    }
+
+    fn not_installed(&self, location: &str) -> OAuthError {
+        OAuthError::NotInstalled { location: location.to_owned(), install_url: self.install_url.clone() }
+    }
+
+    fn needs_reinstall(&self, location: &str) -> OAuthError {
+        OAuthError::NeedsReinstall { location: location.to_owned(), install_url: self.install_url.clone() }
+    }
+}
+
+fn tenant_of(record: &TokenRecord) -> Tenant {
+    Tenant::new(record.location_id.clone(), record.access_token.clone(), Some(Scopes::parse(&record.scopes)))
+}
+
+/// A record for a new pair; what the refresh response leaves out is kept from the previous one.
+fn record_of(location: &str, granted: Granted, previous: Option<&TokenRecord>) -> TokenRecord {
+    let scopes = match (granted.scopes.trim(), previous) {
+        ("", Some(previous)) => previous.scopes.clone(),
+        (scopes, _) => scopes.to_owned(),
+    };
+    TokenRecord {
+        location_id: location.to_owned(),
+        company_id: granted.company_id.or_else(|| previous.and_then(|p| p.company_id.clone())),
+        user_id: granted.user_id.or_else(|| previous.and_then(|p| p.user_id.clone())),
+        scopes,
+        access_token: granted.access_token,
+        refresh_token: granted.refresh_token,
+        expires_at: granted.expires_at,
+        status: TokenStatus::Active,
+        updated_at: Utc::now(),
+    }
+}

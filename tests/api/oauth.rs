@@ -1,0 +1,207 @@
+//! OAuth app mode against the sandbox's OAuth endpoints: the install flow, state checks, callers
+//! limited to their locations, restarts, and refreshes that happen once per location however
+//! many requests find the token stale.
+
+use std::time::Duration;
+
+use ghl_sandbox::{Fault, LOCATION_ID, OTHER_LOCATION_ID};
+use ghl_subgraph::config::{TokensAction, TokensArgs};
+use ghl_subgraph::oauth::{run_tokens_command, TokenStatus};
+use secrecy::ExposeSecret;
+use serde_json::json;
+
+use crate::helpers::codes;
+use crate::oauth_harness::*;
+
+const HOUR: Duration = Duration::from_secs(3600);
+
+fn nodes(response: &serde_json::Value) -> usize {
+    response["data"]["contacts"]["nodes"].as_array().map_or(0, Vec::len)
+}
+
+async fn tokens_list(store: &std::path::Path) -> String {
+    let args = TokensArgs { action: TokensAction::List, token_store: store.to_owned(), token_store_key: Some(STORE_KEY.parse().unwrap()) };
+    run_tokens_command(args).await.expect("tokens list")
+}
+
+#[tokio::test]
+async fn the_install_flow_stores_the_location_and_its_queries_then_work() {
+    let sandbox = spawn_sandbox(HOUR).await;
+    let store = store_dir("install");
+    let app = spawn_oauth_app(&sandbox, &store, &[]).await;
+
+    let before = app.query_as(KEY_A, LOCATION_ID, CONTACTS).await;
+    assert_eq!(codes(&before), vec!["UNAUTHENTICATED"], "{before}");
+    assert!(before.to_string().contains("/oauth/install"), "names the install URL: {before}");
+
+    let consent = redirect_target(&app.http, &format!("{}/oauth/install", app.url)).await;
+    assert!(consent.starts_with(&format!("{}/oauth/chooselocation?response_type=code&client_id=", sandbox.base_url())), "{consent}");
+    assert!(consent.contains("redirect_uri=") && consent.contains("scope=") && consent.contains("state="), "{consent}");
+    let (status, page) = app.install(LOCATION_ID).await;
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains(LOCATION_ID), "{page}");
+
+    let record = stored(&store, LOCATION_ID).await.expect("stored");
+    assert_eq!(record.status, TokenStatus::Active);
+    assert!(record.scopes.contains("contacts.write"), "{}", record.scopes);
+    assert_eq!(record.company_id.as_deref(), Some(ghl_sandbox::COMPANY_ID));
+    assert!(record.user_id.is_some());
+    let response = app.query_as(KEY_A, LOCATION_ID, CONTACTS).await;
+    assert_eq!(nodes(&response), 2, "{response}");
+    assert_eq!(token_calls(&sandbox), 1, "one code exchange");
+
+    let listed = tokens_list(&store).await;
+    assert!(listed.contains(LOCATION_ID) && listed.contains("active"), "{listed}");
+    assert!(!listed.contains(record.access_token.expose_secret()) && !listed.contains(record.refresh_token.expose_secret()));
+}
+
+#[tokio::test]
+async fn forged_expired_and_replayed_states_are_refused() {
+    let sandbox = spawn_sandbox(HOUR).await;
+    let store = store_dir("state");
+    let app = spawn_oauth_app(&sandbox, &store, &["--oauth-state-ttl", "1s"]).await;
+
+    // Forged: a made-up state, and a real one with its signature swapped.
+    let callback = consent(&app.http, &app.url, LOCATION_ID).await;
+    let forged = callback.replace("state=", "state=x");
+    let response = app.http.get(forged).send().await.unwrap();
+    assert_eq!(response.status(), 400);
+    let response = app.http.get(format!("{}/oauth/callback?code=abc&state=bm9uY2U.9999999999.c2ln", app.url)).send().await.unwrap();
+    assert_eq!(response.status(), 400);
+
+    // Expired: the 1s lifetime passes before the callback.
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    let response = app.http.get(&callback).send().await.unwrap();
+    assert_eq!(response.status(), 400);
+    assert!(response.text().await.unwrap().contains("expired"));
+
+    // Replayed: the second use of a good callback URL is refused before GHL is asked.
+    let callback = consent(&app.http, &app.url, LOCATION_ID).await;
+    assert_eq!(app.http.get(&callback).send().await.unwrap().status(), 200);
+    let exchanges = token_calls(&sandbox);
+    let response = app.http.get(&callback).send().await.unwrap();
+    assert_eq!(response.status(), 400);
+    assert!(response.text().await.unwrap().contains("already used"));
+    assert_eq!(token_calls(&sandbox), exchanges, "no code exchange for a replayed state");
+    assert_eq!(exchanges, 1, "the forged and expired callbacks never reached GHL");
+}
+
+#[tokio::test]
+async fn a_caller_cannot_reach_a_location_outside_its_list() {
+    let sandbox = spawn_sandbox(HOUR).await;
+    let store = store_dir("callers");
+    let app = spawn_oauth_app(&sandbox, &store, &[]).await;
+    assert_eq!(app.install(LOCATION_ID).await.0, 200);
+    assert_eq!(app.install(OTHER_LOCATION_ID).await.0, 200);
+    sandbox.clear_requests();
+
+    let refused = app.query_as(KEY_A, OTHER_LOCATION_ID, CONTACTS).await;
+    assert_eq!(codes(&refused), vec!["FORBIDDEN"], "{refused}");
+    let refused = app.query_as(KEY_B, LOCATION_ID, CONTACTS).await;
+    assert_eq!(codes(&refused), vec!["FORBIDDEN"], "{refused}");
+    assert!(sandbox.requests().is_empty(), "no upstream call for a refused caller");
+
+    assert_eq!(nodes(&app.query_as(KEY_A, LOCATION_ID, CONTACTS).await), 2);
+    let other = app.query_as(KEY_B, OTHER_LOCATION_ID, CONTACTS).await;
+    assert_eq!(nodes(&other), 2, "{other}");
+    let no_location = app
+        .http
+        .post(format!("{}/graphql", app.url))
+        .header("x-api-key", KEY_A)
+        .json(&json!({ "query": CONTACTS }))
+        .send()
+        .await
+        .unwrap()
+        .json::<serde_json::Value>()
+        .await
+        .unwrap();
+    assert_eq!(codes(&no_location), vec!["UNAUTHENTICATED"], "{no_location}");
+}
+
+#[tokio::test]
+async fn a_restart_on_the_same_store_keeps_every_location_working() {
+    let sandbox = spawn_sandbox(HOUR).await;
+    let store = store_dir("restart");
+    let app = spawn_oauth_app(&sandbox, &store, &[]).await;
+    assert_eq!(app.install(LOCATION_ID).await.0, 200);
+    assert_eq!(app.install(OTHER_LOCATION_ID).await.0, 200);
+    drop(app);
+
+    let restarted = spawn_oauth_app(&sandbox, &store, &[]).await;
+    assert_eq!(nodes(&restarted.query_as(KEY_A, LOCATION_ID, CONTACTS).await), 2);
+    assert_eq!(nodes(&restarted.query_as(KEY_B, OTHER_LOCATION_ID, CONTACTS).await), 2);
+    assert_eq!(token_calls(&sandbox), 2, "the stored pairs are used as they are: no new exchange, no refresh");
+}
+
+#[tokio::test]
+async fn two_hundred_concurrent_requests_finding_a_stale_token_cause_exactly_one_refresh() {
+    // Tokens live 6s and are refreshed within 3s of expiry: after 3.2s the stored one is stale.
+    let sandbox = spawn_sandbox(Duration::from_secs(6)).await;
+    let store = store_dir("single-flight");
+    let app = spawn_oauth_app(&sandbox, &store, &["--refresh-margin", "3s"]).await;
+    assert_eq!(app.install(LOCATION_ID).await.0, 200);
+    let installed = stored(&store, LOCATION_ID).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(3200)).await;
+    sandbox.clear_requests();
+
+    let requests = (0..200).map(|_| app.query_as(KEY_A, LOCATION_ID, CONTACTS));
+    let responses = futures_util::future::join_all(requests).await;
+
+    assert!(responses.iter().all(|r| nodes(r) == 2), "every request succeeded: {:?}", responses.iter().find(|r| nodes(r) != 2));
+    assert_eq!(token_calls(&sandbox), 1, "one POST /oauth/token for 200 requests");
+    let refreshed = stored(&store, LOCATION_ID).await.unwrap();
+    assert_ne!(refreshed.refresh_token.expose_secret(), installed.refresh_token.expose_secret(), "the rotated pair is stored");
+}
+
+#[tokio::test]
+async fn an_expired_token_401_is_refreshed_once_and_the_query_runs_again() {
+    let sandbox = spawn_sandbox(HOUR).await;
+    let store = store_dir("reauth");
+    let app = spawn_oauth_app(&sandbox, &store, &[]).await;
+    assert_eq!(app.install(LOCATION_ID).await.0, 200);
+    sandbox.clear_requests();
+    let fault: Fault = serde_json::from_value(json!({ "path": "/contacts/search", "kind": "status", "status": 401, "count": 1 })).unwrap();
+    sandbox.add_fault(fault);
+
+    let response = app.query_as(KEY_A, LOCATION_ID, CONTACTS).await;
+
+    assert_eq!(nodes(&response), 2, "{response}");
+    assert_eq!(token_calls(&sandbox), 1, "one refresh after the 401");
+}
+
+#[tokio::test]
+async fn a_refresh_refused_by_ghl_marks_the_location_for_reinstall() {
+    let sandbox = spawn_sandbox(Duration::from_secs(2)).await;
+    let store = store_dir("reinstall");
+    let app = spawn_oauth_app(&sandbox, &store, &["--refresh-margin", "1s"]).await;
+    assert_eq!(app.install(LOCATION_ID).await.0, 200);
+    // Someone else spends the refresh token (a second deployment, a leaked copy): ours is dead.
+    let record = stored(&store, LOCATION_ID).await.unwrap();
+    let spent = reqwest::Client::new()
+        .post(format!("{}/oauth/token", sandbox.base_url()))
+        .form(&[
+            ("client_id", ghl_sandbox::OAUTH_CLIENT_ID),
+            ("client_secret", ghl_sandbox::OAUTH_CLIENT_SECRET),
+            ("grant_type", "refresh_token"),
+            ("refresh_token", record.refresh_token.expose_secret()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(spent.status(), 200);
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+
+    let response = app.query_as(KEY_A, LOCATION_ID, CONTACTS).await;
+    assert_eq!(codes(&response), vec!["UNAUTHENTICATED"], "{response}");
+    assert!(response.to_string().contains(&format!("{}/oauth/install", app.url)), "{response}");
+    assert_eq!(stored(&store, LOCATION_ID).await.unwrap().status, TokenStatus::NeedsReinstall);
+    let calls = token_calls(&sandbox);
+    let again = app.query_as(KEY_A, LOCATION_ID, CONTACTS).await;
+    assert_eq!(codes(&again), vec!["UNAUTHENTICATED"]);
+    assert_eq!(token_calls(&sandbox), calls, "no more refresh attempts with a dead token");
+    assert!(tokens_list(&store).await.contains("needs_reinstall"));
+
+    // Reinstalling brings it back.
+    assert_eq!(app.install(LOCATION_ID).await.0, 200);
+    assert_eq!(nodes(&app.query_as(KEY_A, LOCATION_ID, CONTACTS).await), 2);
+}

@@ -1,0 +1,160 @@
+//! Harness of the OAuth-mode tests: a sandbox with short-lived tokens, the subgraph in
+//! `--auth oauth` on a known port (the consent screen redirects to its real `/oauth/callback`),
+//! an encrypted store in a fresh directory, and the install flow followed by hand.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use clap::Parser;
+use ghl_sandbox::{RunningSandbox, Sandbox, SandboxConfig, OAUTH_CLIENT_ID, OAUTH_CLIENT_SECRET};
+use ghl_subgraph::app::App;
+use ghl_subgraph::config::{Cli, Command};
+use ghl_subgraph::oauth::{FileStore, StoreKey, TokenRecord, TokenStore};
+use serde_json::{json, Value};
+use tokio::sync::oneshot;
+
+pub const STORE_KEY: &str = "5f1e3c7a9b2d4f6081a3c5e7092b4d6f8a1c3e5072b4d6f8091a2b3c4d5e6f70";
+/// May reach only the sandbox's first location.
+pub const KEY_A: &str = "oauth-caller-a-7c41e09b2f";
+/// May reach only the second location.
+pub const KEY_B: &str = "oauth-caller-b-3e98d1a6c0";
+pub const CONTACTS: &str = "{ contacts(first: 2) { nodes { id } } }";
+
+pub fn api_keys() -> String {
+    format!("{KEY_A}={},{KEY_B}={}", ghl_sandbox::LOCATION_ID, ghl_sandbox::OTHER_LOCATION_ID)
+}
+
+pub async fn spawn_sandbox(token_ttl: Duration) -> RunningSandbox {
+    let config = SandboxConfig { rate_limit: "100000/1s".parse().expect("rate limit"), access_token_ttl: token_ttl, ..Default::default() };
+    Sandbox::spawn(config).await.expect("sandbox starts")
+}
+
+/// A fresh, empty store directory.
+pub fn store_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("ghl-oauth-{name}-{}-{:016x}", std::process::id(), fastrand::u64(..)));
+    std::fs::create_dir_all(&dir).expect("store dir");
+    dir
+}
+
+pub fn open_store(dir: &Path) -> FileStore {
+    FileStore::open(dir, &STORE_KEY.parse::<StoreKey>().expect("key")).expect("store opens")
+}
+
+pub async fn stored(dir: &Path, location: &str) -> Option<TokenRecord> {
+    open_store(dir).get(location).await.expect("store readable")
+}
+
+/// A port free right now (the app binds it a moment later).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
+}
+
+/// The flags of `serve --auth oauth` against `sandbox_url`, listening on `port`.
+pub fn oauth_argv(sandbox_url: &str, port: u16, store: &Path, extra: &[&str]) -> Vec<String> {
+    let mut argv: Vec<String> = vec!["serve".into()];
+    let pairs = [
+        ("--listen", format!("127.0.0.1:{port}")),
+        ("--ghl-base-url", sandbox_url.to_owned()),
+        ("--auth", "oauth".into()),
+        ("--ghl-client-id", OAUTH_CLIENT_ID.into()),
+        ("--ghl-client-secret", OAUTH_CLIENT_SECRET.into()),
+        ("--ghl-redirect-uri", format!("http://127.0.0.1:{port}/oauth/callback")),
+        ("--oauth-consent-url", format!("{sandbox_url}/oauth/chooselocation")),
+        ("--token-store", store.display().to_string()),
+        ("--token-store-key", STORE_KEY.into()),
+        ("--api-keys", api_keys()),
+        ("--rate-limit", "100000/1s".into()),
+    ];
+    for (flag, value) in pairs {
+        argv.push(flag.into());
+        argv.push(value);
+    }
+    argv.extend(extra.iter().map(|s| s.to_string()));
+    argv
+}
+
+pub struct OAuthTestApp {
+    pub url: String,
+    /// Never follows redirects: the tests follow them by hand.
+    pub http: reqwest::Client,
+    stop: Option<oneshot::Sender<()>>,
+}
+
+pub async fn spawn_oauth_app(sandbox: &RunningSandbox, store: &Path, extra: &[&str]) -> OAuthTestApp {
+    let port = free_port();
+    let mut argv = vec!["ghl-subgraph".to_owned()];
+    argv.extend(oauth_argv(&sandbox.base_url(), port, store, extra));
+    let args = match Cli::try_parse_from(argv).expect("valid oauth args").into_command() {
+        Command::Serve(args) => args,
+        _ => unreachable!("serve args"),
+    };
+    let app = App::build(args).await.expect("app builds");
+    let url = format!("http://{}", app.local_addr().expect("bound"));
+    let (stop, stopped) = oneshot::channel::<()>();
+    tokio::spawn(app.run_until_stopped(async move {
+        let _ = stopped.await;
+    }));
+    OAuthTestApp { url, http: no_redirects(), stop: Some(stop) }
+}
+
+pub fn no_redirects() -> reqwest::Client {
+    reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client")
+}
+
+impl Drop for OAuthTestApp {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+/// The `Location` of a 302.
+pub async fn redirect_target(http: &reqwest::Client, url: &str) -> String {
+    let response = http.get(url).send().await.expect("answered");
+    assert_eq!(response.status(), 302, "{url}");
+    response.headers()["location"].to_str().expect("ascii").to_owned()
+}
+
+/// `/oauth/install` → the sandbox's consent screen (picking `location`) → the callback URL,
+/// which is returned unvisited.
+pub async fn consent(http: &reqwest::Client, app_url: &str, location: &str) -> String {
+    let consent = redirect_target(http, &format!("{app_url}/oauth/install")).await;
+    redirect_target(http, &format!("{consent}&location_id={location}")).await
+}
+
+/// The whole install flow; returns the callback's status and page.
+pub async fn install_at(http: &reqwest::Client, app_url: &str, location: &str) -> (u16, String) {
+    let callback = consent(http, app_url, location).await;
+    assert!(callback.starts_with(&format!("{app_url}/oauth/callback?")), "{callback}");
+    let response = http.get(callback).send().await.expect("answered");
+    (response.status().as_u16(), response.text().await.expect("page"))
+}
+
+impl OAuthTestApp {
+    pub async fn install(&self, location: &str) -> (u16, String) {
+        install_at(&self.http, &self.url, location).await
+    }
+
+    /// Runs `query` as the caller with `key`, for `location`.
+    pub async fn query_as(&self, key: &str, location: &str, query: &str) -> Value {
+        query_at(&self.http, &self.url, key, location, query).await
+    }
+}
+
+pub async fn query_at(http: &reqwest::Client, url: &str, key: &str, location: &str, query: &str) -> Value {
+    let response = http
+        .post(format!("{url}/graphql"))
+        .header("x-api-key", key)
+        .header("x-ghl-location-id", location)
+        .json(&json!({ "query": query }))
+        .send()
+        .await
+        .expect("request sent");
+    response.json().await.expect("JSON response")
+}
+
+/// How many `POST /oauth/token` the sandbox answered.
+pub fn token_calls(sandbox: &RunningSandbox) -> usize {
+    sandbox.requests().iter().filter(|r| r.method == "POST" && r.path == "/oauth/token").count()
+}
