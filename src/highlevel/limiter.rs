@@ -187,9 +187,13 @@ impl RateLimiter {
                 return Err(Refusal::Busy { retry_after: estimate.max(per_call) });
             }
         }
-        let line = tokio::time::timeout_at(give_up_at.into(), loc.line.lock()).await;
-        let Ok(_head) = line else {
-            return Err(Refusal::Busy { retry_after: self.config.burst_interval / self.config.burst_max.max(1) });
+        // Uncontended (the usual case): no timer needed to wait for the head of the line.
+        let _head = match loc.line.try_lock() {
+            Ok(head) => head,
+            Err(_) => match tokio::time::timeout_at(give_up_at.into(), loc.line.lock()).await {
+                Ok(head) => head,
+                Err(_) => return Err(Refusal::Busy { retry_after: self.config.burst_interval / self.config.burst_max.max(1) }),
+            },
         };
         loop {
             let now = Instant::now();

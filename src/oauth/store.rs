@@ -38,6 +38,9 @@ pub struct TokenRecord {
     pub expires_at: DateTime<Utc>,
     pub status: TokenStatus,
     pub updated_at: DateTime<Utc>,
+    /// How many pairs GHL has issued for this location that were stored (install 1, +1 per
+    /// refresh): compared with GHL's count it tells a pair lost in flight from any other loss.
+    pub generation: u64,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -80,6 +83,8 @@ struct Sealed {
     expires_at: DateTime<Utc>,
     status: TokenStatus,
     updated_at: DateTime<Utc>,
+    #[serde(default)]
+    generation: u64,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -198,6 +203,7 @@ impl FileInner {
             expires_at: record.expires_at,
             status: record.status,
             updated_at: record.updated_at,
+            generation: record.generation,
         };
         let path = self.path_of(&record.location_id);
         let plaintext = serde_json::to_vec(&sealed).map_err(|_| StoreError::Undecryptable { path: path.clone() })?;
@@ -240,6 +246,7 @@ impl FileInner {
             expires_at: sealed.expires_at,
             status: sealed.status,
             updated_at: sealed.updated_at,
+            generation: sealed.generation,
         })
     }
 
@@ -358,6 +365,7 @@ mod tests {
             expires_at: Utc::now(),
             status: TokenStatus::Active,
             updated_at: Utc::now(),
+            generation: 1,
         }
     }
 

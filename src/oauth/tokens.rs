@@ -78,7 +78,13 @@ impl TokenManager {
             .ok_or_else(|| OAuthError::Rejected("the token response names no location".into()))?;
         let lock = self.lock_for(&location);
         let _guard = lock.lock().await;
-        let record = record_of(&location, granted, None);
+        let cached = self.cache.lock().unwrap_or_else(|p| p.into_inner()).get(&location).cloned();
+        let previous = match cached {
+            Some(previous) => Some(previous),
+            None => self.store.get(&location).await?,
+        };
+        let mut record = record_of(&location, granted, None);
+        record.generation = previous.map_or(1, |p| p.generation + 1);
         self.store.put(&record).await?;
         self.remember(record.clone());
         info!(location = %location, "location installed the app");
@@ -204,5 +210,6 @@ fn record_of(location: &str, granted: Granted, previous: Option<&TokenRecord>) -
         expires_at: granted.expires_at,
         status: TokenStatus::Active,
         updated_at: Utc::now(),
+        generation: previous.map_or(1, |p| p.generation + 1),
     }
 }

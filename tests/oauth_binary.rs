@@ -1,0 +1,320 @@
+//! OAuth mode as deployed: the real `ghl-subgraph` binary against an in-process sandbox.
+//!
+//! - The crash test SIGKILLs the server at random moments while tokens refresh many times a
+//!   second, restarts it on the same store, and counts the locations that lost their tokens.
+//! - The leak test runs it at `RUST_LOG=trace` and proves no access token, refresh token, client
+//!   secret, store key or API key appears in its logs, its responses, `tokens list`, or the store.
+
+use std::collections::BTreeSet;
+use std::process::Child as Process;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use ghl_sandbox::{RunningSandbox, Sandbox, SandboxConfig, LOCATION_ID, OAUTH_CLIENT_ID, OAUTH_CLIENT_SECRET, OTHER_LOCATION_ID};
+use ghl_subgraph::oauth::{FileStore, StoreKey, TokenStatus, TokenStore};
+use secrecy::ExposeSecret;
+use serde_json::{json, Value};
+use std::process::Command;
+
+const BIN: &str = env!("CARGO_BIN_EXE_ghl-subgraph");
+const STORE_KEY: &str = "0a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f9";
+const KEY_A: &str = "binary-caller-a-61d0f3e8b2";
+const KEY_B: &str = "binary-caller-b-9c27a4e15f";
+const LOCATIONS: [&str; 2] = [LOCATION_ID, OTHER_LOCATION_ID];
+const CONTACTS: &str = "{ contacts(first: 1) { nodes { id } } }";
+
+fn key_for(location: &str) -> &'static str {
+    if location == LOCATION_ID {
+        KEY_A
+    } else {
+        KEY_B
+    }
+}
+
+async fn sandbox(token_ttl: Duration) -> RunningSandbox {
+    let config = SandboxConfig { rate_limit: "100000/1s".parse().expect("rate"), access_token_ttl: token_ttl, ..Default::default() };
+    Sandbox::spawn(config).await.expect("sandbox starts")
+}
+
+fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("ghl-oauth-bin-{name}-{}-{:016x}", std::process::id(), fastrand::u64(..)));
+    std::fs::create_dir_all(&dir).expect("dir");
+    dir
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
+}
+
+fn http() -> reqwest::Client {
+    reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client")
+}
+
+/// The server on `port`, its stderr (logs) and stdout appended to `log`.
+fn start(sandbox_url: &str, port: u16, store: &Path, log: &Path, rust_log: &str, margin: &str) -> Child {
+    let file = || std::fs::OpenOptions::new().create(true).append(true).open(log).expect("log file");
+    Command::new(BIN)
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--ghl-base-url", sandbox_url, "--auth", "oauth"])
+        .args(["--ghl-redirect-uri", &format!("http://127.0.0.1:{port}/oauth/callback")])
+        .args(["--oauth-consent-url", &format!("{sandbox_url}/oauth/chooselocation")])
+        .args(["--token-store", &store.display().to_string(), "--refresh-margin", margin, "--rate-limit", "100000/1s"])
+        .env_clear()
+        .env("GHL_CLIENT_ID", OAUTH_CLIENT_ID)
+        .env("GHL_CLIENT_SECRET", OAUTH_CLIENT_SECRET)
+        .env("TOKEN_STORE_KEY", STORE_KEY)
+        .env("SUBGRAPH_API_KEYS", format!("{KEY_A}={LOCATION_ID},{KEY_B}={OTHER_LOCATION_ID}"))
+        .env("RUST_LOG", rust_log)
+        .stdin(Stdio::null())
+        .stdout(file())
+        .stderr(file())
+        .spawn()
+        .map(Child)
+        .expect("binary starts")
+}
+
+/// The server process; SIGKILLed when dropped, so a failing test leaves none behind.
+struct Child(Process);
+
+impl Child {
+    /// SIGKILL (`Child::kill` on unix), then reap.
+    fn sigkill(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        self.sigkill();
+    }
+}
+
+async fn wait_ready(http: &reqwest::Client, url: &str) {
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_secs(20) {
+        if http.get(format!("{url}/healthz")).send().await.is_ok_and(|r| r.status() == 200) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("the server did not come up at {url}");
+}
+
+async fn redirect(http: &reqwest::Client, url: &str) -> String {
+    let response = http.get(url).send().await.expect("answered");
+    assert_eq!(response.status(), 302, "{url}");
+    response.headers()["location"].to_str().expect("ascii").to_owned()
+}
+
+/// The install flow by hand; returns the success page.
+async fn install(http: &reqwest::Client, url: &str, location: &str) -> String {
+    let consent = redirect(http, &format!("{url}/oauth/install")).await;
+    let callback = redirect(http, &format!("{consent}&location_id={location}")).await;
+    let response = http.get(callback).send().await.expect("callback answered");
+    assert_eq!(response.status(), 200);
+    response.text().await.expect("page")
+}
+
+async fn query(http: &reqwest::Client, url: &str, key: &str, location: &str) -> Result<Value, reqwest::Error> {
+    http.post(format!("{url}/graphql"))
+        .header("x-api-key", key)
+        .header("x-ghl-location-id", location)
+        .json(&json!({ "query": CONTACTS }))
+        .send()
+        .await?
+        .json()
+        .await
+}
+
+fn works(response: &Value) -> bool {
+    response["data"]["contacts"]["nodes"].as_array().is_some_and(|n| n.len() == 1)
+}
+
+fn store(dir: &Path) -> FileStore {
+    FileStore::open(dir, &STORE_KEY.parse::<StoreKey>().expect("key")).expect("store")
+}
+
+/// Pairs GHL issued for `location` that the store does not hold (install and refreshes count).
+async fn lag_of(sandbox: &RunningSandbox, dir: &Path, location: &str) -> u64 {
+    let issued = sandbox
+        .requests()
+        .iter()
+        .filter(|r| r.method == "POST" && r.path == "/oauth/token" && r.status == 200 && r.location_id.as_deref() == Some(location))
+        .count() as u64;
+    let stored = store(dir).get(location).await.expect("store readable").map_or(0, |r| r.generation);
+    issued.checked_sub(stored).expect("never more pairs stored than issued")
+}
+
+fn refreshes(sandbox: &RunningSandbox) -> usize {
+    sandbox.requests().iter().filter(|r| r.method == "POST" && r.path == "/oauth/token" && r.status == 200).count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_around_refreshes_loses_a_location_only_when_ghl_rotated_a_pair_in_flight() {
+    // Access tokens live 2s and are refreshed in their last 1.9s: under load a location rotates
+    // its pair several times a second, so kills land before, during and after refreshes.
+    let sandbox = sandbox(Duration::from_secs(2)).await;
+    let dir = temp_dir("crash");
+    let store_dir = dir.join("store");
+    let log = dir.join("server.log");
+    let http = http();
+    let port = free_port();
+    let mut url = format!("http://127.0.0.1:{port}");
+    let mut child = start(&sandbox.base_url(), port, &store_dir, &log, "warn", "1900ms");
+    wait_ready(&http, &url).await;
+    for location in LOCATIONS {
+        install(&http, &url, location).await;
+    }
+
+    let cycles = 50;
+    let mut lag = [lag_of(&sandbox, &store_dir, LOCATIONS[0]).await, lag_of(&sandbox, &store_dir, LOCATIONS[1]).await];
+    assert_eq!(lag, [0, 0], "every issued pair is stored");
+    let (mut lost_in_flight, mut unexplained) = (Vec::new(), Vec::new());
+    let started = Instant::now();
+    for cycle in 0..cycles {
+        // Load on both locations until the kill.
+        let load: Vec<_> = (0..4)
+            .map(|i| {
+                let (http, url) = (http.clone(), url.clone());
+                tokio::spawn(async move {
+                    let location = LOCATIONS[i % 2];
+                    loop {
+                        let _ = query(&http, &url, key_for(location), location).await;
+                    }
+                })
+            })
+            .collect();
+        tokio::time::sleep(Duration::from_millis(fastrand::u64(30..250))).await;
+        child.sigkill();
+        load.iter().for_each(|task| task.abort());
+
+        let port = free_port();
+        let restarted = format!("http://127.0.0.1:{port}");
+        child = start(&sandbox.base_url(), port, &store_dir, &log, "warn", "1900ms");
+        wait_ready(&http, &restarted).await;
+        for (i, location) in LOCATIONS.into_iter().enumerate() {
+            // GHL issued a pair the store never got: the kill landed between GHL rotating the
+            // refresh token and our fsync. Single-flight means at most one such pair per kill.
+            let grown = lag_of(&sandbox, &store_dir, location).await - lag[i];
+            assert!(grown <= 1, "cycle {cycle}: {grown} pairs of {location} lost at one kill: refreshes were not single-flight");
+            let response = query(&http, &restarted, key_for(location), location).await.expect("answered");
+            if grown == 1 {
+                lost_in_flight.push((cycle, location));
+            } else if !works(&response) {
+                unexplained.push((cycle, location, response.to_string()));
+            }
+            if grown == 1 || !works(&response) {
+                // Reinstall so later cycles keep testing both locations.
+                install(&http, &restarted, location).await;
+            }
+            lag[i] = lag_of(&sandbox, &store_dir, location).await;
+        }
+        url = restarted;
+    }
+    child.sigkill();
+    let records = store(&store_dir).list().await.expect("store readable");
+    let refreshed = refreshes(&sandbox);
+    let elapsed = started.elapsed().as_secs_f64();
+    println!(
+        "crash test: {cycles} SIGKILLs in {elapsed:.1}s; GHL issued {refreshed} pairs ({:.0}/s); locations lost: {} with a refresh in flight at the kill {lost_in_flight:?}, {} otherwise",
+        refreshed as f64 / elapsed,
+        lost_in_flight.len(),
+        unexplained.len()
+    );
+    assert!(refreshed > cycles, "refreshes happened throughout ({refreshed})");
+    assert_eq!(records.len(), 2);
+    assert!(records.iter().all(|r| r.status == TokenStatus::Active));
+    assert!(unexplained.is_empty(), "locations lost with no refresh in flight at the kill: {unexplained:?}");
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// Every access and refresh token the store holds now.
+async fn stored_tokens(dir: &Path, into: &mut BTreeSet<String>) {
+    for record in store(dir).list().await.expect("store readable") {
+        into.insert(record.access_token.expose_secret().to_owned());
+        into.insert(record.refresh_token.expose_secret().to_owned());
+    }
+}
+
+async fn transcribe(transcript: &mut String, response: reqwest::Response) {
+    transcript.push_str(&format!("{} {:?}\n", response.status(), response.headers()));
+    transcript.push_str(&response.text().await.unwrap_or_default());
+    transcript.push('\n');
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_token_secret_or_key_appears_in_trace_logs_responses_tokens_list_or_the_store() {
+    let sandbox = sandbox(Duration::from_secs(2)).await;
+    let dir = temp_dir("leaks");
+    let store_dir = dir.join("store");
+    let log = dir.join("server.log");
+    let http = http();
+    let port = free_port();
+    let url = format!("http://127.0.0.1:{port}");
+    let mut child = start(&sandbox.base_url(), port, &store_dir, &log, "trace", "1900ms");
+    wait_ready(&http, &url).await;
+    let mut transcript = String::new();
+    let mut tokens = BTreeSet::new();
+
+    for location in LOCATIONS {
+        transcript.push_str(&install(&http, &url, location).await);
+    }
+    stored_tokens(&store_dir, &mut tokens).await;
+    // Queries that refresh (tokens live 2s, refreshed in their last 1.9s), refused callers,
+    // wrong keys, a missing location; a replayed callback; the metrics page.
+    for round in 0..20 {
+        for location in LOCATIONS {
+            for (key, loc) in [(key_for(location), location), (KEY_A, OTHER_LOCATION_ID), ("wrong-key-0123456789abcdef", location)] {
+                let response = http
+                    .post(format!("{url}/graphql"))
+                    .header("x-api-key", key)
+                    .header("x-ghl-location-id", loc)
+                    .json(&json!({ "query": CONTACTS }))
+                    .send()
+                    .await
+                    .expect("answered");
+                transcribe(&mut transcript, response).await;
+            }
+        }
+        if round % 5 == 0 {
+            let response = http.post(format!("{url}/graphql")).header("x-api-key", KEY_A).json(&json!({ "query": CONTACTS })).send().await.expect("answered");
+            transcribe(&mut transcript, response).await;
+            tokio::time::sleep(Duration::from_millis(120)).await;
+        }
+        stored_tokens(&store_dir, &mut tokens).await;
+    }
+    let response = http.get(format!("{url}/oauth/callback?code=forged&state=forged")).send().await.expect("answered");
+    transcribe(&mut transcript, response).await;
+    let response = http.get(format!("{url}/metrics")).send().await.expect("answered");
+    transcribe(&mut transcript, response).await;
+    let listed = Command::new(BIN)
+        .args(["tokens", "list", "--token-store", &store_dir.display().to_string()])
+        .env_clear()
+        .env("TOKEN_STORE_KEY", STORE_KEY)
+        .env("RUST_LOG", "trace")
+        .output()
+        .expect("tokens list runs");
+    let listed = format!("{}{}", String::from_utf8_lossy(&listed.stdout), String::from_utf8_lossy(&listed.stderr));
+    child.sigkill();
+
+    assert!(refreshes(&sandbox) > 4, "tokens were refreshed during the run");
+    assert!(transcript.contains("ghl_oauth_refreshes_total"), "refreshes are counted in /metrics");
+    assert!(LOCATIONS.iter().all(|l| listed.contains(l)) && listed.contains("active"), "{listed}");
+    let logs = std::fs::read_to_string(&log).expect("logs");
+    assert!(logs.contains("TRACE") && logs.contains("refreshing the GHL access token"), "logs captured at trace");
+    let mut secrets: Vec<String> = tokens.into_iter().collect();
+    assert!(secrets.len() >= 8, "several pairs collected ({})", secrets.len());
+    secrets.extend([OAUTH_CLIENT_SECRET, KEY_A, KEY_B, STORE_KEY].map(str::to_owned));
+    let mut places = vec![("logs".to_owned(), logs), ("responses".to_owned(), transcript), ("tokens list".to_owned(), listed)];
+    for entry in std::fs::read_dir(&store_dir).expect("store dir") {
+        let path = entry.expect("entry").path();
+        places.push((path.display().to_string(), String::from_utf8_lossy(&std::fs::read(&path).expect("file")).into_owned()));
+    }
+    for (place, text) in &places {
+        for secret in &secrets {
+            assert!(!text.contains(secret.as_str()), "a secret ({}…) appears in {place}", &secret[..6.min(secret.len())]);
+        }
+    }
+    let _ = std::fs::remove_dir_all(dir);
+}
