@@ -38,7 +38,7 @@ pub struct StateSigner {
 impl StateSigner {
     /// The signing key is derived, so the store key itself never signs anything public.
     pub fn new(store_key: &StoreKey, ttl: Duration) -> Self {
-        let mut mac = HmacSha256::new_from_slice(store_key.bytes()).expect("HMAC takes keys of any length");
+        let mut mac = keyed(store_key.bytes());
         mac.update(b"ghl-subgraph oauth state v1");
         Self { key: mac.finalize().into_bytes().into(), ttl, spent: Mutex::new(HashMap::new()) }
     }
@@ -71,10 +71,18 @@ impl StateSigner {
     }
 
     fn mac(&self, payload: &str) -> HmacSha256 {
-        let mut mac = HmacSha256::new_from_slice(&self.key).expect("HMAC takes keys of any length");
+        let mut mac = keyed(&self.key);
         mac.update(payload.as_bytes());
         mac
     }
+}
+
+/// HMAC-SHA256 under a 32-byte key. HMAC zero-pads keys to the block size (64 bytes), so the
+/// padded block is the same key, and this constructor cannot fail.
+fn keyed(key: &[u8; 32]) -> HmacSha256 {
+    let mut block = [0u8; 64];
+    block[..32].copy_from_slice(key);
+    <HmacSha256 as hmac::digest::KeyInit>::new(&block.into())
 }
 
 #[cfg(test)]

@@ -135,9 +135,9 @@ impl TokenManager {
         match self.grants.refresh(location, &current.refresh_token).await {
             Ok(granted) => {
                 let record = record_of(location, granted, Some(&current));
-                // Durable before use: if this write fails the new pair is lost either way, but
-                // nothing may run on a pair the next start would not find.
-                self.store.put(&record).await?;
+                // Durable before use. GHL has already spent the old refresh token, so this new pair
+                // is the only live one: a failed write is retried before giving up on it.
+                self.put_persistently(&record).await?;
                 self.remember(record.clone());
                 Ok(tenant_of(&record))
             }
@@ -154,7 +154,7 @@ impl TokenManager {
             Err(GrantError::Unavailable(reason)) => {
                 counter!("ghl_oauth_refresh_failures_total", "reason" => "unavailable").increment(1);
                 // The old access token may still have minutes left: better than failing now.
-                if current.expires_at > Utc::now() && still_needed(&current) && current.status == TokenStatus::Active {
+                if current.expires_at > Utc::now() {
                     warn!(location = %location, reason = %reason, "token refresh failed; using the current token until it expires");
                     return Ok(tenant_of(&current));
                 }
@@ -165,6 +165,21 @@ impl TokenManager {
                 Err(OAuthError::Rejected(reason))
             }
         }
+    }
+
+    async fn put_persistently(&self, record: &TokenRecord) -> Result<(), OAuthError> {
+        let mut delay = Duration::from_millis(20);
+        for _ in 0..3 {
+            match self.store.put(record).await {
+                Ok(()) => return Ok(()),
+                Err(error) => {
+                    tracing::error!(location = %record.location_id, error = %error, "storing a refreshed token pair failed; retrying");
+                    tokio::time::sleep(delay).await;
+                    delay *= 4;
+                }
+            }
+        }
+        Ok(self.store.put(record).await?)
     }
 
     fn lock_for(&self, location: &str) -> Arc<tokio::sync::Mutex<()>> {
