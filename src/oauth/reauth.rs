@@ -71,3 +71,33 @@ fn is_query(request: &Request) -> bool {
     };
     operation.is_some_and(|op| op.node.ty == OperationType::Query)
 }
+
+#[cfg(test)]
+mod tests {
+    use async_graphql::ErrorExtensions;
+
+    use super::*;
+    use crate::error::FieldError;
+    use crate::highlevel::{GhlError, GhlErrorKind, UpstreamCall};
+
+    fn failed_with(kind: GhlErrorKind) -> Response {
+        let call = UpstreamCall { method: "GET", path: "/contacts/{contactId}", status: Some(401) };
+        let error = async_graphql::Error::from(FieldError(AppError::Upstream(GhlError { kind, call: Some(call) })));
+        Response::from_errors(vec![error.extend().into_server_error(Default::default())])
+    }
+
+    #[test]
+    fn only_an_invalid_or_expired_token_counts_as_rejected_not_a_missing_scope() {
+        assert!(token_rejected(&failed_with(GhlErrorKind::Unauthenticated)));
+        assert!(!token_rejected(&failed_with(GhlErrorKind::MissingScope)));
+        let ours = async_graphql::Error::from(FieldError(AppError::Unauthenticated("not installed".into())));
+        assert!(!token_rejected(&Response::from_errors(vec![ours.into_server_error(Default::default())])), "our own refusal is not GHL's 401");
+    }
+
+    #[test]
+    fn only_queries_are_replayed() {
+        assert!(is_query(&Request::new("{ contacts(first: 1) { nodes { id } } }")));
+        assert!(!is_query(&Request::new("mutation { deleteContact(id: \"1\") }")));
+        assert!(!is_query(&Request::new("query A { a } mutation B { b }").operation_name("B")));
+    }
+}

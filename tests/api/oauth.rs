@@ -53,6 +53,10 @@ async fn the_install_flow_stores_the_location_and_its_queries_then_work() {
     let listed = tokens_list(&store).await;
     assert!(listed.contains(LOCATION_ID) && listed.contains("active"), "{listed}");
     assert!(!listed.contains(record.access_token.expose_secret()) && !listed.contains(record.refresh_token.expose_secret()));
+
+    let args = TokensArgs { action: TokensAction::Revoke { location: LOCATION_ID.into() }, token_store: store.clone(), token_store_key: Some(STORE_KEY.parse().unwrap()) };
+    assert!(run_tokens_command(args).await.unwrap().contains("removed"));
+    assert!(stored(&store, LOCATION_ID).await.is_none(), "revoked");
 }
 
 #[tokio::test]
