@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use axum::Router;
-use tracing::info;
+use tracing::{info, warn};
 
 use super::flow::{routes, FlowConfig};
 use super::grant::{GrantClient, GrantConfig};
@@ -29,6 +29,11 @@ impl OAuthApp {
         let client_id = args.ghl_client_id.clone().context("GHL_CLIENT_ID is required with --auth oauth")?;
         let client_secret = args.ghl_client_secret.clone().context("GHL_CLIENT_SECRET is required with --auth oauth")?;
         let redirect_uri = args.ghl_redirect_uri.clone().context("GHL_REDIRECT_URI is required with --auth oauth")?;
+        // The recorder first: loading publishes the reinstall gauge.
+        let _ = crate::metrics::handle();
+        if callers.is_empty() {
+            warn!("--auth oauth without SUBGRAPH_API_KEYS: any caller may act for every installed location");
+        }
         let store = FileStore::open(&args.token_store, key).with_context(|| format!("opening the token store {}", args.token_store.display()))?;
         let grants = GrantClient::new(GrantConfig { base_url: base_url.to_owned(), client_id: client_id.clone(), client_secret, redirect_uri: redirect_uri.clone(), timeout })
             .context("building the HTTP client for GHL's token endpoint")?;
