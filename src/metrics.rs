@@ -3,7 +3,9 @@
 //! Names: `ghl_upstream_calls_total{endpoint,method,status}`, `ghl_upstream_call_duration_seconds`,
 //! `ghl_upstream_retries_total`, `ghl_upstream_retries_refused_total`, `ghl_upstream_shared_gets_total`,
 //! `ghl_limiter_wait_seconds`, `ghl_limiter_rejections_total{reason}`, `ghl_circuit_open{location}`,
-//! `ghl_circuit_rejections_total`, `graphql_operations_total{outcome}`, `graphql_operation_duration_seconds`.
+//! `ghl_circuit_rejections_total`, `graphql_operations_total{outcome}`, `graphql_operation_duration_seconds`,
+//! and in OAuth mode `ghl_oauth_refreshes_total`, `ghl_oauth_refresh_failures_total`,
+//! `ghl_oauth_locations_needing_reinstall`.
 
 use std::sync::OnceLock;
 
