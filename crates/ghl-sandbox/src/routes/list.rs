@@ -89,6 +89,14 @@ fn location_param<'a>(params: &'a HashMap<String, String>, errors: &mut Vec<Stri
     }
 }
 
+/// The `query` search text, trimmed and lower-cased; empty when absent.
+fn query_param(params: &HashMap<String, String>) -> String {
+    params
+        .get("query")
+        .map(|q| q.trim().to_lowercase())
+        .unwrap_or_default()
+}
+
 fn check(errors: Vec<String>) -> Result<(), ApiError> {
     if errors.is_empty() {
         Ok(())
@@ -121,10 +129,7 @@ pub(crate) async fn list(
     check(errors)?;
     caller.ensure_location(location)?;
     let start_after_id = params.get("startAfterId").filter(|s| !s.is_empty());
-    let query = params
-        .get("query")
-        .map(|q| q.trim().to_lowercase())
-        .unwrap_or_default();
+    let query = query_param(&params);
 
     let store = app.read();
     let matching: Vec<&Contact> = store
@@ -195,10 +200,7 @@ pub(crate) async fn by_business(
     let skip = int_param(&params, "skip", 0, 0, u64::from(u32::MAX), &mut errors) as usize;
     check(errors)?;
     caller.ensure_location(location)?;
-    let query = params
-        .get("query")
-        .map(|q| q.trim().to_lowercase())
-        .unwrap_or_default();
+    let query = query_param(&params);
 
     let store = app.read();
     let matching: Vec<&Contact> = store

@@ -6,6 +6,7 @@ mod appointments;
 mod contact_input;
 mod contacts;
 mod control;
+mod items;
 mod list;
 mod notes;
 pub(crate) mod oauth;

@@ -6,6 +6,7 @@ use axum::response::Response;
 use serde::Serialize;
 
 use super::contacts::Succeded;
+use super::items;
 use crate::auth::{ContactsRead, ContactsWrite, Scoped};
 use crate::data::dates;
 use crate::data::model::Note;
@@ -54,11 +55,7 @@ pub(crate) async fn get(
 ) -> Result<Response, ApiError> {
     let store = app.read();
     let contact = store.owned(&contact_id, caller.location_id())?;
-    let note = contact
-        .notes
-        .iter()
-        .find(|n| n.id == note_id)
-        .ok_or(NOTE_NOT_FOUND)?;
+    let note = items::find(&contact.notes, &note_id, NOTE_NOT_FOUND)?;
     Ok(reply::ok(&NoteBody {
         note: NoteWire::new(note, &contact.id),
     }))
@@ -125,7 +122,6 @@ pub(crate) async fn create(
     input.apply(&mut note);
     let contact = store.owned_mut(&contact_id, caller.location_id())?;
     contact.notes.push(note);
-    let contact = store.owned(&contact_id, caller.location_id())?;
     let note = contact.notes.last().ok_or(NOTE_NOT_FOUND)?;
     Ok(reply::created(&NoteBody {
         note: NoteWire::new(note, &contact.id),
@@ -140,17 +136,8 @@ pub(crate) async fn update(
 ) -> Result<Response, ApiError> {
     let mut store = app.write();
     let contact = store.owned_mut(&contact_id, caller.location_id())?;
-    let note = contact
-        .notes
-        .iter_mut()
-        .find(|n| n.id == note_id)
-        .ok_or(NOTE_NOT_FOUND)?;
+    let note = items::find_mut(&mut contact.notes, &note_id, NOTE_NOT_FOUND)?;
     NoteInput::parse(&body, false)?.apply(note);
-    let note = contact
-        .notes
-        .iter()
-        .find(|n| n.id == note_id)
-        .ok_or(NOTE_NOT_FOUND)?;
     Ok(reply::ok(&NoteBody {
         note: NoteWire::new(note, &contact.id),
     }))
@@ -163,10 +150,6 @@ pub(crate) async fn delete(
 ) -> Result<Response, ApiError> {
     let mut store = app.write();
     let contact = store.owned_mut(&contact_id, caller.location_id())?;
-    let before = contact.notes.len();
-    contact.notes.retain(|n| n.id != note_id);
-    if contact.notes.len() == before {
-        return Err(NOTE_NOT_FOUND);
-    }
+    items::remove(&mut contact.notes, &note_id, NOTE_NOT_FOUND)?;
     Ok(reply::ok(&Succeded { succeded: true }))
 }

@@ -6,6 +6,7 @@ use axum::response::Response;
 use serde::Serialize;
 
 use super::contacts::Succeded;
+use super::items;
 use crate::auth::{ContactsRead, ContactsWrite, Scoped};
 use crate::data::dates;
 use crate::data::model::Task;
@@ -49,11 +50,7 @@ pub(crate) async fn get(
 ) -> Result<Response, ApiError> {
     let store = app.read();
     let contact = store.owned(&contact_id, caller.location_id())?;
-    let task = contact
-        .tasks
-        .iter()
-        .find(|t| t.id == task_id)
-        .ok_or(TASK_NOT_FOUND)?;
+    let task = items::find(&contact.tasks, &task_id, TASK_NOT_FOUND)?;
     Ok(reply::ok(&TaskBody {
         task: TaskWire::new(task, &contact.id),
     }))
@@ -127,7 +124,6 @@ pub(crate) async fn create(
     input.apply(&mut task);
     let contact = store.owned_mut(&contact_id, caller.location_id())?;
     contact.tasks.push(task);
-    let contact = store.owned(&contact_id, caller.location_id())?;
     let task = contact.tasks.last().ok_or(TASK_NOT_FOUND)?;
     Ok(reply::created(&TaskBody {
         task: TaskWire::new(task, &contact.id),
@@ -140,22 +136,10 @@ pub(crate) async fn update(
     Path((contact_id, task_id)): Path<(String, String)>,
     JsonBody(body): JsonBody,
 ) -> Result<Response, ApiError> {
-    let mut store = app.write();
-    let contact = store.owned_mut(&contact_id, caller.location_id())?;
-    let task = contact
-        .tasks
-        .iter_mut()
-        .find(|t| t.id == task_id)
-        .ok_or(TASK_NOT_FOUND)?;
-    TaskInput::parse(&body, false)?.apply(task);
-    let task = contact
-        .tasks
-        .iter()
-        .find(|t| t.id == task_id)
-        .ok_or(TASK_NOT_FOUND)?;
-    Ok(reply::ok(&TaskBody {
-        task: TaskWire::new(task, &contact.id),
-    }))
+    edit(&app, caller.location_id(), &contact_id, &task_id, |task| {
+        TaskInput::parse(&body, false)?.apply(task);
+        Ok(())
+    })
 }
 
 pub(crate) async fn complete(
@@ -164,24 +148,30 @@ pub(crate) async fn complete(
     Path((contact_id, task_id)): Path<(String, String)>,
     JsonBody(body): JsonBody,
 ) -> Result<Response, ApiError> {
+    edit(&app, caller.location_id(), &contact_id, &task_id, |task| {
+        let mut f = Fields::new(&body)?;
+        let completed = f.required_bool("completed");
+        f.finish()?;
+        if let Some(completed) = completed {
+            task.completed = completed;
+        }
+        Ok(())
+    })
+}
+
+/// Finds the task (an unknown id is an error before the body is looked at), lets `change` apply
+/// the body to it and replies with the task.
+fn edit(
+    app: &App,
+    location_id: &str,
+    contact_id: &str,
+    task_id: &str,
+    change: impl FnOnce(&mut Task) -> Result<(), ApiError>,
+) -> Result<Response, ApiError> {
     let mut store = app.write();
-    let contact = store.owned_mut(&contact_id, caller.location_id())?;
-    let task = contact
-        .tasks
-        .iter_mut()
-        .find(|t| t.id == task_id)
-        .ok_or(TASK_NOT_FOUND)?;
-    let mut f = Fields::new(&body)?;
-    let completed = f.required_bool("completed");
-    f.finish()?;
-    if let Some(completed) = completed {
-        task.completed = completed;
-    }
-    let task = contact
-        .tasks
-        .iter()
-        .find(|t| t.id == task_id)
-        .ok_or(TASK_NOT_FOUND)?;
+    let contact = store.owned_mut(contact_id, location_id)?;
+    let task = items::find_mut(&mut contact.tasks, task_id, TASK_NOT_FOUND)?;
+    change(task)?;
     Ok(reply::ok(&TaskBody {
         task: TaskWire::new(task, &contact.id),
     }))
@@ -194,10 +184,6 @@ pub(crate) async fn delete(
 ) -> Result<Response, ApiError> {
     let mut store = app.write();
     let contact = store.owned_mut(&contact_id, caller.location_id())?;
-    let before = contact.tasks.len();
-    contact.tasks.retain(|t| t.id != task_id);
-    if contact.tasks.len() == before {
-        return Err(TASK_NOT_FOUND);
-    }
+    items::remove(&mut contact.tasks, &task_id, TASK_NOT_FOUND)?;
     Ok(reply::ok(&Succeded { succeded: true }))
 }
