@@ -59,14 +59,16 @@ impl StateSigner {
         let (nonce, expiry) = payload.split_once('.').ok_or(StateError::Forged)?;
         let expiry: i64 = expiry.parse().map_err(|_| StateError::Forged)?;
         let now = Utc::now().timestamp();
+        let mut spent = self.spent.lock().unwrap_or_else(|p| p.into_inner());
+        // A spent state says so even once it has expired: the more useful message.
+        if spent.contains_key(nonce) {
+            return Err(StateError::Reused);
+        }
         if expiry <= now {
             return Err(StateError::Expired);
         }
-        let mut spent = self.spent.lock().unwrap_or_else(|p| p.into_inner());
         spent.retain(|_, until| *until > now);
-        if spent.insert(nonce.to_owned(), expiry).is_some() {
-            return Err(StateError::Reused);
-        }
+        spent.insert(nonce.to_owned(), expiry);
         Ok(())
     }
 

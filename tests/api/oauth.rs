@@ -79,7 +79,9 @@ async fn forged_expired_and_replayed_states_are_refused() {
     assert_eq!(response.status(), 400);
     assert!(response.text().await.unwrap().contains("expired"));
 
-    // Replayed: the second use of a good callback URL is refused before GHL is asked.
+    // Replayed: the second use of a good callback URL is refused before GHL is asked
+    // (on an app whose links live long enough for a loaded machine).
+    let app = spawn_oauth_app(&sandbox, &store_dir("state-replay"), &[]).await;
     let callback = consent(&app.http, &app.url, LOCATION_ID).await;
     assert_eq!(app.http.get(&callback).send().await.unwrap().status(), 200);
     let exchanges = token_calls(&sandbox);
