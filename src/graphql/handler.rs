@@ -234,14 +234,7 @@ pub async fn get(State(state): State<GraphqlState>, headers: HeaderMap, uri: Uri
 
 /// True when the operation that would run is a mutation (unparsable queries are left to the executor).
 fn is_mutation(request: &Request) -> bool {
-    let Ok(document) = async_graphql::parser::parse_query(&request.query) else {
-        return false;
-    };
-    let operation = match &request.operation_name {
-        Some(name) => document.operations.iter().find(|(n, _)| n.is_some_and(|n| n.as_str() == name)).map(|(_, op)| op),
-        None => document.operations.iter().next().map(|(_, op)| op),
-    };
-    operation.is_some_and(|op| op.node.ty == OperationType::Mutation)
+    super::operation_type(request) == Some(OperationType::Mutation)
 }
 
 /// Runs each prepared request in turn; `batched` says whether the client sent a JSON array.

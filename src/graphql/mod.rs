@@ -18,7 +18,8 @@ mod query;
 mod request_context;
 mod task;
 
-use async_graphql::{EmptySubscription, Schema};
+use async_graphql::parser::types::OperationType;
+use async_graphql::{EmptySubscription, Request, Schema};
 
 pub use graphiql::asset as graphiql_asset;
 pub use handler::{get as graphql_get, post as graphql_post, GraphqlState};
@@ -71,4 +72,15 @@ pub async fn federation_sdl() -> String {
     let response = build_schema(&SchemaOptions::default()).execute("{ _service { sdl } }").await;
     let data = response.data.into_json().unwrap_or_default();
     data["_service"]["sdl"].as_str().unwrap_or_default().to_owned()
+}
+
+/// The type of the operation `request` would run (the named one, else the first); `None` when
+/// the text does not parse or names no operation it holds.
+pub fn operation_type(request: &Request) -> Option<OperationType> {
+    let document = async_graphql::parser::parse_query(&request.query).ok()?;
+    let operation = match &request.operation_name {
+        Some(name) => document.operations.iter().find(|(n, _)| n.is_some_and(|n| n.as_str() == name)).map(|(_, op)| op),
+        None => document.operations.iter().next().map(|(_, op)| op),
+    };
+    operation.map(|op| op.node.ty)
 }

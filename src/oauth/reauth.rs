@@ -27,16 +27,16 @@ pub async fn execute_with_reauth<D: Any + Send + Sync>(
         (Auth::OAuth(oauth), Ok(tenant)) => Some((oauth, tenant)),
         _ => None,
     };
-    let replay = oauth.is_some().then(|| (copy(&request), is_query(&request)));
+    let replay = oauth.is_some().then(|| copy(&request));
     let response = schema.execute(request.data(context(tenant.clone()))).await;
-    let (Some((oauth, tenant)), Some((again, query))) = (oauth, replay) else {
+    let (Some((oauth, tenant)), Some(again)) = (oauth, replay) else {
         return response;
     };
     if !token_rejected(&response) {
         return response;
     }
     match oauth.tokens.refresh_after_rejection(tenant).await {
-        Ok(fresh) if query => schema.execute(again.data(context(Ok(fresh)))).await,
+        Ok(fresh) if is_query(&again) => schema.execute(again.data(context(Ok(fresh)))).await,
         Ok(_) => response,
         Err(error) => Response::from_errors(vec![async_graphql::Error::from(crate::error::FieldError(AppError::from(error))).into_server_error(Default::default())]),
     }
@@ -62,14 +62,7 @@ fn copy(request: &Request) -> Request {
 
 /// True when the operation that runs is a query (unparsable ones are never replayed).
 fn is_query(request: &Request) -> bool {
-    let Ok(document) = async_graphql::parser::parse_query(&request.query) else {
-        return false;
-    };
-    let operation = match &request.operation_name {
-        Some(name) => document.operations.iter().find(|(n, _)| n.is_some_and(|n| n.as_str() == name)).map(|(_, op)| op),
-        None => document.operations.iter().next().map(|(_, op)| op),
-    };
-    operation.is_some_and(|op| op.node.ty == OperationType::Query)
+    crate::graphql::operation_type(request) == Some(OperationType::Query)
 }
 
 #[cfg(test)]
