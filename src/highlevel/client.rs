@@ -18,9 +18,9 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::Value;
 use tokio::sync::Semaphore;
-use tracing::{debug, instrument, warn};
+use tracing::{debug, instrument, warn, Instrument};
 
-use super::breaker::{BreakerConfig, CircuitBreaker};
+use super::breaker::{BreakerConfig, CircuitBreaker, Transition};
 use super::error::{GhlError, GhlErrorKind, Unavailability, UpstreamCall};
 use super::limiter::{LimiterConfig, RateLimiter, Refusal};
 use super::retry::{backoff, is_retryable, RetryBudget, RetryConfig};
@@ -274,33 +274,65 @@ impl GhlClient {
     }
 
     /// Identical GETs in flight for the same location and credential share one upstream call,
-    /// across GraphQL requests too.
+    /// across GraphQL requests too. The call runs on its own task, so it always finishes (and
+    /// gives back its limiter slot and permit) even when every caller waiting for it has gone;
+    /// each caller waits only until its own deadline.
     async fn shared_get(&self, tenant: &Tenant, route: Route, query: Vec<(String, String)>) -> Result<Bytes, GhlError> {
+        let template = route.template;
         let key = InFlightKey {
             location: tenant.location_id().to_owned(),
             credential: tenant.credential_fingerprint(),
             path: route.path.clone(),
             query: query.clone(),
         };
-        let shared = {
-            let mut in_flight = self.inner.shared_gets.lock().unwrap_or_else(|p| p.into_inner());
-            if let Some(existing) = in_flight.get(&key) {
-                counter!("ghl_upstream_shared_gets_total", "endpoint" => route.template).increment(1);
-                existing.clone()
-            } else {
-                let (client, tenant, cleanup_key) = (self.clone(), tenant.clone(), key.clone());
-                let future = async move {
-                    let result = client.send_with_retries(&tenant, &Method::GET, &route, &query, None).await;
-                    client.inner.shared_gets.lock().unwrap_or_else(|p| p.into_inner()).remove(&cleanup_key);
-                    result
-                }
-                .boxed()
-                .shared();
-                in_flight.insert(key, future.clone());
-                future
+        let route = Arc::new(route);
+        let query = Arc::new(query);
+        // A joined call that ran out of its starter's time is asked again on our own time.
+        for _ in 0..MAX_SHARED_RESTARTS {
+            let (shared, joined) = self.join_or_start(tenant, &key, &route, &query);
+            let result = match tenant.deadline() {
+                Some(deadline) => match tokio::time::timeout_at(deadline.into(), shared).await {
+                    Ok(result) => result,
+                    Err(_) => return Err(deadline_exceeded(template)),
+                },
+                None => shared.await,
+            };
+            let starter_ran_out = matches!(&result, Err(e) if e.kind == GhlErrorKind::Unavailable { reason: Unavailability::DeadlineExceeded });
+            let time_left = tenant.deadline().is_none_or(|deadline| Instant::now() < deadline);
+            if !(joined && starter_ran_out && time_left) {
+                return result;
             }
-        };
-        shared.await
+        }
+        Err(deadline_exceeded(template))
+    }
+
+    /// The in-flight call for `key`, started on its own task when there is none; `true` when joined.
+    fn join_or_start(&self, tenant: &Tenant, key: &InFlightKey, route: &Arc<Route>, query: &Arc<Vec<(String, String)>>) -> (SharedGet, bool) {
+        let mut in_flight = self.inner.shared_gets.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(existing) = in_flight.get(key) {
+            counter!("ghl_upstream_shared_gets_total", "endpoint" => route.template).increment(1);
+            return (existing.clone(), true);
+        }
+        let template = route.template;
+        let (client, tenant, route, query) = (self.clone(), tenant.clone(), route.clone(), query.clone());
+        let forget = ForgetOnDrop { client: self.clone(), key: key.clone() };
+        let task = tokio::spawn(
+            async move {
+                let _forget = forget;
+                client.send_with_retries(&tenant, &Method::GET, &route, &query, None).await
+            }
+            .in_current_span(),
+        );
+        let shared = async move {
+            task.await.unwrap_or_else(|_| {
+                tracing::error!(endpoint = template, "a shared GHL call's task ended abnormally");
+                Err(GhlError::at(GhlErrorKind::Unavailable { reason: Unavailability::ConnectionLost }, UpstreamCall { method: "GET", path: template, status: None }))
+            })
+        }
+        .boxed()
+        .shared();
+        in_flight.insert(key.clone(), shared.clone());
+        (shared, false)
     }
 
     /// Attempts a call until it succeeds, fails for good, or runs out of attempts, budget or time.
@@ -352,10 +384,10 @@ impl GhlClient {
         let mut call = UpstreamCall { method: method_name(method), path: route.template, status: None };
         let unavailable = |reason, call: &UpstreamCall| GhlError::at(GhlErrorKind::Unavailable { reason }, call.clone());
 
-        if !self.inner.breaker.allow(location) {
+        let Some(admission) = self.inner.breaker.admit(location) else {
             counter!("ghl_circuit_rejections_total").increment(1);
             return Err(unavailable(Unavailability::CircuitOpen, &call));
-        }
+        };
         match self.inner.limiter.acquire(location, tenant.deadline()).await {
             Ok(waited) => histogram!("ghl_limiter_wait_seconds").record(waited.as_secs_f64()),
             Err(refusal) => {
@@ -367,10 +399,22 @@ impl GhlClient {
                 return Err(GhlError::at(GhlErrorKind::RateLimited { retry_after: Some(refusal.retry_after()) }, call));
             }
         }
-        let _permit = self.permit(location).acquire_owned().await;
-        let timeout = match tenant.deadline() {
-            Some(deadline) => deadline.saturating_duration_since(Instant::now()).min(self.inner.request_timeout),
-            None => self.inner.request_timeout,
+        let permit = self.permit(location).acquire_owned();
+        let _permit = match tenant.deadline() {
+            Some(deadline) => match tokio::time::timeout_at(deadline.into(), permit).await {
+                Ok(permit) => permit,
+                Err(_) => return Err(unavailable(Unavailability::DeadlineExceeded, &call)),
+            },
+            None => permit.await,
+        };
+        // The deadline, when nearer than the per-call timeout, bounds this attempt; its expiry is
+        // then this operation running out of time, not GHL failing, and never trips the breaker.
+        let (timeout, deadline_bound) = match tenant.deadline() {
+            Some(deadline) => {
+                let left = deadline.saturating_duration_since(Instant::now());
+                (left.min(self.inner.request_timeout), left < self.inner.request_timeout)
+            }
+            None => (self.inner.request_timeout, false),
         };
         if timeout.is_zero() {
             return Err(unavailable(Unavailability::DeadlineExceeded, &call));
@@ -401,12 +445,12 @@ impl GhlClient {
         }
         .await;
         let result = match outcome {
-            Err(error) => Err(transport_error(&error, call.clone())),
+            Err(error) => Err(transport_error(&error, deadline_bound, call.clone())),
             Ok((status, headers, bytes)) => {
                 call.status = Some(status.as_u16());
                 self.inner.limiter.observe(location, status.as_u16(), &headers, started.elapsed());
                 match bytes {
-                    Err(error) => Err(transport_error(&error, call.clone())),
+                    Err(error) => Err(transport_error(&error, deadline_bound, call.clone())),
                     Ok(bytes) if status.is_success() => Ok(bytes),
                     Ok(bytes) => {
                         let kind = classify(status, &headers, &bytes);
@@ -424,11 +468,16 @@ impl GhlClient {
             &result,
             Err(GhlError { kind: GhlErrorKind::Unavailable { reason: Unavailability::ServerError | Unavailability::Timeout | Unavailability::ConnectFailed | Unavailability::ConnectionLost }, .. })
         );
-        if self.inner.breaker.record(location, failed) {
-            warn!(location, "GHL circuit opened after repeated failures");
-        }
-        if failed || self.inner.breaker.is_open(location) {
-            gauge!("ghl_circuit_open", "location" => location.to_owned()).set(if self.inner.breaker.is_open(location) { 1.0 } else { 0.0 });
+        match admission.record(failed) {
+            Transition::Opened => {
+                warn!(location, "GHL circuit opened after repeated failures");
+                gauge!("ghl_circuit_open", "location" => location.to_owned()).set(1.0);
+            }
+            Transition::Closed => {
+                debug!(location, "GHL circuit closed");
+                gauge!("ghl_circuit_open", "location" => location.to_owned()).set(0.0);
+            }
+            Transition::None => {}
         }
         result
     }
@@ -448,9 +497,28 @@ impl GhlClient {
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 struct InFlightKey {
     location: String,
-    credential: u64,
+    credential: [u8; 32],
     path: String,
     query: Vec<(String, String)>,
+}
+
+/// How often a caller asks again after joining calls that ran out of their starters' time.
+const MAX_SHARED_RESTARTS: usize = 3;
+
+/// Removes a shared call from the in-flight map when its task ends, however it ends.
+struct ForgetOnDrop {
+    client: GhlClient,
+    key: InFlightKey,
+}
+
+impl Drop for ForgetOnDrop {
+    fn drop(&mut self) {
+        self.client.inner.shared_gets.lock().unwrap_or_else(|p| p.into_inner()).remove(&self.key);
+    }
+}
+
+fn deadline_exceeded(template: &'static str) -> GhlError {
+    GhlError::at(GhlErrorKind::Unavailable { reason: Unavailability::DeadlineExceeded }, UpstreamCall { method: "GET", path: template, status: None })
 }
 
 type SharedGet = Shared<BoxFuture<'static, Result<Bytes, GhlError>>>;
@@ -489,8 +557,11 @@ fn method_name(method: &Method) -> &'static str {
     }
 }
 
-fn transport_error(error: &reqwest::Error, call: UpstreamCall) -> GhlError {
-    let reason = if error.is_timeout() {
+/// `deadline_bound`: the attempt's timeout was the operation's deadline, not the per-call timeout.
+fn transport_error(error: &reqwest::Error, deadline_bound: bool, call: UpstreamCall) -> GhlError {
+    let reason = if error.is_timeout() && deadline_bound {
+        Unavailability::DeadlineExceeded
+    } else if error.is_timeout() {
         Unavailability::Timeout
     } else if error.is_connect() {
         Unavailability::ConnectFailed

@@ -4,10 +4,10 @@
 
 use std::collections::BTreeSet;
 use std::fmt;
-use std::hash::{DefaultHasher, Hash, Hasher};
 use std::time::Instant;
 
 use secrecy::{ExposeSecret, SecretString};
+use sha2::{Digest, Sha256};
 
 pub const SCOPE_READ: &str = "contacts.readonly";
 pub const SCOPE_WRITE: &str = "contacts.write";
@@ -40,10 +40,9 @@ impl Tenant {
     }
 
     /// Tells credentials apart (for sharing identical in-flight calls) without keeping the token.
-    pub(crate) fn credential_fingerprint(&self) -> u64 {
-        let mut hasher = DefaultHasher::new();
-        self.token.expose_secret().hash(&mut hasher);
-        hasher.finish()
+    /// SHA-256, so no caller can craft a token that collides with another's.
+    pub(crate) fn credential_fingerprint(&self) -> [u8; 32] {
+        Sha256::digest(self.token.expose_secret().as_bytes()).into()
     }
 
     pub fn location_id(&self) -> &str {

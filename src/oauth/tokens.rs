@@ -54,19 +54,19 @@ impl TokenManager {
     }
 
     /// The tenant of `location`, refreshing first when its access token is within the margin.
-    pub async fn tenant(&self, location: &str) -> Result<Tenant, OAuthError> {
+    pub async fn tenant(self: &Arc<Self>, location: &str) -> Result<Tenant, OAuthError> {
         let record = self.record(location).await?;
         if self.fresh(&record) {
             return Ok(tenant_of(&record));
         }
-        self.refresh(location, |current| !self.fresh(current)).await
+        self.refresh(location, |manager, current| !manager.fresh(current)).await
     }
 
     /// After GHL answered 401 (invalid or expired token) to `failed`: refresh once, unless another
     /// request already replaced that token, then use the replacement.
-    pub async fn refresh_after_rejection(&self, failed: &Tenant) -> Result<Tenant, OAuthError> {
+    pub async fn refresh_after_rejection(self: &Arc<Self>, failed: &Tenant) -> Result<Tenant, OAuthError> {
         let rejected = failed.credential_fingerprint();
-        self.refresh(failed.location_id(), |current| tenant_of(current).credential_fingerprint() == rejected).await
+        self.refresh(failed.location_id(), move |_, current| tenant_of(current).credential_fingerprint() == rejected).await
     }
 
     /// Stores the pair of a new install (replacing any older one) and returns it.
@@ -121,13 +121,26 @@ impl TokenManager {
         }
     }
 
-    /// The single-flight refresh: under the location's lock, `still_needed` looks at the pair as
-    /// it is now (a waiter usually finds the winner's new pair and skips the call).
-    async fn refresh(&self, location: &str, still_needed: impl Fn(&TokenRecord) -> bool) -> Result<Tenant, OAuthError> {
+    /// The single-flight refresh, on its own task: GHL spends the old refresh token as soon as it
+    /// answers, so a caller that goes away mid-refresh must not take the new pair with it.
+    async fn refresh(
+        self: &Arc<Self>,
+        location: &str,
+        still_needed: impl Fn(&Self, &TokenRecord) -> bool + Send + 'static,
+    ) -> Result<Tenant, OAuthError> {
+        let (manager, location) = (self.clone(), location.to_owned());
+        tokio::spawn(async move { manager.refresh_now(&location, still_needed).await })
+            .await
+            .unwrap_or_else(|_| Err(OAuthError::Unavailable("the token refresh ended abnormally".into())))
+    }
+
+    /// Under the location's lock, `still_needed` looks at the pair as it is now (a waiter usually
+    /// finds the winner's new pair and skips the call).
+    async fn refresh_now(&self, location: &str, still_needed: impl Fn(&Self, &TokenRecord) -> bool) -> Result<Tenant, OAuthError> {
         let lock = self.lock_for(location);
         let _guard = lock.lock().await;
         let current = self.record(location).await?;
-        if !still_needed(&current) {
+        if !still_needed(self, &current) {
             return Ok(tenant_of(&current));
         }
         warn!(location = %location, "refreshing the GHL access token");

@@ -4,6 +4,7 @@
 mod helpers;
 
 mod auth;
+mod availability;
 mod bad_input;
 mod batching;
 mod callers;
