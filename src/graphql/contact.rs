@@ -183,28 +183,28 @@ impl Contact {
         ghl_date(self.data.date_updated.as_deref())
     }
 
-    /// The contact's tasks (to-dos).
+    /// The contact's tasks (to-dos); null, with an error at this path, when GHL could not list them.
     #[graphql(complexity = "LIST_WEIGHT * child_complexity")]
-    async fn tasks(&self, ctx: &Context<'_>) -> FieldResult<Vec<Task>> {
+    async fn tasks(&self, ctx: &Context<'_>) -> FieldResult<Option<Vec<Task>>> {
         let scope = Scope::for_read(ctx)?;
         let tasks = scope.list(TasksOf(self.path_id()?)).await?;
-        Ok(tasks.iter().map(|t| Task::new(Arc::new(t.clone()), &self.data.id)).collect())
+        Ok(Some(tasks.iter().map(|t| Task::new(Arc::new(t.clone()), &self.data.id)).collect()))
     }
 
-    /// Notes written on the contact.
+    /// Notes written on the contact; null, with an error at this path, when GHL could not list them.
     #[graphql(complexity = "LIST_WEIGHT * child_complexity")]
-    async fn notes(&self, ctx: &Context<'_>) -> FieldResult<Vec<Note>> {
+    async fn notes(&self, ctx: &Context<'_>) -> FieldResult<Option<Vec<Note>>> {
         let scope = Scope::for_read(ctx)?;
         let notes = scope.list(NotesOf(self.path_id()?)).await?;
-        Ok(notes.iter().map(|n| Note::new(Arc::new(n.clone()), &self.data.id)).collect())
+        Ok(Some(notes.iter().map(|n| Note::new(Arc::new(n.clone()), &self.data.id)).collect()))
     }
 
-    /// Calendar appointments booked with the contact.
+    /// Calendar appointments booked with the contact; null, with an error at this path, when GHL could not list them.
     #[graphql(complexity = "LIST_WEIGHT * child_complexity")]
-    async fn appointments(&self, ctx: &Context<'_>) -> FieldResult<Vec<Appointment>> {
+    async fn appointments(&self, ctx: &Context<'_>) -> FieldResult<Option<Vec<Appointment>>> {
         let scope = Scope::for_read(ctx)?;
         let events = scope.list(AppointmentsOf(self.path_id()?)).await?;
-        Ok(events.iter().map(|e| Appointment::new(Arc::new(e.clone()), &self.data.id)).collect())
+        Ok(Some(events.iter().map(|e| Appointment::new(Arc::new(e.clone()), &self.data.id)).collect()))
     }
 }
 

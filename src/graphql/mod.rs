@@ -6,6 +6,7 @@ mod appointment;
 mod connection;
 mod contact;
 mod datetime;
+mod field_errors;
 mod graphiql;
 mod handler;
 mod limits;
@@ -53,6 +54,7 @@ pub fn build_schema(options: &SchemaOptions) -> AppSchema {
     let mut builder = Schema::build(Query, Mutation, EmptySubscription)
         .enable_federation()
         .extension(observe::OperationMetrics)
+        .extension(field_errors::NullOnError)
         .extension(limits::LimitChecks(std::sync::Arc::new(limits.clone())))
         .limit_depth(limits.max_depth)
         .limit_complexity(limits.max_complexity)

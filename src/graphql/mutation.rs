@@ -22,66 +22,66 @@ pub struct Mutation;
 #[Object]
 impl Mutation {
     /// Creates a contact in the location (`POST /contacts/`).
-    async fn create_contact(&self, ctx: &Context<'_>, input: CreateContactInput) -> FieldResult<Contact> {
+    async fn create_contact(&self, ctx: &Context<'_>, input: CreateContactInput) -> FieldResult<Option<Contact>> {
         let scope = Scope::for_write(ctx)?;
         let body = input.into_wire()?;
         let created = Arc::new(scope.client.create_contact(&scope.tenant, body).await?);
         if let Ok(id) = PathId::parse(&created.id, "id") {
             scope.loader.feed_one(ContactKey(id), Ok(Some(created.clone()))).await;
         }
-        Ok(Contact::new(created))
+        Ok(Some(Contact::new(created)))
     }
 
     /// Changes fields of a contact (`PUT /contacts/{contactId}`).
-    async fn update_contact(&self, ctx: &Context<'_>, id: ID, input: UpdateContactInput) -> FieldResult<Contact> {
+    async fn update_contact(&self, ctx: &Context<'_>, id: ID, input: UpdateContactInput) -> FieldResult<Option<Contact>> {
         let scope = Scope::for_write(ctx)?;
         let id = PathId::parse(&id, "id")?;
         let body = input.into_wire()?;
         let updated = Arc::new(scope.client.update_contact(&scope.tenant, &id, body).await?);
         scope.loader.feed_one(ContactKey(id), Ok(Some(updated.clone()))).await;
-        Ok(Contact::new(updated))
+        Ok(Some(Contact::new(updated)))
     }
 
     /// Deletes a contact (`DELETE /contacts/{contactId}`); true when GHL confirms.
-    async fn delete_contact(&self, ctx: &Context<'_>, id: ID) -> FieldResult<bool> {
+    async fn delete_contact(&self, ctx: &Context<'_>, id: ID) -> FieldResult<Option<bool>> {
         let scope = Scope::for_write(ctx)?;
         let id = PathId::parse(&id, "id")?;
         let deleted = scope.client.delete_contact(&scope.tenant, &id).await?;
         scope.loader.feed_one(ContactKey(id), Ok(None)).await;
-        Ok(deleted)
+        Ok(Some(deleted))
     }
 
     /// Adds tags to a contact (`POST /contacts/{contactId}/tags`) and returns the contact.
-    async fn add_contact_tags(&self, ctx: &Context<'_>, id: ID, tags: Vec<String>) -> FieldResult<Contact> {
+    async fn add_contact_tags(&self, ctx: &Context<'_>, id: ID, tags: Vec<String>) -> FieldResult<Option<Contact>> {
         let scope = Scope::for_write(ctx)?;
         let id = PathId::parse(&id, "id")?;
         let tags = checked_tags(tags)?;
         let now = scope.client.add_tags(&scope.tenant, &id, &tags).await?;
-        Ok(with_tags(ctx, scope, id, now).await?)
+        Ok(Some(with_tags(ctx, scope, id, now).await?))
     }
 
     /// Removes tags from a contact (`DELETE /contacts/{contactId}/tags`) and returns the contact.
-    async fn remove_contact_tags(&self, ctx: &Context<'_>, id: ID, tags: Vec<String>) -> FieldResult<Contact> {
+    async fn remove_contact_tags(&self, ctx: &Context<'_>, id: ID, tags: Vec<String>) -> FieldResult<Option<Contact>> {
         let scope = Scope::for_write(ctx)?;
         let id = PathId::parse(&id, "id")?;
         let tags = checked_tags(tags)?;
         let now = scope.client.remove_tags(&scope.tenant, &id, &tags).await?;
-        Ok(with_tags(ctx, scope, id, now).await?)
+        Ok(Some(with_tags(ctx, scope, id, now).await?))
     }
 
     /// Creates a task on a contact (`POST /contacts/{contactId}/tasks`).
-    async fn create_task(&self, ctx: &Context<'_>, contact_id: ID, input: CreateTaskInput) -> FieldResult<Task> {
+    async fn create_task(&self, ctx: &Context<'_>, contact_id: ID, input: CreateTaskInput) -> FieldResult<Option<Task>> {
         let scope = Scope::for_write(ctx)?;
         let contact = PathId::parse(&contact_id, "contactId")?;
         if input.title.trim().is_empty() {
             return Err(AppError::BadUserInput("a task needs a non-empty title".into()).into());
         }
         let task = scope.client.create_task(&scope.tenant, &contact, &input.into()).await?;
-        Ok(remember_task(scope, contact, task).await)
+        Ok(Some(remember_task(scope, contact, task).await))
     }
 
     /// Changes a task (`PUT /contacts/{contactId}/tasks/{taskId}`).
-    async fn update_task(&self, ctx: &Context<'_>, contact_id: ID, id: ID, input: UpdateTaskInput) -> FieldResult<Task> {
+    async fn update_task(&self, ctx: &Context<'_>, contact_id: ID, id: ID, input: UpdateTaskInput) -> FieldResult<Option<Task>> {
         let scope = Scope::for_write(ctx)?;
         let contact = PathId::parse(&contact_id, "contactId")?;
         let task_id = PathId::parse(&id, "id")?;
@@ -90,7 +90,7 @@ impl Mutation {
             return Err(AppError::BadUserInput("updateTask needs at least one field to change".into()).into());
         }
         let task = scope.client.update_task(&scope.tenant, &contact, &task_id, &body).await?;
-        Ok(remember_task(scope, contact, task).await)
+        Ok(Some(remember_task(scope, contact, task).await))
     }
 
     /// Marks a task completed or pending (`PUT /contacts/{contactId}/tasks/{taskId}/completed`).
@@ -100,53 +100,53 @@ impl Mutation {
         contact_id: ID,
         id: ID,
         #[graphql(default = true)] completed: bool,
-    ) -> FieldResult<Task> {
+    ) -> FieldResult<Option<Task>> {
         let scope = Scope::for_write(ctx)?;
         let contact = PathId::parse(&contact_id, "contactId")?;
         let task_id = PathId::parse(&id, "id")?;
         let task = scope.client.complete_task(&scope.tenant, &contact, &task_id, completed).await?;
-        Ok(remember_task(scope, contact, task).await)
+        Ok(Some(remember_task(scope, contact, task).await))
     }
 
     /// Deletes a task (`DELETE /contacts/{contactId}/tasks/{taskId}`); true when GHL confirms.
-    async fn delete_task(&self, ctx: &Context<'_>, contact_id: ID, id: ID) -> FieldResult<bool> {
+    async fn delete_task(&self, ctx: &Context<'_>, contact_id: ID, id: ID) -> FieldResult<Option<bool>> {
         let scope = Scope::for_write(ctx)?;
         let contact = PathId::parse(&contact_id, "contactId")?;
         let task_id = PathId::parse(&id, "id")?;
         let deleted = scope.client.delete_task(&scope.tenant, &contact, &task_id).await?;
         forget(scope, TasksOf(contact.clone()), task_id.as_str(), |t: &models::Task| &t.id).await;
         scope.loader.feed_one(TaskKey(contact, task_id), Ok(None)).await;
-        Ok(deleted)
+        Ok(Some(deleted))
     }
 
     /// Writes a note on a contact (`POST /contacts/{contactId}/notes`).
-    async fn create_note(&self, ctx: &Context<'_>, contact_id: ID, input: NoteInput) -> FieldResult<Note> {
+    async fn create_note(&self, ctx: &Context<'_>, contact_id: ID, input: NoteInput) -> FieldResult<Option<Note>> {
         let scope = Scope::for_write(ctx)?;
         let contact = PathId::parse(&contact_id, "contactId")?;
         checked_note(&input)?;
         let note = scope.client.create_note(&scope.tenant, &contact, &input.into()).await?;
-        Ok(remember_note(scope, contact, note).await)
+        Ok(Some(remember_note(scope, contact, note).await))
     }
 
     /// Rewrites a note (`PUT /contacts/{contactId}/notes/{id}`).
-    async fn update_note(&self, ctx: &Context<'_>, contact_id: ID, id: ID, input: NoteInput) -> FieldResult<Note> {
+    async fn update_note(&self, ctx: &Context<'_>, contact_id: ID, id: ID, input: NoteInput) -> FieldResult<Option<Note>> {
         let scope = Scope::for_write(ctx)?;
         let contact = PathId::parse(&contact_id, "contactId")?;
         let note_id = PathId::parse(&id, "id")?;
         checked_note(&input)?;
         let note = scope.client.update_note(&scope.tenant, &contact, &note_id, &input.into()).await?;
-        Ok(remember_note(scope, contact, note).await)
+        Ok(Some(remember_note(scope, contact, note).await))
     }
 
     /// Deletes a note (`DELETE /contacts/{contactId}/notes/{id}`); true when GHL confirms.
-    async fn delete_note(&self, ctx: &Context<'_>, contact_id: ID, id: ID) -> FieldResult<bool> {
+    async fn delete_note(&self, ctx: &Context<'_>, contact_id: ID, id: ID) -> FieldResult<Option<bool>> {
         let scope = Scope::for_write(ctx)?;
         let contact = PathId::parse(&contact_id, "contactId")?;
         let note_id = PathId::parse(&id, "id")?;
         let deleted = scope.client.delete_note(&scope.tenant, &contact, &note_id).await?;
         forget(scope, NotesOf(contact.clone()), note_id.as_str(), |n: &models::Note| &n.id).await;
         scope.loader.feed_one(NoteKey(contact, note_id), Ok(None)).await;
-        Ok(deleted)
+        Ok(Some(deleted))
     }
 }
 

@@ -3,15 +3,15 @@
 
 use std::sync::Arc;
 
-use async_graphql::{Context, Object, ID};
+use async_graphql::{Any, Context, Object, PathSegment, ID};
 
 use super::connection::{page, page_request, ContactConnection, PageCursor};
 use super::contact::Contact;
 use super::loaders::{ContactKey, NoteKey, TaskKey};
 use super::note::Note;
-use super::request_context::Scope;
+use super::request_context::{RequestContext, Scope};
 use super::task::Task;
-use crate::error::{AppError, FieldResult};
+use crate::error::{AppError, FieldError, FieldResult};
 use crate::highlevel::models;
 use crate::highlevel::PathId;
 
@@ -35,7 +35,7 @@ impl Query {
         #[graphql(desc = "Search text, at most 75 characters.")] query: Option<String>,
         #[graphql(default = 20, desc = "Page size, 0 to 100.")] first: i32,
         #[graphql(desc = "`endCursor` of the previous page.")] after: Option<String>,
-    ) -> FieldResult<ContactConnection> {
+    ) -> FieldResult<Option<ContactConnection>> {
         let scope = Scope::for_read(ctx)?;
         let (first, cursor) = page_request(first, after.as_deref())?;
         let search_after = match cursor {
@@ -48,7 +48,7 @@ impl Query {
             return Err(AppError::BadUserInput(format!("`query` must be at most {MAX_QUERY_LEN} characters")).into());
         }
         if first == 0 {
-            return Ok(page(Vec::new(), 0, search_after.is_some(), None));
+            return Ok(Some(page(Vec::new(), 0, search_after.is_some(), None)));
         }
         let result = scope.client.search_contacts(&scope.tenant, query.as_deref(), first + 1, search_after.as_deref()).await?;
         let rows = result
@@ -56,7 +56,7 @@ impl Query {
             .into_iter()
             .map(|contact| (PageCursor::SearchAfter(contact.search_after.clone().unwrap_or_default()), contact))
             .collect();
-        Ok(page(remember(scope, rows).await, first, search_after.is_some(), result.total))
+        Ok(Some(page(remember(scope, rows).await, first, search_after.is_some(), result.total)))
     }
 
     /// Contacts that belong to a business (company record), in pages.
@@ -67,7 +67,7 @@ impl Query {
         #[graphql(desc = "GHL business id.")] business_id: ID,
         #[graphql(default = 20, desc = "Page size, 0 to 100.")] first: i32,
         #[graphql(desc = "`endCursor` of the previous page.")] after: Option<String>,
-    ) -> FieldResult<ContactConnection> {
+    ) -> FieldResult<Option<ContactConnection>> {
         let scope = Scope::for_read(ctx)?;
         let business = PathId::parse(&business_id, "businessId")?;
         let (first, cursor) = page_request(first, after.as_deref())?;
@@ -77,11 +77,11 @@ impl Query {
             Some(PageCursor::SearchAfter(_)) => return Err(AppError::BadUserInput("`after` is a cursor of another list".into()).into()),
         };
         if first == 0 {
-            return Ok(page(Vec::new(), 0, skip > 0, None));
+            return Ok(Some(page(Vec::new(), 0, skip > 0, None)));
         }
         let result = scope.client.contacts_by_business(&scope.tenant, &business, first + 1, skip).await?;
         let rows = result.contacts.into_iter().zip(skip + 1..).map(|(contact, next)| (PageCursor::Skip(next), contact)).collect();
-        Ok(page(remember(scope, rows).await, first, skip > 0, result.count))
+        Ok(Some(page(remember(scope, rows).await, first, skip > 0, result.count)))
     }
 
     /// One task of a contact; null when GHL has no such task.
@@ -99,9 +99,16 @@ impl Query {
     }
 
     /// Federation: resolves `Contact` references from other subgraphs through the same loader.
+    /// A reference that fails is null with its own error; the other entries still resolve.
     #[graphql(entity)]
     async fn find_contact_by_id(&self, ctx: &Context<'_>, id: ID) -> FieldResult<Option<Contact>> {
-        Contact::by_id(ctx, &id).await
+        match Contact::by_id(ctx, &id).await {
+            Ok(found) => Ok(found),
+            Err(error) => {
+                report_failed_entity(ctx, &id, error);
+                Ok(None)
+            }
+        }
     }
 }
 
@@ -115,4 +122,41 @@ async fn remember(scope: &Scope, rows: Vec<(PageCursor, models::Contact)>) -> Ve
         .collect::<Vec<_>>();
     scope.loader.feed_many(known).await;
     rows.into_iter().map(|(cursor, c)| (cursor, Contact::new(c))).collect()
+}
+
+/// Adds `error` at `_entities.<i>` for each representation of contact `id` (async-graphql would
+/// otherwise fail the whole list for one bad reference).
+fn report_failed_entity(ctx: &Context<'_>, id: &str, error: FieldError) {
+    let field = ctx.item.node.response_key().node.to_string();
+    let representations = || {
+        ctx.param_value::<Vec<Any>>("representations", None)
+            .map(|(_, all)| all.into_iter().map(|Any(value)| representation_id(&value)).collect())
+            .unwrap_or_default()
+    };
+    let positions: Vec<usize> = match ctx.data::<RequestContext>() {
+        Ok(request) => request.entity_positions(id, representations).to_vec(),
+        Err(_) => Vec::new(),
+    };
+    let server_error = |path: Vec<PathSegment>| {
+        let mut error = async_graphql::Error::from(error.clone()).into_server_error(ctx.item.pos);
+        error.path = path;
+        error
+    };
+    if positions.is_empty() {
+        ctx.add_error(server_error(vec![PathSegment::Field(field.clone())]));
+    }
+    for index in positions {
+        ctx.add_error(server_error(vec![PathSegment::Field(field.clone()), PathSegment::Index(index)]));
+    }
+}
+
+fn representation_id(value: &async_graphql::Value) -> Option<String> {
+    match value {
+        async_graphql::Value::Object(fields) => match fields.get("id") {
+            Some(async_graphql::Value::String(id)) => Some(id.clone()),
+            Some(async_graphql::Value::Number(n)) => Some(n.to_string()),
+            _ => None,
+        },
+        _ => None,
+    }
 }

@@ -4,9 +4,10 @@
 //! callers or locations.
 
 use std::any::TypeId;
+use std::collections::HashMap;
 use std::convert::Infallible;
 use std::hash::Hash;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use async_graphql::dataloader::{DataLoader, HashMapCache, Loader};
@@ -17,7 +18,12 @@ use crate::error::AppError;
 use crate::highlevel::{GhlClient, Tenant, SCOPE_READ, SCOPE_TASKS_SEARCH, SCOPE_WRITE};
 
 /// The tenant and loader of one request, or why the request has none.
-pub struct RequestContext(Result<Scope, AppError>);
+pub struct RequestContext {
+    scope: Result<Scope, AppError>,
+    /// Where each entity id sits in `_entities(representations:)`, worked out once, on the first
+    /// failed reference (so its error can name its own entry).
+    entity_positions: OnceLock<HashMap<String, Vec<usize>>>,
+}
 
 /// A request that knows which location it acts for.
 pub struct Scope {
@@ -41,14 +47,29 @@ impl RequestContext {
             let ghl = GhlLoader::new(client.clone(), tenant.clone(), options.tasks_search_page_size, settled.clone());
             DataLoader::with_cache(ghl, tokio::spawn, HashMapCache::default())
         };
-        Self(tenant.map(|tenant| tenant.until(deadline)).map(|tenant| {
+        let scope = tenant.map(|tenant| tenant.until(deadline)).map(|tenant| {
             let tasks_delay = match tenant.grants(SCOPE_TASKS_SEARCH) {
                 Some(true) => options.batch_delay,
                 _ => Duration::ZERO,
             };
             let tasks_loader = loader(&tenant).delay(tasks_delay);
             Scope { loader: loader(&tenant).delay(Duration::ZERO), tasks_loader, tenant, client: client.clone() }
-        }))
+        });
+        Self { scope, entity_positions: OnceLock::new() }
+    }
+
+    /// The positions of `id` among the request's `_entities` representations.
+    pub fn entity_positions(&self, id: &str, representations: impl FnOnce() -> Vec<Option<String>>) -> &[usize] {
+        let positions = self.entity_positions.get_or_init(|| {
+            let mut positions: HashMap<String, Vec<usize>> = HashMap::new();
+            for (index, id) in representations().into_iter().enumerate() {
+                if let Some(id) = id {
+                    positions.entry(id).or_default().push(index);
+                }
+            }
+            positions
+        });
+        positions.get(id).map_or(&[], Vec::as_slice)
     }
 }
 
@@ -66,7 +87,7 @@ impl Scope {
     /// The request's scope, failing when the caller could not be identified.
     pub fn of<'a>(ctx: &Context<'a>) -> Result<&'a Scope, AppError> {
         let request = ctx.data::<RequestContext>().map_err(|_| AppError::Internal)?;
-        request.0.as_ref().map_err(Clone::clone)
+        request.scope.as_ref().map_err(Clone::clone)
     }
 
     /// A read scope check (only refuses when the token's scopes are known and lack it).

@@ -14,6 +14,7 @@ mod limits;
 mod mutations;
 mod oauth;
 mod oauth_harness;
+mod partial;
 mod persisted;
 mod queries;
 mod resilience;
