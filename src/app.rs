@@ -100,6 +100,7 @@ impl App {
                 max_directives: args.max_directives,
                 max_query_bytes: args.max_query_bytes,
                 max_recursion: args.max_recursion,
+                max_expanded_fields: args.max_expanded_fields,
             },
             introspection: args.introspection.unwrap_or(on_sandbox),
             field_suggestions: args.field_suggestions.unwrap_or(on_sandbox),

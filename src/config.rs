@@ -153,9 +153,16 @@ pub struct ServeArgs {
     #[arg(long, env = "GRAPHQL_MAX_QUERY_BYTES", default_value_t = 32 * 1024)]
     pub max_query_bytes: usize,
 
-    /// Deepest nesting the parser follows (selections, lists, objects).
-    #[arg(long, env = "GRAPHQL_MAX_RECURSION", default_value_t = 64)]
+    /// Deepest nesting the parser follows: selection sets, and `{`, `[` and `(` open at once
+    /// (checked before parsing). At most 128: deeper, the parser could overflow the stack.
+    #[arg(long, env = "GRAPHQL_MAX_RECURSION", default_value_t = 64,
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=crate::graphql::NESTING_CEILING as u64))]
     pub max_recursion: usize,
+
+    /// Most fields one request selects with every fragment spread inlined (`__typename`
+    /// included; a batch counts all its operations). Counts selections as written, not results.
+    #[arg(long, env = "GRAPHQL_MAX_EXPANDED_FIELDS", default_value_t = 2000)]
+    pub max_expanded_fields: usize,
 
     /// Allow introspection (`__schema`, `__type`). Default: on with the embedded sandbox, off otherwise.
     #[arg(long, env = "GRAPHQL_INTROSPECTION")]
@@ -366,6 +373,9 @@ impl ServeArgs {
         if self.tasks_search_page_size == 0 {
             return Err(ConfigError::Zero("GHL_TASKS_SEARCH_PAGE_SIZE"));
         }
+        if self.max_expanded_fields == 0 {
+            return Err(ConfigError::Zero("GRAPHQL_MAX_EXPANDED_FIELDS"));
+        }
         if self.apq_cache_size == 0 {
             return Err(ConfigError::Zero("GRAPHQL_APQ_CACHE_SIZE"));
         }
@@ -460,6 +470,20 @@ mod tests {
         safelist.ghl_base_url = None;
         assert_eq!(safelist.upstream(), Err(ConfigError::MissingSafelist));
         assert!(Cli::try_parse_from(["ghl-subgraph", "serve", "--api-keys", "short"]).is_err());
+    }
+
+    #[test]
+    fn parser_nesting_stays_under_the_stack_safe_ceiling() {
+        assert_eq!(args(&[]).max_recursion, 64);
+        assert_eq!(args(&["--max-recursion", "128"]).max_recursion, 128);
+        for refused in ["129", "0"] {
+            assert!(Cli::try_parse_from(["ghl-subgraph", "serve", "--max-recursion", refused]).is_err(), "{refused}");
+        }
+        let mut none = args(&["--max-expanded-fields", "0"]);
+        none.ghl_token = None;
+        none.ghl_base_url = None;
+        assert_eq!(none.upstream(), Err(ConfigError::Zero("GRAPHQL_MAX_EXPANDED_FIELDS")));
+        assert_eq!(args(&[]).max_expanded_fields, 2000);
     }
 
     #[test]

@@ -18,6 +18,7 @@ use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
+use super::expansion::FieldTally;
 use super::graphiql;
 use super::persisted::PersistedQueries;
 use super::request_context::{LoaderOptions, RequestContext};
@@ -240,11 +241,14 @@ fn is_mutation(request: &Request) -> bool {
 /// Runs each prepared request in turn; `batched` says whether the client sent a JSON array.
 async fn execute(state: &GraphqlState, headers: &HeaderMap, media: MediaType, requests: Vec<Prepared>, batched: bool) -> Response {
     let tenant = state.auth.tenant_for(headers).await;
+    // The operations of one HTTP request share one budget of expanded fields (`limits`).
+    let tally = FieldTally::default();
     let mut responses = Vec::with_capacity(requests.len());
     for prepared in requests {
         let response = match prepared {
             Ok(request) => {
                 let context = |tenant| RequestContext::new(tenant, &state.client, &state.loader_options);
+                let request = request.data(tally.clone());
                 crate::oauth::execute_with_reauth(&state.schema, &state.auth, request, &tenant, context).await
             }
             Err(refused) => async_graphql::Response::from_errors(vec![refused]),

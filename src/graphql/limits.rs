@@ -1,12 +1,17 @@
-//! Operation limits, checked before anything runs: query size, aliases, root fields and
-//! directives here; depth, complexity (lists weighted by `first` or a default size) and parser
-//! recursion by async-graphql. Every refusal carries code `OPERATION_LIMIT` and costs no GHL call.
+//! Operation limits, checked before anything runs: query size, bracket nesting, fields with
+//! fragments inlined, aliases, root fields and directives here; depth, complexity (lists weighted
+//! by `first` or a default size) and selection recursion by async-graphql. Every refusal carries
+//! code `OPERATION_LIMIT` and costs no GHL call.
 
+use std::any::TypeId;
 use std::sync::Arc;
 
-use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, NextParseQuery, NextValidation};
+use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, NextParseQuery, NextPrepareRequest, NextValidation};
 use async_graphql::parser::types::{ExecutableDocument, Selection, SelectionSet};
-use async_graphql::{ErrorExtensionValues, ServerError, ServerResult, ValidationResult, Variables};
+use async_graphql::{ErrorExtensionValues, Request, ServerError, ServerResult, ValidationResult, Variables};
+
+use super::expansion::{expanded_fields, FieldTally};
+use super::nesting::{parse_within, ParseError};
 
 /// The code of every refusal by a limit.
 pub const OPERATION_LIMIT: &str = "OPERATION_LIMIT";
@@ -20,7 +25,10 @@ pub struct OperationLimits {
     pub max_root_fields: usize,
     pub max_directives: usize,
     pub max_query_bytes: usize,
+    /// Also the most `{`, `[` and `(` open at once, checked before parsing.
     pub max_recursion: usize,
+    /// Most fields an operation selects with its fragments inlined (a batch: all its operations).
+    pub max_expanded_fields: usize,
 }
 
 impl Default for OperationLimits {
@@ -33,6 +41,7 @@ impl Default for OperationLimits {
             max_directives: 50,
             max_query_bytes: 32 * 1024,
             max_recursion: 64,
+            max_expanded_fields: 2000,
         }
     }
 }
@@ -95,27 +104,20 @@ fn shape_of(document: &ExecutableDocument) -> Shape {
     shape
 }
 
-#[async_graphql::async_trait::async_trait]
-impl Extension for LimitCheck {
-    async fn parse_query(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        query: &str,
-        variables: &Variables,
-        next: NextParseQuery<'_>,
-    ) -> ServerResult<ExecutableDocument> {
+impl LimitCheck {
+    /// Scans, parses and counts `request` once; async-graphql then runs on this document.
+    fn check(&self, request: &Request) -> Result<ExecutableDocument, ServerError> {
         let limits = &self.0;
+        let query = &request.query;
         if query.len() > limits.max_query_bytes {
             return Err(refusal(format!("the operation is {} bytes; the limit is {}", query.len(), limits.max_query_bytes)));
         }
-        let document = next.run(ctx, query, variables).await.map_err(|error| {
-            if error.message.contains("recursion") || error.message.contains("too deep") {
+        let document = parse_within(query, limits.max_recursion).map_err(|error| match error {
+            ParseError::TooDeep { .. } => refusal(error.to_string()),
+            ParseError::Syntax(async_graphql::parser::Error::RecursionLimitExceeded) => {
                 refusal(format!("the operation nests deeper than {} levels", limits.max_recursion))
-            } else if error.message.starts_with("The number of directives") {
-                refusal(format!("a field carries more than {} directives", limits.max_directives))
-            } else {
-                error
             }
+            ParseError::Syntax(syntax) => ServerError::from(syntax),
         })?;
         let shape = shape_of(&document);
         if shape.aliases > limits.max_aliases {
@@ -127,7 +129,58 @@ impl Extension for LimitCheck {
         if shape.directives > limits.max_directives {
             return Err(refusal(format!("the operation uses {} directives; the limit is {}", shape.directives, limits.max_directives)));
         }
+        let fields = expanded_fields(&document)
+            .map_err(|cycle| refusal(format!("fragment `{}` spreads itself, directly or through other fragments", cycle.0)))?;
+        let max = limits.max_expanded_fields;
+        if fields > max {
+            return Err(refusal(format!("the operation selects {fields} fields once its fragments are inlined; the limit is {max}")));
+        }
+        // Last, so an operation refused for anything else spends nothing of its batch's budget.
+        if let Some(tally) = tally_of(request) {
+            tally.spend(fields, max).map_err(|spent| {
+                refusal(format!("the batch selects more than {max} fields in all: {spent} before this operation's {fields}"))
+            })?;
+        }
         Ok(document)
+    }
+}
+
+/// The budget the handler shares between a batch's operations, if any. Read off the request:
+/// async-graphql attaches request data to the extension context only after `prepare_request`.
+fn tally_of(request: &Request) -> Option<&FieldTally> {
+    request.data.get(&TypeId::of::<FieldTally>()).and_then(|data| data.downcast_ref())
+}
+
+#[async_graphql::async_trait::async_trait]
+impl Extension for LimitCheck {
+    /// Every check on the text happens here, before async-graphql's parse step: that step walks
+    /// every fragment spread path (exponential in a fragment bomb) before any later hook could
+    /// refuse it. It then reuses our document (`set_parsed_query`): one parse per operation.
+    async fn prepare_request(&self, ctx: &ExtensionContext<'_>, request: Request, next: NextPrepareRequest<'_>) -> ServerResult<Request> {
+        let mut request = next.run(ctx, request).await?;
+        let document = self.check(&request)?;
+        request.set_parsed_query(document);
+        Ok(request)
+    }
+
+    /// Gives async-graphql's own recursion and directive checks our code.
+    async fn parse_query(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        query: &str,
+        variables: &Variables,
+        next: NextParseQuery<'_>,
+    ) -> ServerResult<ExecutableDocument> {
+        let limits = &self.0;
+        next.run(ctx, query, variables).await.map_err(|error| {
+            if error.message.contains("recursion") || error.message.contains("too deep") {
+                refusal(format!("the operation nests deeper than {} levels", limits.max_recursion))
+            } else if error.message.starts_with("The number of directives") {
+                refusal(format!("a field carries more than {} directives", limits.max_directives))
+            } else {
+                error
+            }
+        })
     }
 
     async fn validation(&self, ctx: &ExtensionContext<'_>, next: NextValidation<'_>) -> Result<ValidationResult, Vec<ServerError>> {

@@ -6,12 +6,14 @@ mod appointment;
 mod connection;
 mod contact;
 mod datetime;
+mod expansion;
 mod field_errors;
 mod graphiql;
 mod handler;
 mod limits;
 mod loaders;
 mod mutation;
+mod nesting;
 mod note;
 mod observe;
 mod persisted;
@@ -26,6 +28,7 @@ pub use graphiql::asset as graphiql_asset;
 pub use handler::{get as graphql_get, post as graphql_post, GraphqlState};
 pub use limits::{OperationLimits, OPERATION_LIMIT};
 pub use mutation::Mutation;
+pub use nesting::NESTING_CEILING;
 pub use persisted::{sha256_hex, ApqCache, PersistedError, PersistedQueries, Safelist, SafelistError};
 pub use query::Query;
 pub use request_context::LoaderOptions;
@@ -77,9 +80,11 @@ pub async fn federation_sdl() -> String {
 }
 
 /// The type of the operation `request` would run (the named one, else the first); `None` when
-/// the text does not parse or names no operation it holds.
+/// the text does not parse or names no operation it holds. Text nested beyond the ceiling is not
+/// parsed (the parser could overflow the stack); it is beyond any configured limit too, so the
+/// executor refuses it as well.
 pub fn operation_type(request: &Request) -> Option<OperationType> {
-    let document = async_graphql::parser::parse_query(&request.query).ok()?;
+    let document = nesting::parse_within(&request.query, NESTING_CEILING).ok()?;
     let operation = match &request.operation_name {
         Some(name) => document.operations.iter().find(|(n, _)| n.is_some_and(|n| n.as_str() == name)).map(|(_, op)| op),
         None => document.operations.iter().next().map(|(_, op)| op),
