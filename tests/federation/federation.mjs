@@ -3,7 +3,7 @@
 // entity fetches reached GHL batched: one GET /contacts/{id} per distinct contact.
 
 import assert from 'node:assert/strict';
-import { graphql } from './lib/http.mjs';
+import { graphql, graphqlResponse } from './lib/http.mjs';
 
 /**
  * The answers each gateway must give, read from the subgraphs directly (before any gateway runs).
@@ -79,4 +79,31 @@ export async function contactPageWithJobs(gateway, { subgraph, jobs, expected })
 
 function describe(calls) {
   return calls.map((c) => `  ${c.method} ${c.path}${c.query ? `?${c.query}` : ''} → ${c.status}`).join('\n');
+}
+
+/**
+ * A failing nested list through the gateway: with every tasks call refused by GHL (403, so no
+ * retry and no open circuit), each job's contact keeps its name and email; only `tasks` is
+ * null, with an error at its path (GraphQL's "Handling Field Errors").
+ */
+export async function jobsWithFailingTasks(gateway, { jobs, expected, sandbox }) {
+  await sandbox.addFault({ path: '/locations/*/tasks/search', kind: 'status', status: 403 });
+  await sandbox.addFault({ path: '/contacts/*/tasks', kind: 'status', status: 403 });
+  let body;
+  try {
+    body = await graphqlResponse(gateway.url, '{ jobs { id contact { id name email tasks { title } } } }');
+  } finally {
+    await sandbox.clearFaults();
+  }
+  const withContact = jobs.jobs.filter((j) => j.contactId);
+  for (const job of body.data.jobs) {
+    const want = jobs.jobs.find((j) => j.id === job.id);
+    if (!want.contactId) continue;
+    const contact = expected.contacts.get(want.contactId);
+    assert.deepEqual(job.contact, { id: want.contactId, name: contact.name, email: contact.email, tasks: null }, JSON.stringify(body));
+  }
+  assert.ok(body.errors?.length > 0, `errors expected: ${JSON.stringify(body)}`);
+  const taskErrors = body.errors.filter((e) => e.path?.at(-1) === 'tasks');
+  assert.ok(taskErrors.length > 0, `an error at a tasks path: ${JSON.stringify(body.errors)}`);
+  return `${withContact.length} jobs keep their contact's name and email; tasks null with ${taskErrors.length} error(s) at tasks paths`;
 }

@@ -18,7 +18,7 @@ import { fileURLToPath } from 'node:url';
 
 import { auditCheck } from './audit.mjs';
 import { graphiqlRunsAQuery } from './browser.mjs';
-import { contactPageWithJobs, contactWithJobs, expectations, jobsWithContacts } from './federation.mjs';
+import { contactPageWithJobs, contactWithJobs, expectations, jobsWithContacts, jobsWithFailingTasks } from './federation.mjs';
 import { fetchContactIds, startJobsSubgraph } from './jobs-subgraph.mjs';
 import { Checks } from './lib/checks.mjs';
 import { compose } from './lib/compose.mjs';
@@ -105,7 +105,12 @@ async function federation(subgraph) {
 
   const sandbox = sandboxLog(subgraph.sandboxUrl);
   for (const [name, start] of [['Apollo Gateway', startApolloGateway], ['Hive Gateway', startHiveGateway]]) {
-    const queries = ['contact → jobs', 'jobs → contacts (entity batching)', 'contact page → jobs (one _entities call)'];
+    const queries = [
+      'contact → jobs',
+      'jobs → contacts (entity batching)',
+      'contact page → jobs (one _entities call)',
+      'jobs → contacts with failing tasks (partial data)',
+    ];
     if (!supergraph || !expected) {
       for (const q of queries) checks.skip(`${name}: ${q}`, 'composition or expectations failed');
       continue;
@@ -123,6 +128,7 @@ async function federation(subgraph) {
       await checks.run(`${name}: ${queries[0]}`, () => contactWithJobs(gateway, env));
       await checks.run(`${name}: ${queries[1]}`, () => jobsWithContacts(gateway, env));
       await checks.run(`${name}: ${queries[2]}`, () => contactPageWithJobs(gateway, env));
+      await checks.run(`${name}: ${queries[3]}`, () => jobsWithFailingTasks(gateway, env));
     } finally {
       await gateway.stop();
     }
