@@ -57,18 +57,23 @@ impl Auth {
                 let token = headers
                     .get(AUTHORIZATION)
                     .and_then(|v| v.to_str().ok())
-                    .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
-                    .map(str::trim)
+                    .and_then(bearer_token)
                     .filter(|t| !t.is_empty())
                     .ok_or_else(|| AppError::Unauthenticated("send the GHL access token as `Authorization: Bearer <token>`".into()))?;
                 let location = location_of(headers)?;
-                Ok(Tenant::new(location.as_str(), SecretString::from(token.to_owned()), None))
+                Ok(Tenant::forwarded(location.as_str(), SecretString::from(token.to_owned())))
             }
         }
     }
 }
 
 /// The location named in `x-ghl-location-id`, checked to be a valid GHL id.
+/// The token of an `Authorization: Bearer …` value; the scheme is case-insensitive (RFC 9110).
+fn bearer_token(value: &str) -> Option<&str> {
+    let (scheme, token) = value.trim_start().split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+}
+
 fn location_of(headers: &HeaderMap) -> Result<PathId, AppError> {
     let location = headers
         .get(LOCATION_HEADER)

@@ -28,6 +28,9 @@ enum State {
     HalfOpen,
 }
 
+/// Circuits kept before healthy ones are forgotten (forward mode keys them by credential).
+const MAX_TRACKED: usize = 10_000;
+
 pub struct CircuitBreaker {
     config: BreakerConfig,
     states: Mutex<HashMap<String, State>>,
@@ -77,6 +80,9 @@ impl CircuitBreaker {
         let mut states = self.states.lock().unwrap_or_else(|p| p.into_inner());
         if !failed && !states.contains_key(location) {
             return Transition::None; // the common case: healthy and never failed, nothing to track
+        }
+        if states.len() >= MAX_TRACKED && !states.contains_key(location) {
+            states.retain(|_, state| *state != State::Closed { failures: 0 });
         }
         let state = states.entry(location.to_owned()).or_insert(State::Closed { failures: 0 });
         let open = State::Open { until: Instant::now() + self.config.cool_down };

@@ -381,14 +381,15 @@ impl GhlClient {
         body: Option<Bytes>,
     ) -> Result<Bytes, GhlError> {
         let location = tenant.location_id();
+        let budget = tenant.budget_key();
         let mut call = UpstreamCall { method: method_name(method), path: route.template, status: None };
         let unavailable = |reason, call: &UpstreamCall| GhlError::at(GhlErrorKind::Unavailable { reason }, call.clone());
 
-        let Some(admission) = self.inner.breaker.admit(location) else {
+        let Some(admission) = self.inner.breaker.admit(budget) else {
             counter!("ghl_circuit_rejections_total").increment(1);
             return Err(unavailable(Unavailability::CircuitOpen, &call));
         };
-        match self.inner.limiter.acquire(location, tenant.deadline()).await {
+        match self.inner.limiter.acquire(budget, tenant.deadline()).await {
             Ok(waited) => histogram!("ghl_limiter_wait_seconds").record(waited.as_secs_f64()),
             Err(refusal) => {
                 let reason = match refusal {
@@ -399,7 +400,7 @@ impl GhlClient {
                 return Err(GhlError::at(GhlErrorKind::RateLimited { retry_after: Some(refusal.retry_after()) }, call));
             }
         }
-        let permit = self.permit(location).acquire_owned();
+        let permit = self.permit(budget).acquire_owned();
         let _permit = match tenant.deadline() {
             Some(deadline) => match tokio::time::timeout_at(deadline.into(), permit).await {
                 Ok(permit) => permit,
@@ -448,7 +449,7 @@ impl GhlClient {
             Err(error) => Err(transport_error(&error, deadline_bound, call.clone())),
             Ok((status, headers, bytes)) => {
                 call.status = Some(status.as_u16());
-                self.inner.limiter.observe(location, status.as_u16(), &headers, started.elapsed());
+                self.inner.limiter.observe(budget, status.as_u16(), &headers, started.elapsed());
                 match bytes {
                     Err(error) => Err(transport_error(&error, deadline_bound, call.clone())),
                     Ok(bytes) if status.is_success() => Ok(bytes),
@@ -487,6 +488,10 @@ impl GhlClient {
         if let Some(semaphore) = map.get(location_id) {
             return semaphore.clone();
         }
+        if map.len() >= MAX_TRACKED_PERMITS {
+            // Forward mode keys permits by credential: forget the ones nobody holds.
+            map.retain(|_, semaphore| Arc::strong_count(semaphore) > 1);
+        }
         let semaphore = Arc::new(Semaphore::new(self.inner.max_concurrency));
         map.insert(location_id.to_owned(), semaphore.clone());
         semaphore
@@ -501,6 +506,9 @@ struct InFlightKey {
     path: String,
     query: Vec<(String, String)>,
 }
+
+/// Concurrency bounds kept before unused ones are forgotten.
+const MAX_TRACKED_PERMITS: usize = 10_000;
 
 /// How often a caller asks again after joining calls that ran out of their starters' time.
 const MAX_SHARED_RESTARTS: usize = 3;

@@ -67,6 +67,18 @@ struct Location {
     window: Mutex<Window>,
 }
 
+/// Budgets kept before idle ones are forgotten.
+const MAX_TRACKED: usize = 10_000;
+
+impl Location {
+    /// Still counts for GHL: calls in its burst window or a daily block.
+    fn is_busy(&self, now: Instant) -> bool {
+        let mut window = self.window.lock().unwrap_or_else(|p| p.into_inner());
+        window.expire(now);
+        !window.sent.is_empty() || window.daily_blocked_until.is_some_and(|until| until > now)
+    }
+}
+
 struct Window {
     /// Send times in the current burst window (our own calls and calls GHL says others made).
     sent: VecDeque<Instant>,
@@ -157,6 +169,11 @@ impl RateLimiter {
         if let Some(location) = map.get(id) {
             return location.clone();
         }
+        if map.len() >= MAX_TRACKED {
+            // Forward mode keys budgets by credential, so callers can mint keys: forget idle ones.
+            let now = Instant::now();
+            map.retain(|_, location| Arc::strong_count(location) > 1 || location.is_busy(now));
+        }
         let location = Arc::new(Location {
             line: tokio::sync::Mutex::new(()),
             waiting: AtomicUsize::new(0),
@@ -220,6 +237,11 @@ impl RateLimiter {
 
     /// Learns from GHL's rate-limit headers on any response (429 included) and from its round trip.
     pub fn observe(&self, location: &str, status: u16, headers: &HeaderMap, round_trip: Duration) {
+        // Only GHL's answers to calls it accepted speak for this budget: a 401/403 (a bad or foreign
+        // token) or a 4xx/5xx may carry another budget's headers.
+        if !(200..300).contains(&status) && status != 429 {
+            return;
+        }
         let number = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).and_then(|v| v.trim().parse::<u64>().ok());
         let loc = self.location(location);
         let now = Instant::now();
@@ -291,6 +313,21 @@ mod tests {
         headers.insert("x-ratelimit-remaining", "0".parse().unwrap());
         limiter.observe("a", 200, &headers, Duration::ZERO);
         assert!(matches!(limiter.acquire("a", None).await, Err(Refusal::Busy { .. })));
+    }
+
+    #[tokio::test]
+    async fn limits_claimed_on_refused_calls_are_not_adopted() {
+        let limiter = limiter(10, 10_000, 5);
+        let mut headers = HeaderMap::new();
+        headers.insert("x-ratelimit-max", "1".parse().unwrap());
+        headers.insert("x-ratelimit-remaining", "0".parse().unwrap());
+        headers.insert("x-ratelimit-daily-remaining", "0".parse().unwrap());
+        for status in [401, 403, 422, 500] {
+            limiter.observe("a", status, &headers, Duration::ZERO);
+        }
+        for _ in 0..5 {
+            assert!(limiter.acquire("a", None).await.is_ok());
+        }
     }
 
     #[tokio::test]

@@ -4,6 +4,7 @@
 
 use std::collections::BTreeSet;
 use std::fmt;
+use std::sync::Arc;
 use std::time::Instant;
 
 use secrecy::{ExposeSecret, SecretString};
@@ -20,12 +21,31 @@ pub struct Tenant {
     token: SecretString,
     scopes: Option<Scopes>,
     deadline: Option<Instant>,
+    /// Whose rate budget, circuit and concurrency this tenant's calls draw on (see `budget_key`).
+    budget_key: Arc<str>,
 }
 
 impl Tenant {
     /// `scopes` is `None` when they are unknown (forwarded tokens): GHL then decides.
     pub fn new(location_id: impl Into<String>, token: SecretString, scopes: Option<Scopes>) -> Self {
-        Self { location_id: location_id.into(), token, scopes, deadline: None }
+        let location_id = location_id.into();
+        Self { budget_key: Arc::from(location_id.as_str()), location_id, token, scopes, deadline: None }
+    }
+
+    /// A tenant whose token the caller sent (forward mode). Anyone can name any location, so its
+    /// budget, circuit and permits are its own (location and credential): a caller with a garbage
+    /// or foreign token can neither spend nor shrink a real tenant's.
+    pub fn forwarded(location_id: impl Into<String>, token: SecretString) -> Self {
+        let mut tenant = Self::new(location_id, token, None);
+        let fingerprint: String = tenant.credential_fingerprint()[..16].iter().map(|b| format!("{b:02x}")).collect();
+        tenant.budget_key = Arc::from(format!("{}#{fingerprint}", tenant.location_id));
+        tenant
+    }
+
+    /// The key of the limiter, breaker and permits: the location, or in forward mode the location
+    /// and a fingerprint of the credential.
+    pub fn budget_key(&self) -> &str {
+        &self.budget_key
     }
 
     /// The same tenant, for one GraphQL operation that must finish by `deadline`:
@@ -111,6 +131,15 @@ mod tests {
         assert!(scopes.contains(SCOPE_WRITE));
         assert!(scopes.contains(SCOPE_TASKS_SEARCH));
         assert!(!scopes.contains("contacts"));
+    }
+
+    #[test]
+    fn forwarded_tenants_have_a_budget_of_their_own_per_credential() {
+        let a = Tenant::forwarded("loc", SecretString::from("token-a"));
+        let b = Tenant::forwarded("loc", SecretString::from("token-b"));
+        assert_ne!(a.budget_key(), b.budget_key());
+        assert!(a.budget_key().starts_with("loc#") && !a.budget_key().contains("token-a"));
+        assert_eq!(Tenant::new("loc", SecretString::from("token-a"), None).budget_key(), "loc");
     }
 
     #[test]

@@ -1,6 +1,7 @@
-//! One cheap request must never take the subgraph or a location down (security review F3):
-//! callers that go away mid-call give back their limiter slot, permit and in-flight entry, and a
-//! timeout that is only an operation's own deadline never opens the circuit for everyone.
+//! One cheap request must never take the subgraph or a location down (security review F3, F4):
+//! callers that go away mid-call give back their limiter slot, permit and in-flight entry, a
+//! timeout that is only an operation's own deadline never opens the circuit for everyone, and in
+//! forward mode a caller's token has a budget of its own.
 
 use std::time::{Duration, Instant};
 
@@ -113,4 +114,33 @@ async fn operations_that_run_out_of_their_own_time_never_open_the_circuit() {
 
     let response = app.graphql(CONTACT, json!({ "id": ids[3] })).await;
     assert_eq!(response["data"]["contact"]["id"], json!(ids[3]), "the circuit stayed closed: {response}");
+}
+
+#[tokio::test]
+async fn forward_mode_callers_with_other_tokens_neither_spend_nor_shrink_a_locations_budget() {
+    let app = spawn_app(Setup { extra: vec!["--rate-limit".into(), "3/10s".into(), "--limiter-max-wait".into(), "200ms".into()], ..Setup::forward() }).await;
+    let garbage = [("authorization", "Bearer garbage"), (LOCATION, ghl_sandbox::LOCATION_ID)];
+    for i in 0..3 {
+        let response = app.graphql_with("query($id: ID!) { contact(id: $id) { id } }", json!({ "id": format!("c{i}") }), &garbage).await;
+        assert_eq!(codes(&response), vec!["UNAUTHENTICATED"], "{response}");
+    }
+
+    let bearer = format!("Bearer {}", ghl_sandbox::READ_TOKEN);
+    let valid = [("authorization", bearer.as_str()), (LOCATION, ghl_sandbox::LOCATION_ID)];
+    for id in &app.contact_ids()[..3] {
+        let response = app.graphql_with(CONTACT, json!({ "id": id }), &valid).await;
+        assert_eq!(response["data"]["contact"]["id"], json!(id), "{response}");
+    }
+    // The same garbage token is still paced on its own budget.
+    let response = app.graphql_with(CONTACT, json!({ "id": "c9" }), &garbage).await;
+    assert_eq!(codes(&response), vec!["RATE_LIMITED"], "{response}");
+}
+
+#[tokio::test]
+async fn the_bearer_scheme_is_case_insensitive() {
+    let app = spawn_app(Setup::forward()).await;
+    let id = app.contact_ids()[0].clone();
+    let bearer = format!("BEARER {}", ghl_sandbox::READ_TOKEN);
+    let response = app.graphql_with(CONTACT, json!({ "id": id }), &[("authorization", &bearer), (LOCATION, ghl_sandbox::LOCATION_ID)]).await;
+    assert_eq!(response["data"]["contact"]["id"], json!(id), "{response}");
 }
