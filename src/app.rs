@@ -7,22 +7,26 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 use axum::extract::DefaultBodyLimit;
+use axum::handler::Handler;
 use axum::routing::get;
 use axum::{Json, Router};
 use secrecy::SecretString;
 use serde_json::json;
 use tokio::net::TcpListener;
+use tower_http::timeout::RequestBodyTimeoutLayer;
 use tracing::{info, warn};
 
 use crate::auth::Auth;
 use crate::config::{AuthKind, PersistedMode, ServeArgs, Upstream};
 use crate::graphql::{self, ApqCache, GraphqlState, LoaderOptions, OperationLimits, PersistedQueries, Safelist, SchemaOptions};
 use crate::oauth::OAuthApp;
+use crate::serve::ConnectionLimits;
 use crate::highlevel::{BreakerConfig, ClientOptions, GhlClient, LimiterConfig, RetryConfig, Scopes, Tenant};
 
 pub struct App {
     listener: TcpListener,
     router: Router,
+    connection_limits: ConnectionLimits,
     upstream: String,
     #[cfg(feature = "sandbox")]
     sandbox: Option<ghl_sandbox::RunningSandbox>,
@@ -114,9 +118,10 @@ impl App {
             csrf_prevention: args.csrf_prevention,
             persisted: Arc::new(persisted_queries(&args)?),
             callers,
+            max_body_bytes: args.max_body_bytes,
         };
         let _ = crate::metrics::handle();
-        let mut router = router(state, args.max_body_bytes);
+        let mut router = router(state, args.max_body_bytes, args.body_read_timeout);
         if let Some(oauth_routes) = oauth_routes {
             router = router.merge(oauth_routes);
         }
@@ -146,6 +151,7 @@ impl App {
         Ok(Self {
             listener,
             router,
+            connection_limits: ConnectionLimits { max_connections: args.max_connections, header_read_timeout: args.header_read_timeout },
             upstream: base_url,
             #[cfg(feature = "sandbox")]
             sandbox,
@@ -178,12 +184,12 @@ impl App {
     /// Serves until `shutdown` resolves, then drains in-flight requests.
     pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
         info!(addr = ?self.listener.local_addr().ok(), "serving");
-        let result = axum::serve(self.listener, self.router).with_graceful_shutdown(shutdown).await;
+        crate::serve::serve(self.listener, self.router, self.connection_limits, shutdown).await;
         #[cfg(feature = "sandbox")]
         if let Some(sandbox) = self.sandbox {
             sandbox.shutdown().await;
         }
-        result
+        Ok(())
     }
 }
 
@@ -205,14 +211,16 @@ fn persisted_queries(args: &ServeArgs) -> anyhow::Result<PersistedQueries> {
 }
 
 /// The HTTP surface: `/graphql` (POST, GET, GraphiQL), vendored GraphiQL assets, health.
-pub fn router(state: GraphqlState, max_body_bytes: usize) -> Router {
+pub fn router(state: GraphqlState, max_body_bytes: usize, body_read_timeout: std::time::Duration) -> Router {
+    let admit = axum::middleware::from_fn_with_state(state.clone(), graphql::admit_post);
     Router::new()
-        .route("/graphql", get(graphql::graphql_get).post(graphql::graphql_post))
+        .route("/graphql", get(graphql::graphql_get).post(graphql::graphql_post.layer(admit)))
         .route("/graphiql/{file}", get(graphql::graphiql_asset))
         .route("/healthz", get(|| async { Json(json!({ "status": "ok" })) }))
         .route("/readyz", get(|| async { Json(json!({ "status": "ready" })) }))
         .route("/metrics", get(metrics))
         .layer(DefaultBodyLimit::max(max_body_bytes))
+        .layer(RequestBodyTimeoutLayer::new(body_read_timeout))
         .with_state(state)
 }
 

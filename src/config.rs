@@ -128,6 +128,19 @@ pub struct ServeArgs {
     #[arg(long, env = "GRAPHQL_MAX_BODY_BYTES", default_value_t = 2 * 1024 * 1024)]
     pub max_body_bytes: usize,
 
+    /// Longest a connection may take to send a request's headers; also how long an idle
+    /// keep-alive connection stays open.
+    #[arg(long, env = "HTTP_HEADER_READ_TIMEOUT", default_value = "10s", value_parser = positive_duration)]
+    pub header_read_timeout: Duration,
+
+    /// Longest a request may take to send its body.
+    #[arg(long, env = "HTTP_BODY_READ_TIMEOUT", default_value = "30s", value_parser = positive_duration)]
+    pub body_read_timeout: Duration,
+
+    /// Most client connections open at once; further ones are closed at once.
+    #[arg(long, env = "HTTP_MAX_CONNECTIONS", default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_connections: u32,
+
     /// Deepest selection nesting accepted.
     #[arg(long, env = "GRAPHQL_MAX_DEPTH", default_value_t = 12)]
     pub max_depth: usize,
@@ -505,5 +518,14 @@ mod tests {
         let a = args(&["--request-timeout", "1500ms", "--connect-timeout", "2s"]);
         assert_eq!(a.request_timeout, Duration::from_millis(1500));
         assert_eq!(a.connect_timeout, Duration::from_secs(2));
+    }
+}
+
+/// A duration above zero (`250ms`, `10s`).
+fn positive_duration(value: &str) -> Result<Duration, String> {
+    match humantime::parse_duration(value) {
+        Ok(duration) if !duration.is_zero() => Ok(duration),
+        Ok(_) => Err("must be above zero".into()),
+        Err(error) => Err(error.to_string()),
     }
 }

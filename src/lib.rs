@@ -13,6 +13,7 @@
 //! - `highlevel`: the only code that speaks HTTP to GHL (limiter, retries, breaker included).
 //! - `metrics`: the Prometheus recorder behind `/metrics`.
 //! - `oauth`: OAuth app mode: install flow, per-location token store, self-refreshing tokens.
+//! - `serve`: the accept loop: connection cap, header-read and idle timeouts, graceful drain.
 
 pub mod app;
 pub mod auth;
@@ -23,4 +24,5 @@ pub mod graphql;
 pub mod highlevel;
 pub mod metrics;
 pub mod oauth;
+pub mod serve;
 pub mod telemetry;

@@ -49,6 +49,8 @@ pub struct GraphqlState {
     pub persisted: Arc<PersistedQueries>,
     /// Caller API keys; empty lets every caller in.
     pub callers: Arc<CallerKeys>,
+    /// Largest request body accepted (a larger declared `Content-Length` is refused unread).
+    pub max_body_bytes: usize,
 }
 
 /// The media type a response is written in.
@@ -90,13 +92,33 @@ impl MediaType {
     }
 }
 
-/// `POST /graphql`.
-pub async fn post(State(state): State<GraphqlState>, headers: HeaderMap, body: Bytes) -> Response {
-    let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
-    let essence = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
-    if let Some(refused) = guard(&state, &headers, essence != JSON) {
+/// The checks of `POST /graphql` that need only the headers, run before the body is read: a
+/// declared body over the limit (413 at once), the caller's API key and CSRF prevention. A caller
+/// without a key never gets to send us a body.
+pub async fn admit_post(State(state): State<GraphqlState>, request: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let headers = request.headers();
+    let declared = headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.trim().parse::<u64>().ok());
+    if declared.is_some_and(|length| length > state.max_body_bytes as u64) {
+        let media = MediaType::negotiate(headers).unwrap_or(MediaType::Json);
+        let message = format!("the request body is larger than {} bytes", state.max_body_bytes);
+        let mut response = refusal(media, StatusCode::PAYLOAD_TOO_LARGE, "PAYLOAD_TOO_LARGE", &message);
+        response.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
+        return response;
+    }
+    if let Some(refused) = guard(&state, headers, json_essence(headers) != JSON) {
         return refused;
     }
+    next.run(request).await
+}
+
+fn json_essence(headers: &HeaderMap) -> String {
+    let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase()
+}
+
+/// `POST /graphql`, after [`admit_post`].
+pub async fn post(State(state): State<GraphqlState>, headers: HeaderMap, body: Bytes) -> Response {
+    let essence = json_essence(&headers);
     let Some(media) = MediaType::negotiate(&headers) else {
         return not_acceptable();
     };

@@ -8,6 +8,7 @@ mod availability;
 mod bad_input;
 mod batching;
 mod callers;
+mod connections;
 mod csrf;
 mod http;
 mod limits;
