@@ -20,6 +20,7 @@ use crate::auth::Auth;
 use crate::config::{AuthKind, PersistedMode, ServeArgs, Upstream};
 use crate::graphql::{self, ApqCache, GraphqlState, LoaderOptions, OperationLimits, PersistedQueries, Safelist, SchemaOptions};
 use crate::oauth::OAuthApp;
+use crate::host_guard::HostPolicy;
 use crate::serve::ConnectionLimits;
 use crate::highlevel::{BreakerConfig, ClientOptions, GhlClient, LimiterConfig, RetryConfig, Scopes, Tenant};
 
@@ -128,6 +129,8 @@ impl App {
 
         let listener = TcpListener::bind(args.listen).await.with_context(|| format!("binding {}", args.listen))?;
         let public = !listener.local_addr()?.ip().is_loopback();
+        let hosts = HostPolicy::new(!public, &args.allowed_hosts);
+        let router = router.layer(axum::middleware::from_fn_with_state(hosts, crate::host_guard::check));
         let keys = args.api_keys.as_ref().map_or(0, |k| k.len());
         if public && keys == 0 && matches!(args.auth, AuthKind::Static) {
             warn!(

@@ -137,6 +137,12 @@ pub struct ServeArgs {
     #[arg(long, env = "HTTP_BODY_READ_TIMEOUT", default_value = "30s", value_parser = positive_duration)]
     pub body_read_timeout: Duration,
 
+    /// Host names this server answers to besides loopback names, comma-separated (a loopback
+    /// listener refuses any other `Host`, against DNS rebinding; a browser `Origin` must be this
+    /// server or one of these).
+    #[arg(long, env = "HTTP_ALLOWED_HOSTS", value_delimiter = ',')]
+    pub allowed_hosts: Vec<String>,
+
     /// Most client connections open at once; further ones are closed at once.
     #[arg(long, env = "HTTP_MAX_CONNECTIONS", default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..))]
     pub max_connections: u32,

@@ -11,6 +11,7 @@
 //! - `error`: the one error type and its mapping to GraphQL error codes.
 //! - `graphql`: the schema, loaders, HTTP handler and vendored GraphiQL.
 //! - `highlevel`: the only code that speaks HTTP to GHL (limiter, retries, breaker included).
+//! - `host_guard`: refuses foreign `Host` and `Origin` values (DNS rebinding).
 //! - `metrics`: the Prometheus recorder behind `/metrics`.
 //! - `oauth`: OAuth app mode: install flow, per-location token store, self-refreshing tokens.
 //! - `serve`: the accept loop: connection cap, header-read and idle timeouts, graceful drain.
@@ -22,6 +23,7 @@ pub mod config;
 pub mod error;
 pub mod graphql;
 pub mod highlevel;
+pub mod host_guard;
 pub mod metrics;
 pub mod oauth;
 pub mod serve;

@@ -77,3 +77,22 @@ async fn csrf_prevention_can_be_turned_off() {
 
     assert_eq!(response.status(), 200);
 }
+
+#[tokio::test]
+async fn a_rebound_host_name_or_a_foreign_origin_cannot_drive_a_loopback_server() {
+    let app = spawn_app(Setup::default()).await;
+    let id = app.contact_ids()[0].clone();
+    let delete = json!({ "query": "mutation($id: ID!) { deleteContact(id: $id) }", "variables": { "id": id } });
+
+    let rebound = app.http.post(format!("{}/graphql", app.url)).header("host", "rebind.attacker.example").json(&delete).send().await.unwrap();
+    assert_eq!(rebound.status(), 403);
+    let body: serde_json::Value = rebound.json().await.unwrap();
+    assert_eq!(body["errors"][0]["extensions"]["code"], json!("HOST_NOT_ALLOWED"), "{body}");
+
+    let foreign = app.http.post(format!("{}/graphql", app.url)).header("origin", "https://rebind.attacker.example").json(&delete).send().await.unwrap();
+    assert_eq!(foreign.status(), 403);
+    assert!(app.requests().is_empty(), "GHL was never asked");
+
+    let same_origin = app.http.post(format!("{}/graphql", app.url)).header("origin", app.url.clone()).json(&json!({ "query": "{ __typename }" })).send().await.unwrap();
+    assert_eq!(same_origin.status(), 200);
+}
