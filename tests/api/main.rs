@@ -10,6 +10,7 @@ mod batching;
 mod callers;
 mod csrf;
 mod http;
+mod introspection;
 mod limits;
 mod mutations;
 mod oauth;
