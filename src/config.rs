@@ -147,16 +147,16 @@ pub struct ServeArgs {
     #[arg(long, env = "HTTP_MAX_CONNECTIONS", default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..))]
     pub max_connections: u32,
 
-    /// Deepest selection nesting accepted.
+    /// Deepest selection nesting accepted (`__typename` and introspection not counted).
     #[arg(long, env = "GRAPHQL_MAX_DEPTH", default_value_t = 12)]
     pub max_depth: usize,
 
     /// Highest complexity accepted: each field counts 1, `contacts` lists multiply by `first`,
-    /// a contact's tasks/notes/appointments by 10.
+    /// a contact's tasks/notes/appointments by 10. Introspection is not counted.
     #[arg(long, env = "GRAPHQL_MAX_COMPLEXITY", default_value_t = 10_000)]
     pub max_complexity: usize,
 
-    /// Most aliases in one operation.
+    /// Most aliases in one operation (those inside introspection not counted).
     #[arg(long, env = "GRAPHQL_MAX_ALIASES", default_value_t = 100)]
     pub max_aliases: usize,
 

@@ -184,7 +184,7 @@ impl Contact {
     }
 
     /// The contact's tasks (to-dos); null, with an error at this path, when GHL could not list them.
-    #[graphql(complexity = "LIST_WEIGHT * child_complexity")]
+    #[graphql(complexity = "LIST_WEIGHT.saturating_mul(child_complexity)")]
     async fn tasks(&self, ctx: &Context<'_>) -> FieldResult<Option<Vec<Task>>> {
         let scope = Scope::for_read(ctx)?;
         let tasks = scope.list(TasksOf(self.path_id()?)).await?;
@@ -192,7 +192,7 @@ impl Contact {
     }
 
     /// Notes written on the contact; null, with an error at this path, when GHL could not list them.
-    #[graphql(complexity = "LIST_WEIGHT * child_complexity")]
+    #[graphql(complexity = "LIST_WEIGHT.saturating_mul(child_complexity)")]
     async fn notes(&self, ctx: &Context<'_>) -> FieldResult<Option<Vec<Note>>> {
         let scope = Scope::for_read(ctx)?;
         let notes = scope.list(NotesOf(self.path_id()?)).await?;
@@ -200,7 +200,7 @@ impl Contact {
     }
 
     /// Calendar appointments booked with the contact; null, with an error at this path, when GHL could not list them.
-    #[graphql(complexity = "LIST_WEIGHT * child_complexity")]
+    #[graphql(complexity = "LIST_WEIGHT.saturating_mul(child_complexity)")]
     async fn appointments(&self, ctx: &Context<'_>) -> FieldResult<Option<Vec<Appointment>>> {
         let scope = Scope::for_read(ctx)?;
         let events = scope.list(AppointmentsOf(self.path_id()?)).await?;

@@ -1,12 +1,18 @@
 //! GraphiQL, served from assets vendored into the binary: the playground works offline.
 //!
-//! Versions and checksums of the vendored files: `assets/graphiql/VERSIONS.md`.
+//! Versions and checksums of the vendored files: `assets/graphiql/VERSIONS.md`. When callers
+//! need an API key, the page opens with an empty `x-api-key` in its headers editor.
 
 use axum::extract::Path;
 use axum::http::{header, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 
+use crate::callers::API_KEY_HEADER;
+
 const INDEX: &str = include_str!("../../assets/graphiql/index.html");
+
+/// The line of `INDEX` that sets GraphiQL's default headers (none).
+const NO_HEADERS: &str = "var defaultHeaders = '';";
 
 const ASSETS: &[(&str, &str, &[u8])] = &[
     ("graphiql.min.js", "text/javascript; charset=utf-8", include_bytes!("../../assets/graphiql/graphiql.min.js")),
@@ -15,9 +21,14 @@ const ASSETS: &[(&str, &str, &[u8])] = &[
     ("react-dom.production.min.js", "text/javascript; charset=utf-8", include_bytes!("../../assets/graphiql/react-dom.production.min.js")),
 ];
 
-/// The GraphiQL page.
-pub fn page() -> Response {
-    Html(INDEX).into_response()
+/// The GraphiQL page; `ask_for_api_key` prefills the headers editor with an empty key.
+pub fn page(ask_for_api_key: bool) -> Response {
+    if !ask_for_api_key {
+        return Html(INDEX).into_response();
+    }
+    // A JS string holding the headers editor's JSON text.
+    let headers = format!(r#"var defaultHeaders = '{{\n  "{API_KEY_HEADER}": ""\n}}';"#);
+    Html(INDEX.replacen(NO_HEADERS, &headers, 1)).into_response()
 }
 
 /// `GET /graphiql/{file}`: one of the vendored files, cached for a day.

@@ -230,7 +230,7 @@ pub async fn get(State(state): State<GraphqlState>, headers: HeaderMap, uri: Uri
         .is_some_and(|accept| accept.contains("text/html"));
     let has_query = params.as_ref().is_ok_and(|Query(p)| p.query.is_some() || p.extensions.is_some());
     if wants_html && !has_query {
-        return graphiql::page();
+        return graphiql::page(!state.callers.is_empty());
     }
     if let Some(refused) = guard(&state, &headers, true) {
         return refused;

@@ -1,16 +1,21 @@
 //! Operation limits, checked before anything runs: query size, bracket nesting, fields with
-//! fragments inlined, aliases, root fields and directives here; depth, complexity (lists weighted
-//! by `first` or a default size) and selection recursion by async-graphql. Every refusal carries
-//! code `OPERATION_LIMIT` and costs no GHL call.
+//! fragments inlined, depth, aliases, root fields and directives here; complexity (lists weighted
+//! by `first` or a default size, computed by async-graphql) after validation; selection recursion
+//! by async-graphql. Introspection (`__schema` / `__type`) counts toward no depth, alias or
+//! complexity limit, so GraphiQL and codegen can always read the schema; it stays bounded by the
+//! size, nesting and expanded-field limits. Every refusal carries code `OPERATION_LIMIT` and
+//! costs no GHL call.
 
 use std::any::TypeId;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, NextParseQuery, NextPrepareRequest, NextValidation};
 use async_graphql::parser::types::{ExecutableDocument, Selection, SelectionSet};
 use async_graphql::{ErrorExtensionValues, Request, ServerError, ServerResult, ValidationResult, Variables};
 
-use super::expansion::{expanded_fields, FieldTally};
+use super::expansion::{expand, FieldTally};
+use super::introspection::{is_introspection_field, is_introspection_type};
 use super::nesting::{parse_within, ParseError};
 
 /// The code of every refusal by a limit.
@@ -51,11 +56,17 @@ pub struct LimitChecks(pub Arc<OperationLimits>);
 
 impl ExtensionFactory for LimitChecks {
     fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(LimitCheck(self.0.clone()))
+        Arc::new(LimitCheck { limits: self.0.clone(), introspection_cost: AtomicUsize::new(0) })
     }
 }
 
-struct LimitCheck(Arc<OperationLimits>);
+/// One per operation (async-graphql creates extensions per request).
+struct LimitCheck {
+    limits: Arc<OperationLimits>,
+    /// The introspection share of async-graphql's complexity, measured in `prepare_request` and
+    /// left out in `validation`.
+    introspection_cost: AtomicUsize,
+}
 
 fn refusal(message: String) -> ServerError {
     let mut error = ServerError::new(message, None);
@@ -73,18 +84,22 @@ struct Shape {
     max_root_fields: usize,
 }
 
-fn count_selections(set: &SelectionSet, shape: &mut Shape) {
+/// Counts as written; aliases inside introspection (below `__schema` / `__type`, or on an
+/// introspection type) are not counted.
+fn count_selections(set: &SelectionSet, introspective: bool, shape: &mut Shape) {
     for item in &set.items {
         match &item.node {
             Selection::Field(field) => {
-                shape.aliases += usize::from(field.node.alias.is_some());
+                shape.aliases += usize::from(field.node.alias.is_some() && !introspective);
                 shape.directives += field.node.directives.len();
-                count_selections(&field.node.selection_set.node, shape);
+                let inner = introspective || is_introspection_field(&field.node.name.node);
+                count_selections(&field.node.selection_set.node, inner, shape);
             }
             Selection::FragmentSpread(spread) => shape.directives += spread.node.directives.len(),
             Selection::InlineFragment(inline) => {
                 shape.directives += inline.node.directives.len();
-                count_selections(&inline.node.selection_set.node, shape);
+                let on_introspection = inline.node.type_condition.as_ref().is_some_and(|c| is_introspection_type(&c.node.on.node));
+                count_selections(&inline.node.selection_set.node, introspective || on_introspection, shape);
             }
         }
     }
@@ -95,11 +110,12 @@ fn shape_of(document: &ExecutableDocument) -> Shape {
     for (_, operation) in document.operations.iter() {
         shape.directives += operation.node.directives.len();
         shape.max_root_fields = shape.max_root_fields.max(operation.node.selection_set.node.items.len());
-        count_selections(&operation.node.selection_set.node, &mut shape);
+        count_selections(&operation.node.selection_set.node, false, &mut shape);
     }
     for fragment in document.fragments.values() {
         shape.directives += fragment.node.directives.len();
-        count_selections(&fragment.node.selection_set.node, &mut shape);
+        let introspective = is_introspection_type(&fragment.node.type_condition.node.on.node);
+        count_selections(&fragment.node.selection_set.node, introspective, &mut shape);
     }
     shape
 }
@@ -107,7 +123,7 @@ fn shape_of(document: &ExecutableDocument) -> Shape {
 impl LimitCheck {
     /// Scans, parses and counts `request` once; async-graphql then runs on this document.
     fn check(&self, request: &Request) -> Result<ExecutableDocument, ServerError> {
-        let limits = &self.0;
+        let limits = &self.limits;
         let query = &request.query;
         if query.len() > limits.max_query_bytes {
             return Err(refusal(format!("the operation is {} bytes; the limit is {}", query.len(), limits.max_query_bytes)));
@@ -129,12 +145,16 @@ impl LimitCheck {
         if shape.directives > limits.max_directives {
             return Err(refusal(format!("the operation uses {} directives; the limit is {}", shape.directives, limits.max_directives)));
         }
-        let fields = expanded_fields(&document)
+        let expansion = expand(&document)
             .map_err(|cycle| refusal(format!("fragment `{}` spreads itself, directly or through other fragments", cycle.0)))?;
-        let max = limits.max_expanded_fields;
+        let (fields, max) = (expansion.fields, limits.max_expanded_fields);
         if fields > max {
             return Err(refusal(format!("the operation selects {fields} fields once its fragments are inlined; the limit is {max}")));
         }
+        if expansion.depth > limits.max_depth {
+            return Err(refusal(format!("the operation nests deeper than {} levels", limits.max_depth)));
+        }
+        self.introspection_cost.store(expansion.introspection, Ordering::Relaxed);
         // Last, so an operation refused for anything else spends nothing of its batch's budget.
         if let Some(tally) = tally_of(request) {
             tally.spend(fields, max).map_err(|spent| {
@@ -171,7 +191,7 @@ impl Extension for LimitCheck {
         variables: &Variables,
         next: NextParseQuery<'_>,
     ) -> ServerResult<ExecutableDocument> {
-        let limits = &self.0;
+        let limits = &self.limits;
         next.run(ctx, query, variables).await.map_err(|error| {
             if error.message.contains("recursion") || error.message.contains("too deep") {
                 refusal(format!("the operation nests deeper than {} levels", limits.max_recursion))
@@ -183,18 +203,15 @@ impl Extension for LimitCheck {
         })
     }
 
+    /// The complexity check, done here rather than by async-graphql's `limit_complexity`, which
+    /// would count introspection too.
     async fn validation(&self, ctx: &ExtensionContext<'_>, next: NextValidation<'_>) -> Result<ValidationResult, Vec<ServerError>> {
-        let limits = &self.0;
-        next.run(ctx).await.map_err(|errors| {
-            errors
-                .into_iter()
-                .map(|error| match error.message.as_str() {
-                    "Query is too complex." => refusal(format!("the operation is too complex (limit {}); ask for fewer items per list", limits.max_complexity)),
-                    "Query is nested too deep." => refusal(format!("the operation nests deeper than {} levels", limits.max_depth)),
-                    _ => error,
-                })
-                .collect()
-        })
+        let result = next.run(ctx).await?;
+        let max = self.limits.max_complexity;
+        if result.complexity.saturating_sub(self.introspection_cost.load(Ordering::Relaxed)) > max {
+            return Err(vec![refusal(format!("the operation is too complex (limit {max}); ask for fewer items per list"))]);
+        }
+        Ok(result)
     }
 }
 
@@ -210,5 +227,15 @@ mod tests {
         )
         .unwrap();
         assert_eq!(shape_of(&doc), Shape { aliases: 4, directives: 4, max_root_fields: 2 });
+    }
+
+    #[test]
+    fn aliases_inside_introspection_are_not_counted() {
+        let doc = async_graphql::parser::parse_query(
+            "{ s: __schema { t: types { ...T } } c: contact(id: 1) { ... on __Type { n: name } } }
+             fragment T on __Type { k: kind }",
+        )
+        .unwrap();
+        assert_eq!(shape_of(&doc).aliases, 2, "`s` and `c` only");
     }
 }

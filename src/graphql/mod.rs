@@ -10,6 +10,7 @@ mod expansion;
 mod field_errors;
 mod graphiql;
 mod handler;
+mod introspection;
 mod limits;
 mod loaders;
 mod mutation;
@@ -26,6 +27,7 @@ use async_graphql::{EmptySubscription, Request, Schema};
 
 pub use graphiql::asset as graphiql_asset;
 pub use handler::{admit_post, get as graphql_get, post as graphql_post, GraphqlState};
+pub use introspection::INTROSPECTION_DISABLED;
 pub use limits::{OperationLimits, OPERATION_LIMIT};
 pub use mutation::Mutation;
 pub use nesting::NESTING_CEILING;
@@ -58,13 +60,12 @@ pub fn build_schema(options: &SchemaOptions) -> AppSchema {
         .enable_federation()
         .extension(observe::OperationMetrics)
         .extension(field_errors::NullOnError)
+        // Depth and complexity are checked by `LimitChecks`, which leaves introspection out.
         .extension(limits::LimitChecks(std::sync::Arc::new(limits.clone())))
-        .limit_depth(limits.max_depth)
-        .limit_complexity(limits.max_complexity)
         .limit_recursive_depth(limits.max_recursion)
         .limit_directives(limits.max_directives);
     if !options.introspection {
-        builder = builder.disable_introspection();
+        builder = builder.extension(introspection::IntrospectionGate).disable_introspection();
     }
     if !options.field_suggestions {
         builder = builder.disable_suggestions();

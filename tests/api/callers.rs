@@ -71,6 +71,19 @@ async fn health_checks_and_the_graphiql_page_need_no_key() {
 }
 
 #[tokio::test]
+async fn graphiql_prefills_an_empty_api_key_header_only_when_keys_are_configured() {
+    let with = spawn_app(with_keys(Setup::default())).await;
+    let without = spawn_app(Setup::default()).await;
+    let page = |app: &TestApp| app.http.get(format!("{}/graphql", app.url)).header("accept", "text/html").send();
+
+    let keyed = page(&with).await.expect("page").text().await.expect("html");
+    let open = page(&without).await.expect("page").text().await.expect("html");
+
+    assert!(keyed.contains(r#"var defaultHeaders = '{\n  "x-api-key": ""\n}';"#), "{keyed}");
+    assert!(open.contains("var defaultHeaders = '';"), "{open}");
+}
+
+#[tokio::test]
 async fn in_forward_mode_the_key_and_the_ghl_bearer_token_travel_side_by_side() {
     let app = spawn_app(with_keys(Setup::forward())).await;
     let bearer = format!("Bearer {}", ghl_sandbox::READ_TOKEN);

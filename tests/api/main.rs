@@ -11,6 +11,7 @@ mod callers;
 mod connections;
 mod csrf;
 mod http;
+mod introspection;
 mod limits;
 mod mutations;
 mod oauth;

@@ -1,7 +1,8 @@
 // GraphiQL in a real browser: Debian's Chromium, headless, driven by playwright-core. Opens
 // GET /graphql, runs the page's default contacts query with the run button, finds a contact from
-// the response in the result pane, and proves that no request left 127.0.0.1 (the page and its
-// vendored assets work offline). Keeps a screenshot in artifacts/graphiql.png.
+// the response in the result pane, checks the schema arrived (the Docs pane shows type Contact
+// and its fields; the editor completes Contact's fields), and proves that no request left
+// 127.0.0.1 (the page and its vendored assets work offline). Keeps screenshots in artifacts/.
 
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
@@ -67,14 +68,58 @@ export async function graphiqlRunsAQuery({ baseUrl, graphqlUrl, screenshot }) {
     await mkdir(path.dirname(screenshot), { recursive: true });
     await page.screenshot({ path: screenshot });
 
+    const docs = await docsShowContact(page, screenshot);
+    const hints = await editorCompletesContactFields(page, screenshot);
+
     if (pageErrors.length) throw new Error(`the page threw:\n  ${pageErrors.join('\n  ')}`);
     if (offsite.length) throw new Error(`requests left 127.0.0.1:\n  ${offsite.join('\n  ')}`);
     const graphqlPosts = local.filter((u) => new URL(u).pathname === '/graphql').length;
-    return `result shows ${first.name} (${first.id}); ${local.length} requests, all to 127.0.0.1 (${graphqlPosts} to /graphql), none elsewhere; screenshot ${path.relative(process.cwd(), screenshot)}`;
+    return `result shows ${first.name} (${first.id}); Docs: Contact with ${docs}; completion offers ${hints}; ${local.length} requests, all to 127.0.0.1 (${graphqlPosts} to /graphql), none elsewhere; screenshot ${path.relative(process.cwd(), screenshot)}`;
   } finally {
     await context.close();
     await rm(userDataDir, { recursive: true, force: true });
   }
+}
+
+/** `screenshot` with `-suffix` before its extension. */
+function besides(screenshot, suffix) {
+  const { dir, name, ext } = path.parse(screenshot);
+  return path.join(dir, `${name}-${suffix}${ext}`);
+}
+
+/** Opens the Docs pane and the type Contact; resolves to a detail naming some of its fields. */
+async function docsShowContact(page, screenshot) {
+  await page.getByRole('button', { name: 'Show Documentation Explorer' }).click();
+  const explorer = page.locator('.graphiql-doc-explorer');
+  const error = explorer.locator('.graphiql-doc-explorer-error');
+  const contactLink = explorer.locator('a.graphiql-doc-explorer-type-name', { hasText: /^Contact$/ }).first();
+  // Either the schema arrives (the root lists every type) or the pane says why not.
+  await contactLink.or(error).first().waitFor({ timeout: TIMEOUT_MS });
+  if (await error.count()) throw new Error(`the Docs pane shows: ${(await error.first().innerText()).slice(0, 300)}`);
+  await contactLink.click();
+  await explorer.locator('.graphiql-doc-explorer-title', { hasText: /^Contact$/ }).waitFor({ timeout: TIMEOUT_MS });
+  const fields = explorer.locator('.graphiql-doc-explorer-field-name');
+  await fields.filter({ hasText: /^tasks$/ }).waitFor({ timeout: TIMEOUT_MS });
+  const names = await fields.allInnerTexts();
+  await page.screenshot({ path: besides(screenshot, 'docs') });
+  return `${names.length} fields (${names.slice(0, 4).join(', ')}, …)`;
+}
+
+/** Types a contact selection into the query editor and asks for completions (Ctrl+Space). */
+async function editorCompletesContactFields(page, screenshot) {
+  const editor = page.locator('.graphiql-query-editor .CodeMirror');
+  await editor.click();
+  await page.keyboard.press('Control+A');
+  await page.keyboard.press('Delete');
+  // The editor closes brackets and quotes itself; typing the closer steps over it.
+  await page.keyboard.type('{ contact(id: "x") { ', { delay: 20 });
+  await page.keyboard.press('Control+Space');
+  const hints = page.locator('.CodeMirror-hints .CodeMirror-hint');
+  await hints.filter({ hasText: /^email$/ }).waitFor({ timeout: TIMEOUT_MS });
+  const offered = await hints.allInnerTexts();
+  await page.screenshot({ path: besides(screenshot, 'completion') });
+  await page.keyboard.press('Escape');
+  return `${offered.length} fields of Contact (email among them)`;
 }
 
 function isLocal(url, baseUrl) {

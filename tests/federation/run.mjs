@@ -18,6 +18,7 @@ import { fileURLToPath } from 'node:url';
 
 import { auditCheck } from './audit.mjs';
 import { graphiqlRunsAQuery } from './browser.mjs';
+import { introspectionBuildsTheSchema } from './introspection.mjs';
 import { contactPageWithJobs, contactWithJobs, expectations, jobsWithContacts, jobsWithFailingTasks } from './federation.mjs';
 import { fetchContactIds, startJobsSubgraph } from './jobs-subgraph.mjs';
 import { Checks } from './lib/checks.mjs';
@@ -53,6 +54,7 @@ async function main() {
     const served = await servedSdlMatches(subgraph.graphqlUrl, path.join(ROOT, 'schema.graphql'));
     return `${served.split('\n').length} lines, identical`;
   });
+  await checks.run('the standard introspection query builds a client schema', () => introspectionBuildsTheSchema(subgraph.graphqlUrl));
 
   await federation(subgraph);
 

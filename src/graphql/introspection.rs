@@ -1,0 +1,96 @@
+//! What counts as introspection, and the refusal when it is off. async-graphql's own switch
+//! answers `__schema` with `null` and no error, so a client cannot tell "off" from "broken";
+//! this gate refuses such an operation with code `INTROSPECTION_DISABLED` instead. The limits
+//! leave introspection out of depth, alias and complexity counts (see `limits`).
+
+use std::sync::Arc;
+
+use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, NextParseQuery};
+use async_graphql::parser::types::{ExecutableDocument, Selection, SelectionSet};
+use async_graphql::{ErrorExtensionValues, ServerError, ServerResult, Variables};
+
+/// The code of the refusal. Apollo Server's name for the same case (its `validationErrorCode`).
+pub const INTROSPECTION_DISABLED: &str = "INTROSPECTION_DISABLED";
+
+/// The root fields that read the schema itself.
+pub fn is_introspection_field(name: &str) -> bool {
+    matches!(name, "__schema" | "__type")
+}
+
+/// `__Type`, `__Field` and the other types only introspection returns.
+pub fn is_introspection_type(name: &str) -> bool {
+    name.starts_with("__")
+}
+
+/// The first introspection field `set` selects, nested sets included.
+fn find_in(set: &SelectionSet) -> Option<&str> {
+    set.items.iter().find_map(|item| match &item.node {
+        Selection::Field(field) if is_introspection_field(&field.node.name.node) => Some(field.node.name.node.as_str()),
+        Selection::Field(field) => find_in(&field.node.selection_set.node),
+        Selection::FragmentSpread(_) => None,
+        Selection::InlineFragment(inline) => find_in(&inline.node.selection_set.node),
+    })
+}
+
+/// The first introspection field anywhere in `document`, as written (every fragment is searched,
+/// so no spread needs following; recursion follows braces, bounded by the nesting pre-scan).
+fn introspection_in(document: &ExecutableDocument) -> Option<&str> {
+    let operations = document.operations.iter().map(|(_, op)| &op.node.selection_set.node);
+    let fragments = document.fragments.values().map(|f| &f.node.selection_set.node);
+    operations.chain(fragments).find_map(find_in)
+}
+
+/// Refuses every operation that selects `__schema` or `__type`; installed only when
+/// introspection is off.
+pub struct IntrospectionGate;
+
+impl ExtensionFactory for IntrospectionGate {
+    fn create(&self) -> Arc<dyn Extension> {
+        Arc::new(IntrospectionGate)
+    }
+}
+
+#[async_graphql::async_trait::async_trait]
+impl Extension for IntrospectionGate {
+    /// Runs on the document the limit checks already parsed (no second parse).
+    async fn parse_query(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        query: &str,
+        variables: &Variables,
+        next: NextParseQuery<'_>,
+    ) -> ServerResult<ExecutableDocument> {
+        let document = next.run(ctx, query, variables).await?;
+        match introspection_in(&document) {
+            Some(field) => {
+                let mut error = ServerError::new(format!("introspection is disabled on this server; the operation selects `{field}`"), None);
+                let mut extensions = ErrorExtensionValues::default();
+                extensions.set("code", INTROSPECTION_DISABLED);
+                error.extensions = Some(extensions);
+                Err(error)
+            }
+            None => Ok(document),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn found(text: &str) -> Option<String> {
+        introspection_in(&async_graphql::parser::parse_query(text).expect("parses")).map(str::to_owned)
+    }
+
+    #[test]
+    fn introspection_is_found_in_operations_inline_fragments_and_fragments() {
+        assert_eq!(found("{ __schema { types { name } } }").as_deref(), Some("__schema"));
+        assert_eq!(found("{ ... on Query { t: __type(name: \"Contact\") { name } } }").as_deref(), Some("__type"));
+        assert_eq!(found("{ ...F } fragment F on Query { __schema { queryType { name } } }").as_deref(), Some("__schema"));
+    }
+
+    #[test]
+    fn typename_and_ordinary_fields_are_not_introspection() {
+        assert_eq!(found("{ __typename contact(id: \"a\") { __typename id } }"), None);
+    }
+}
