@@ -106,6 +106,7 @@ impl App {
                 max_query_bytes: args.max_query_bytes,
                 max_recursion: args.max_recursion,
                 max_expanded_fields: args.max_expanded_fields,
+                max_entities: args.max_entities,
             },
             introspection: args.introspection.unwrap_or(on_sandbox),
             field_suggestions: args.field_suggestions.unwrap_or(on_sandbox),

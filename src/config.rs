@@ -183,6 +183,12 @@ pub struct ServeArgs {
     #[arg(long, env = "GRAPHQL_MAX_EXPANDED_FIELDS", default_value_t = 2000)]
     pub max_expanded_fields: usize,
 
+    /// Most entity references (`_entities` representations) one operation may resolve; each
+    /// reference also counts its whole selection against `--max-complexity`.
+    #[arg(long, env = "GRAPHQL_MAX_ENTITIES", default_value_t = 1000,
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
+    pub max_entities: usize,
+
     /// Allow introspection (`__schema`, `__type`). Default: on with the embedded sandbox, off otherwise.
     #[arg(long, env = "GRAPHQL_INTROSPECTION")]
     pub introspection: Option<bool>,

@@ -34,6 +34,8 @@ pub struct OperationLimits {
     pub max_recursion: usize,
     /// Most fields an operation selects with its fragments inlined (a batch: all its operations).
     pub max_expanded_fields: usize,
+    /// Most `_entities` representations in one operation.
+    pub max_entities: usize,
 }
 
 impl Default for OperationLimits {
@@ -47,6 +49,7 @@ impl Default for OperationLimits {
             max_query_bytes: 32 * 1024,
             max_recursion: 64,
             max_expanded_fields: 2000,
+            max_entities: 1000,
         }
     }
 }
@@ -154,6 +157,18 @@ impl LimitCheck {
         if expansion.depth > limits.max_depth {
             return Err(refusal(format!("the operation nests deeper than {} levels", limits.max_depth)));
         }
+        let references = entity_references(&document, request);
+        if references > limits.max_entities {
+            return Err(refusal(format!("the operation resolves {references} entity references; the limit is {}", limits.max_entities)));
+        }
+        // Each reference resolves the whole `_entities` selection again.
+        let entity_cost = references.saturating_mul(fields);
+        if entity_cost > limits.max_complexity {
+            return Err(refusal(format!(
+                "the operation is too complex (limit {}): {references} entity references × {fields} fields",
+                limits.max_complexity
+            )));
+        }
         self.introspection_cost.store(expansion.introspection, Ordering::Relaxed);
         // Last, so an operation refused for anything else spends nothing of its batch's budget.
         if let Some(tally) = tally_of(request) {
@@ -163,6 +178,26 @@ impl LimitCheck {
         }
         Ok(document)
     }
+}
+
+/// How many representations the operation's `_entities` root fields name, literal or in variables.
+fn entity_references(document: &ExecutableDocument, request: &Request) -> usize {
+    let count = |list: Result<async_graphql::Value, ()>| match list {
+        Ok(async_graphql::Value::List(items)) => items.len(),
+        _ => 0,
+    };
+    document
+        .operations
+        .iter()
+        .flat_map(|(_, operation)| operation.node.selection_set.node.items.iter())
+        .filter_map(|item| match &item.node {
+            Selection::Field(field) if field.node.name.node == "_entities" => field
+                .node
+                .get_argument("representations")
+                .map(|value| count(value.node.clone().into_const_with(|name| request.variables.get(name.as_str()).cloned().ok_or(())))),
+            _ => None,
+        })
+        .fold(0, usize::saturating_add)
 }
 
 /// The budget the handler shares between a batch's operations, if any. Read off the request:

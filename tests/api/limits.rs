@@ -308,3 +308,34 @@ async fn the_standard_introspection_query_passes_the_nesting_and_field_limits() 
     assert!(response["errors"].is_null(), "{}", &response.to_string()[..response.to_string().len().min(400)]);
     assert!(response["data"]["__schema"]["types"].as_array().is_some_and(|t| !t.is_empty()));
 }
+
+const ENTITIES: &str = "query($r: [_Any!]!) { _entities(representations: $r) { ... on Contact { id name email phone tasks { id title } notes { id } } } }";
+
+fn representations(n: usize) -> Value {
+    Value::Array((0..n).map(|i| json!({ "__typename": "Contact", "id": format!("c{i}") })).collect())
+}
+
+#[tokio::test]
+async fn twenty_thousand_entity_references_are_refused_without_an_upstream_call() {
+    let app = spawn_app(Setup { extra: vec!["--max-body-bytes".into(), "4000000".into()], ..Setup::default() }).await;
+
+    let response = app.graphql(ENTITIES, json!({ "r": representations(20_000) })).await;
+
+    assert_eq!(codes(&response), vec!["OPERATION_LIMIT"], "{}", &response.to_string()[..300.min(response.to_string().len())]);
+    assert!(app.requests().is_empty());
+}
+
+#[tokio::test]
+async fn each_entity_reference_counts_its_selection_against_the_complexity_limit() {
+    let app = spawn_app(Setup { extra: vec!["--max-complexity".into(), "500".into()], ..Setup::default() }).await;
+    let ids = app.contact_ids();
+
+    let many = app.graphql(ENTITIES, json!({ "r": representations(100) })).await;
+    assert_eq!(codes(&many), vec!["OPERATION_LIMIT"], "{many}");
+    assert!(app.requests().is_empty());
+
+    let few: Vec<Value> = ids[..5].iter().map(|id| json!({ "__typename": "Contact", "id": id })).collect();
+    let response = app.graphql(ENTITIES, json!({ "r": few })).await;
+    assert!(response["errors"].is_null(), "{response}");
+    assert_eq!(response["data"]["_entities"].as_array().map(Vec::len), Some(5));
+}
