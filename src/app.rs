@@ -131,7 +131,9 @@ impl App {
         let listener = TcpListener::bind(args.listen).await.with_context(|| format!("binding {}", args.listen))?;
         let public = !listener.local_addr()?.ip().is_loopback();
         let hosts = HostPolicy::new(!public, &args.allowed_hosts);
-        let router = router.layer(axum::middleware::from_fn_with_state(hosts, crate::host_guard::check));
+        let router = router
+            .layer(axum::middleware::from_fn_with_state(hosts, crate::host_guard::check))
+            .layer(axum::middleware::from_fn(crate::response_headers::add));
         let keys = args.api_keys.as_ref().map_or(0, |k| k.len());
         if public && keys == 0 && matches!(args.auth, AuthKind::Static) {
             warn!(

@@ -358,7 +358,7 @@ impl CreateContactInput {
             source: self.source,
             assigned_to: self.assigned_to.map(|id| id.0),
             dnd: self.dnd,
-            tags: self.tags,
+            tags: self.tags.map(|tags| within_tag_limits(&tags).map(|()| tags)).transpose()?,
             custom_fields: custom_fields(self.custom_fields)?,
         })
     }
@@ -385,7 +385,7 @@ impl UpdateContactInput {
             source: self.source,
             assigned_to: self.assigned_to.map(|id| id.0),
             dnd: self.dnd,
-            tags: self.tags,
+            tags: self.tags.map(|tags| within_tag_limits(&tags).map(|()| tags)).transpose()?,
             custom_fields: custom_fields(self.custom_fields)?,
         };
         let empty = serde_json::to_value(&wire).ok().and_then(|v| v.as_object().map(|o| o.is_empty())).unwrap_or(false);
@@ -394,6 +394,18 @@ impl UpdateContactInput {
         }
         Ok(wire)
     }
+}
+
+/// Most tags one call may set, add or remove, and the longest tag: GHL's tags are short labels;
+/// without a cap a caller could forward megabytes of tags in one request.
+pub const MAX_TAGS: usize = 100;
+pub const MAX_TAG_CHARS: usize = 255;
+
+pub fn within_tag_limits(tags: &[String]) -> AppResult<()> {
+    if tags.len() > MAX_TAGS || tags.iter().any(|t| t.chars().count() > MAX_TAG_CHARS) {
+        return Err(AppError::BadUserInput(format!("`tags` takes at most {MAX_TAGS} tags of at most {MAX_TAG_CHARS} characters")));
+    }
+    Ok(())
 }
 
 fn custom_fields(fields: Option<Vec<CustomFieldInput>>) -> AppResult<Option<Vec<CustomFieldWrite>>> {

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use async_graphql::{Context, Object, ID};
 
-use super::contact::{Contact, CreateContactInput, UpdateContactInput};
+use super::contact::{within_tag_limits, Contact, CreateContactInput, UpdateContactInput};
 use super::loaders::{ContactKey, NoteKey, NotesOf, TaskKey, TasksOf};
 use super::note::{Note, NoteInput};
 use super::request_context::Scope;
@@ -150,17 +150,24 @@ impl Mutation {
     }
 }
 
+/// The longest note body accepted (about 20 pages of text).
+pub const MAX_NOTE_CHARS: usize = 50_000;
+
 fn checked_tags(tags: Vec<String>) -> AppResult<Vec<String>> {
     let tags: Vec<String> = tags.into_iter().map(|t| t.trim().to_owned()).collect();
     if tags.is_empty() || tags.iter().any(String::is_empty) {
         return Err(AppError::BadUserInput("`tags` must be a non-empty list of non-empty strings".into()));
     }
+    within_tag_limits(&tags)?;
     Ok(tags)
 }
 
 fn checked_note(input: &NoteInput) -> AppResult<()> {
     if input.body.trim().is_empty() {
         return Err(AppError::BadUserInput("a note needs a non-empty body".into()));
+    }
+    if input.body.chars().count() > MAX_NOTE_CHARS {
+        return Err(AppError::BadUserInput(format!("a note body has at most {MAX_NOTE_CHARS} characters")));
     }
     Ok(())
 }

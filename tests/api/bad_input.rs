@@ -208,3 +208,24 @@ async fn after_a_barrage_of_bad_input_the_server_serves_and_ghl_saw_only_contact
     assert!(!app.requests().is_empty());
     assert_only_expected_paths(&app);
 }
+
+#[tokio::test]
+async fn oversized_tags_and_note_bodies_are_refused_before_any_upstream_call() {
+    let app = spawn_app(Setup::default()).await;
+    let id = app.contact_ids()[0].clone();
+    let many: Vec<String> = (0..101).map(|i| format!("t{i}")).collect();
+    let long = "x".repeat(256);
+    let body = "y".repeat(50_001);
+
+    let responses = [
+        app.graphql("mutation($id: ID!, $t: [String!]!) { addContactTags(id: $id, tags: $t) { id } }", json!({ "id": id, "t": many })).await,
+        app.graphql("mutation($id: ID!, $t: [String!]!) { removeContactTags(id: $id, tags: $t) { id } }", json!({ "id": id, "t": [long] })).await,
+        app.graphql("mutation($id: ID!, $t: [String!]!) { updateContact(id: $id, input: { tags: $t }) { id } }", json!({ "id": id, "t": many })).await,
+        app.graphql("mutation($id: ID!, $b: String!) { createNote(contactId: $id, input: { body: $b }) { id } }", json!({ "id": id, "b": body })).await,
+    ];
+
+    for response in &responses {
+        assert_eq!(codes(response), vec!["BAD_USER_INPUT"], "{}", &response.to_string()[..200.min(response.to_string().len())]);
+    }
+    assert!(app.requests().is_empty());
+}

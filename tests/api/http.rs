@@ -113,3 +113,23 @@ async fn health_endpoints_answer() {
         assert_eq!(response.status(), 200, "{path}");
     }
 }
+
+#[tokio::test]
+async fn every_response_carries_security_headers_and_graphql_answers_are_never_cached() {
+    let app = spawn_app(Setup::default()).await;
+
+    let page = app.http.get(format!("{}/graphql", app.url)).header("accept", "text/html").send().await.unwrap();
+    let answer = app.http.post(format!("{}/graphql", app.url)).json(&serde_json::json!({ "query": "{ __typename }" })).send().await.unwrap();
+    let asset = app.http.get(format!("{}/graphiql/graphiql.min.js", app.url)).send().await.unwrap();
+
+    for response in [&page, &answer, &asset] {
+        let header = |name: &str| response.headers().get(name).and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+        assert_eq!(header("x-content-type-options"), "nosniff");
+        assert_eq!(header("referrer-policy"), "no-referrer");
+        assert!(header("content-security-policy").contains("frame-ancestors 'none'"), "{}", header("content-security-policy"));
+    }
+    let csp = page.headers()["content-security-policy"].to_str().unwrap();
+    assert!(csp.contains("connect-src 'self'") && csp.contains("script-src 'self'"), "{csp}");
+    assert_eq!(answer.headers()["cache-control"], "no-store");
+    assert!(asset.headers()["cache-control"].to_str().unwrap().contains("max-age"), "assets keep their caching");
+}
