@@ -123,7 +123,8 @@ impl App {
             max_body_bytes: args.max_body_bytes,
         };
         let _ = crate::metrics::handle();
-        let mut router = router(state, args.max_body_bytes, args.body_read_timeout);
+        let metrics_key = args.metrics_key.as_ref().map(|key| sha256(secrecy::ExposeSecret::expose_secret(key)));
+        let mut router = router(state, args.max_body_bytes, args.body_read_timeout, metrics_key);
         if let Some(oauth_routes) = oauth_routes {
             router = router.merge(oauth_routes);
         }
@@ -217,26 +218,42 @@ fn persisted_queries(args: &ServeArgs) -> anyhow::Result<PersistedQueries> {
 }
 
 /// The HTTP surface: `/graphql` (POST, GET, GraphiQL), vendored GraphiQL assets, health.
-pub fn router(state: GraphqlState, max_body_bytes: usize, body_read_timeout: std::time::Duration) -> Router {
+pub fn router(state: GraphqlState, max_body_bytes: usize, body_read_timeout: std::time::Duration, metrics_key: Option<[u8; 32]>) -> Router {
     let admit = axum::middleware::from_fn_with_state(state.clone(), graphql::admit_post);
     Router::new()
         .route("/graphql", get(graphql::graphql_get).post(graphql::graphql_post.layer(admit)))
         .route("/graphiql/{file}", get(graphql::graphiql_asset))
         .route("/healthz", get(|| async { Json(json!({ "status": "ok" })) }))
         .route("/readyz", get(|| async { Json(json!({ "status": "ready" })) }))
-        .route("/metrics", get(metrics))
+        .route("/metrics", get(move |headers: axum::http::HeaderMap| metrics(headers, metrics_key)))
         .layer(DefaultBodyLimit::max(max_body_bytes))
         .layer(RequestBodyTimeoutLayer::new(body_read_timeout))
         .with_state(state)
 }
 
-/// `GET /metrics`: Prometheus text format.
-async fn metrics() -> axum::response::Response {
+/// `GET /metrics`: Prometheus text format; with `METRICS_API_KEY`, only for `Bearer <key>`.
+async fn metrics(headers: axum::http::HeaderMap, key: Option<[u8; 32]>) -> axum::response::Response {
     use axum::response::IntoResponse;
+    if let Some(key) = key {
+        let presented = headers
+            .get(axum::http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split_once(' '))
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+            .map(|(_, token)| sha256(token.trim()));
+        if !presented.is_some_and(|presented| bool::from(subtle::ConstantTimeEq::ct_eq(&presented[..], &key[..]))) {
+            return (axum::http::StatusCode::UNAUTHORIZED, [(axum::http::header::WWW_AUTHENTICATE, "Bearer")], "send METRICS_API_KEY as a bearer token\n").into_response();
+        }
+    }
     match crate::metrics::handle() {
         Some(handle) => ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], handle.render()).into_response(),
         None => axum::http::StatusCode::SERVICE_UNAVAILABLE.into_response(),
     }
+}
+
+fn sha256(text: &str) -> [u8; 32] {
+    use sha2::Digest;
+    sha2::Sha256::digest(text.as_bytes()).into()
 }
 
 /// Resolves on Ctrl-C or SIGTERM.

@@ -63,6 +63,12 @@ impl CallerKeys {
         }
     }
 
+    /// True when the request carries a configured key that reaches every location (a router's or
+    /// an operator's key, not a tenant's). False with no keys configured.
+    pub fn is_unrestricted(&self, headers: &HeaderMap) -> bool {
+        matches!(self.matching(headers), Some(CallerKey { locations: None, .. }))
+    }
+
     /// The stored key matching the presented one. Compares against every stored hash, so the
     /// time taken does not say which key matched.
     fn matching(&self, headers: &HeaderMap) -> Option<&CallerKey> {

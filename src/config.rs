@@ -143,6 +143,11 @@ pub struct ServeArgs {
     #[arg(long, env = "HTTP_ALLOWED_HOSTS", value_delimiter = ',')]
     pub allowed_hosts: Vec<String>,
 
+    /// Key Prometheus must send as `Authorization: Bearer <key>` to read `/metrics` (which names
+    /// tenant location ids); unset, `/metrics` is open. A secret: prefer the env var.
+    #[arg(long, env = "METRICS_API_KEY", hide_env_values = true, value_parser = metrics_key)]
+    pub metrics_key: Option<secrecy::SecretString>,
+
     /// Most client connections open at once; further ones are closed at once.
     #[arg(long, env = "HTTP_MAX_CONNECTIONS", default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..))]
     pub max_connections: u32,
@@ -540,4 +545,12 @@ fn positive_duration(value: &str) -> Result<Duration, String> {
         Ok(_) => Err("must be above zero".into()),
         Err(error) => Err(error.to_string()),
     }
+}
+
+/// At least 16 characters; the error never repeats the value.
+fn metrics_key(value: &str) -> Result<secrecy::SecretString, String> {
+    if value.trim().chars().count() < 16 {
+        return Err("METRICS_API_KEY must be at least 16 characters (the value is not shown)".into());
+    }
+    Ok(secrecy::SecretString::from(value.trim().to_owned()))
 }

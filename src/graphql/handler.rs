@@ -22,6 +22,7 @@ use super::expansion::FieldTally;
 use super::graphiql;
 use super::persisted::PersistedQueries;
 use super::request_context::{LoaderOptions, RequestContext};
+use super::introspection::SchemaReader;
 use super::AppSchema;
 use crate::auth::Auth;
 use crate::callers::CallerKeys;
@@ -265,12 +266,18 @@ async fn execute(state: &GraphqlState, headers: &HeaderMap, media: MediaType, re
     let tenant = state.auth.tenant_for(headers).await;
     // The operations of one HTTP request share one budget of expanded fields (`limits`).
     let tally = FieldTally::default();
+    // With keys configured, only an unrestricted (router or operator) key reads the SDL while
+    // introspection is off; without keys there is nobody to tell apart.
+    let schema_reader = state.callers.is_empty() || state.callers.is_unrestricted(headers);
     let mut responses = Vec::with_capacity(requests.len());
     for prepared in requests {
         let response = match prepared {
             Ok(request) => {
                 let context = |tenant| RequestContext::new(tenant, &state.client, &state.loader_options);
-                let request = request.data(tally.clone());
+                let mut request = request.data(tally.clone());
+                if schema_reader {
+                    request = request.data(SchemaReader);
+                }
                 crate::oauth::execute_with_reauth(&state.schema, &state.auth, request, &tenant, context).await
             }
             Err(refused) => async_graphql::Response::from_errors(vec![refused]),

@@ -40,8 +40,22 @@ fn introspection_in(document: &ExecutableDocument) -> Option<&str> {
     operations.chain(fragments).find_map(find_in)
 }
 
-/// Refuses every operation that selects `__schema` or `__type`; installed only when
-/// introspection is off.
+/// Marks a request whose caller may read `_service { sdl }` while introspection is off: one
+/// with an API key that reaches every location (the router's), or any caller when no keys are
+/// configured. Tenants' location-scoped keys may not.
+pub struct SchemaReader;
+
+/// `_service` at the root of an operation: the federation SDL, the whole schema with its docs.
+fn sdl_in(document: &ExecutableDocument) -> Option<&'static str> {
+    let at_root = |set: &SelectionSet| {
+        set.items.iter().any(|item| matches!(&item.node, Selection::Field(field) if field.node.name.node == "_service"))
+    };
+    let fragments_too = document.fragments.values().any(|f| at_root(&f.node.selection_set.node));
+    (document.operations.iter().any(|(_, op)| at_root(&op.node.selection_set.node)) || fragments_too).then_some("_service")
+}
+
+/// Refuses every operation that selects `__schema` or `__type` (and `_service`, unless the
+/// caller is a [`SchemaReader`]); installed only when introspection is off.
 pub struct IntrospectionGate;
 
 impl ExtensionFactory for IntrospectionGate {
@@ -61,7 +75,9 @@ impl Extension for IntrospectionGate {
         next: NextParseQuery<'_>,
     ) -> ServerResult<ExecutableDocument> {
         let document = next.run(ctx, query, variables).await?;
-        match introspection_in(&document) {
+        let reads_sdl = ctx.data_opt::<SchemaReader>().is_some();
+        let found = introspection_in(&document).or_else(|| (!reads_sdl).then(|| sdl_in(&document)).flatten());
+        match found {
             Some(field) => {
                 let mut error = ServerError::new(format!("introspection is disabled on this server; the operation selects `{field}`"), None);
                 let mut extensions = ErrorExtensionValues::default();

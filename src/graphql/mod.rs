@@ -27,7 +27,7 @@ use async_graphql::{EmptySubscription, Request, Schema};
 
 pub use graphiql::asset as graphiql_asset;
 pub use handler::{admit_post, get as graphql_get, post as graphql_post, GraphqlState};
-pub use introspection::INTROSPECTION_DISABLED;
+pub use introspection::{SchemaReader, INTROSPECTION_DISABLED};
 pub use limits::{OperationLimits, OPERATION_LIMIT};
 pub use mutation::Mutation;
 pub use nesting::NESTING_CEILING;

@@ -133,3 +133,19 @@ async fn every_response_carries_security_headers_and_graphql_answers_are_never_c
     assert_eq!(answer.headers()["cache-control"], "no-store");
     assert!(asset.headers()["cache-control"].to_str().unwrap().contains("max-age"), "assets keep their caching");
 }
+
+#[tokio::test]
+async fn metrics_can_require_a_bearer_key() {
+    let key = "metrics-key-0123456789";
+    let app = spawn_app(Setup { extra: vec!["--metrics-key".into(), key.into()], ..Setup::default() }).await;
+    let url = format!("{}/metrics", app.url);
+
+    let anonymous = app.http.get(&url).send().await.unwrap();
+    let wrong = app.http.get(&url).bearer_auth("metrics-key-wrong-0000").send().await.unwrap();
+    let right = app.http.get(&url).bearer_auth(key).send().await.unwrap();
+
+    assert_eq!(anonymous.status(), 401);
+    assert_eq!(wrong.status(), 401);
+    assert_eq!(right.status(), 200);
+    assert!(!anonymous.text().await.unwrap().contains(key));
+}

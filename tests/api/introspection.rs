@@ -236,3 +236,18 @@ async fn abusive_introspection_is_still_bounded_by_the_field_and_nesting_limits(
     let ok = app.graphql("{ __typename }", json!({})).await;
     assert_eq!(ok["data"]["__typename"], json!("Query"));
 }
+
+#[tokio::test]
+async fn with_introspection_off_only_an_unrestricted_key_reads_the_federation_sdl() {
+    let (router, tenant) = ("router-key-0123456789", "tenant-key-0123456789");
+    let keys = format!("{router},{tenant}={}", ghl_sandbox::LOCATION_ID);
+    let app = spawn_app(Setup { extra: vec!["--introspection".into(), "false".into(), "--api-keys".into(), keys], ..Setup::default() }).await;
+
+    let as_router = app.graphql_with("{ _service { sdl } }", json!({}), &[("x-api-key", router)]).await;
+    let as_tenant = app.graphql_with("{ _service { sdl } }", json!({}), &[("x-api-key", tenant)]).await;
+
+    assert!(as_router["data"]["_service"]["sdl"].as_str().is_some_and(|sdl| sdl.contains("type Contact")), "{as_router}");
+    assert_eq!(codes(&as_tenant), vec!["INTROSPECTION_DISABLED"], "{as_tenant}");
+    let data = app.graphql_with("{ __typename }", json!({}), &[("x-api-key", tenant)]).await;
+    assert_eq!(data["data"]["__typename"], json!("Query"));
+}
