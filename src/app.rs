@@ -136,17 +136,11 @@ impl App {
             .layer(axum::middleware::from_fn_with_state(hosts, crate::host_guard::check))
             .layer(axum::middleware::from_fn(crate::response_headers::add));
         let keys = args.api_keys.as_ref().map_or(0, |k| k.len());
-        if public && keys == 0 && matches!(args.auth, AuthKind::Static) {
-            warn!(
-                addr = %args.listen,
-                "SECURITY WARNING: listening on a non-loopback address with a static GHL token and NO API keys: \
-                 anyone who reaches this port reads and writes GHL contacts with that token. \
-                 Set SUBGRAPH_API_KEYS, or listen on 127.0.0.1."
-            );
-            // Also straight to stderr: a log filter of `error` must not hide this.
-            eprintln!(
-                "\n!!! SECURITY WARNING: {} is reachable from other machines, uses a static GHL token and requires no API key.\n\
-                 !!! Anyone who reaches it acts in GHL as that token. Set SUBGRAPH_API_KEYS or listen on 127.0.0.1.\n",
+        if public && keys == 0 && matches!(args.auth, AuthKind::Static) && !on_sandbox {
+            // Anyone who reached the port would act in GHL as the configured token (F8).
+            anyhow::bail!(
+                "refusing to listen on {} (reachable from other machines) with a static GHL token and no API keys: \
+                 set SUBGRAPH_API_KEYS, or listen on 127.0.0.1",
                 args.listen
             );
         } else if public && keys == 0 {

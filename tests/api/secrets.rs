@@ -179,17 +179,17 @@ async fn no_token_or_api_key_appears_in_any_response_log_line_or_metric() {
 }
 
 #[tokio::test]
-async fn listening_publicly_with_a_static_token_and_no_keys_warns_loudly_without_the_token() {
+async fn listening_publicly_with_a_static_token_and_no_keys_is_refused_without_the_token() {
     capture_all_logs();
     let sandbox = ghl_sandbox::Sandbox::spawn(Default::default()).await.expect("sandbox starts");
     let mut args = crate::helpers::serve_args(&sandbox.base_url(), &Setup { token: Some(BAD_GHL_TOKEN), ..Default::default() });
     args.listen = "0.0.0.0:0".parse().expect("address");
 
-    let app = ghl_subgraph::app::App::build(args).await.expect("app builds");
-    drop(app);
+    let refused = ghl_subgraph::app::App::build(args).await.err().expect("start is refused");
 
+    let message = format!("{refused:#}");
+    assert!(message.contains("SUBGRAPH_API_KEYS"), "the error says what to do: {message}");
+    assert!(!message.contains(BAD_GHL_TOKEN));
     let logs = String::from_utf8_lossy(&LOGS.lock().unwrap_or_else(std::sync::PoisonError::into_inner)).into_owned();
-    let warning = logs.lines().find(|l| l.contains("SECURITY WARNING")).expect("a loud warning is logged");
-    assert!(warning.contains("SUBGRAPH_API_KEYS"), "the warning says what to do: {warning}");
     assert!(!logs.contains(BAD_GHL_TOKEN));
 }
