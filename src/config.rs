@@ -55,6 +55,16 @@ pub enum TokensAction {
 }
 
 impl Cli {
+    /// Parses the command line and environment. A refused value is never echoed (clap's own
+    /// message repeats it, and several settings are secrets): the error names the setting and
+    /// says why, then the process exits with clap's usage status.
+    pub fn parse_or_exit() -> Self {
+        match Self::try_parse() {
+            Ok(cli) => cli,
+            Err(error) => exit_without_values(error),
+        }
+    }
+
     /// The command to run, with `serve` as the default.
     pub fn into_command(self) -> Command {
         self.command.unwrap_or(Command::Serve(self.serve))
@@ -553,4 +563,30 @@ fn metrics_key(value: &str) -> Result<secrecy::SecretString, String> {
         return Err("METRICS_API_KEY must be at least 16 characters (the value is not shown)".into());
     }
     Ok(secrecy::SecretString::from(value.trim().to_owned()))
+}
+
+/// The message of a refused value without the value itself; other clap errors as clap prints them.
+pub fn message_without_values(error: &clap::Error) -> Option<String> {
+    use clap::error::{ContextKind, ContextValue};
+    error.get(ContextKind::InvalidValue)?;
+    let setting = match error.get(ContextKind::InvalidArg) {
+        Some(ContextValue::String(arg)) => arg.clone(),
+        _ => "a setting".to_owned(),
+    };
+    let reason = match (std::error::Error::source(error), error.get(ContextKind::ValidValue)) {
+        (Some(source), _) => source.to_string(),
+        (None, Some(ContextValue::Strings(valid))) => format!("use one of {}", valid.join(", ")),
+        (None, _) => "not an accepted value".to_owned(),
+    };
+    Some(format!("error: invalid value for {setting} (the value is not shown): {reason}\n\nFor more information, try '--help'."))
+}
+
+fn exit_without_values(error: clap::Error) -> ! {
+    match message_without_values(&error) {
+        Some(message) => {
+            eprintln!("{message}");
+            std::process::exit(2);
+        }
+        None => error.exit(),
+    }
 }

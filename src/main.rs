@@ -1,13 +1,12 @@
 //! Wiring only: parse the command line, start logging, run the chosen command.
 
-use clap::Parser;
 use ghl_subgraph::app::{shutdown_signal, App};
 use ghl_subgraph::config::{Cli, Command};
 use ghl_subgraph::{graphql, telemetry};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let command = Cli::parse().into_command();
+    let command = Cli::parse_or_exit().into_command();
     telemetry::init();
     match command {
         Command::Serve(args) => {
