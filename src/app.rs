@@ -54,7 +54,7 @@ impl App {
                     AuthKind::Static => Auth::Static(Tenant::new(
                         args.ghl_location_id.clone().unwrap_or_default(),
                         SecretString::from(args.ghl_token.clone().unwrap_or_default()),
-                        Some(Scopes::parse(&args.ghl_scopes)),
+                        Some(Scopes::parse(args.static_scopes())),
                     )),
                 };
                 (base_url, auth)

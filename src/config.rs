@@ -106,8 +106,9 @@ pub struct ServeArgs {
 
     /// Scopes the static token carries, space- or comma-separated. Mutations need `contacts.write`;
     /// `locations/tasks.readonly` lets tasks of many contacts load in one call.
-    #[arg(long, env = "GHL_SCOPES", default_value = "contacts.readonly")]
-    pub ghl_scopes: String,
+    /// [default: contacts.readonly]
+    #[arg(long, env = "GHL_SCOPES")]
+    pub ghl_scopes: Option<String>,
 
     /// Timeout to open a connection to GHL.
     #[arg(long, env = "GHL_CONNECT_TIMEOUT", default_value = "5s", value_parser = humantime::parse_duration)]
@@ -389,6 +390,10 @@ pub enum ConfigError {
     BadBaseUrl,
     #[error("this build has no embedded sandbox (feature `sandbox`): set GHL_TOKEN and GHL_LOCATION_ID")]
     NoSandbox,
+    #[error("GHL_TOKEN (--ghl-token) is set but empty (was the secret injected?): set it, or unset it to run on the embedded sandbox")]
+    EmptyToken,
+    #[error("{0} is set but GHL_TOKEN is not: set the token too, or unset {0} to run on the embedded sandbox")]
+    PartialStatic(&'static str),
     #[error("{0} must be at least 1")]
     Zero(&'static str),
     #[error("--persisted-queries safelist needs --safelist-file (GRAPHQL_SAFELIST_FILE)")]
@@ -400,6 +405,11 @@ pub enum ConfigError {
 }
 
 impl ServeArgs {
+    /// The static token's scopes (`GHL_SCOPES`, by default read-only).
+    pub fn static_scopes(&self) -> &str {
+        self.ghl_scopes.as_deref().unwrap_or("contacts.readonly")
+    }
+
     /// Validates the combination of flags and says where GHL calls go.
     pub fn upstream(&self) -> Result<Upstream, ConfigError> {
         if let Some(url) = &self.ghl_base_url {
@@ -422,7 +432,17 @@ impl ServeArgs {
         if self.persisted_queries == PersistedMode::Safelist && self.safelist_file.is_none() {
             return Err(ConfigError::MissingSafelist);
         }
-        let token = self.ghl_token.as_deref().filter(|t| !t.is_empty());
+        if self.ghl_token.as_deref().is_some_and(|t| t.trim().is_empty()) {
+            return Err(ConfigError::EmptyToken);
+        }
+        let token = self.ghl_token.as_deref();
+        if token.is_none() && self.auth == AuthKind::Static {
+            // The sandbox only stands in when no GHL setting at all is given.
+            let partial = [(self.ghl_location_id.is_some(), "GHL_LOCATION_ID"), (self.ghl_scopes.is_some(), "GHL_SCOPES")];
+            if let Some((_, name)) = partial.iter().find(|(set, _)| *set) {
+                return Err(ConfigError::PartialStatic(name));
+            }
+        }
         let remote = |url: &Option<String>| Upstream::Remote { base_url: url.clone().unwrap_or_else(|| GHL_BASE_URL.to_owned()) };
         if self.auth == AuthKind::Oauth {
             let oauth = &self.oauth;
@@ -468,6 +488,21 @@ mod tests {
         let mut a = args(&[]);
         a.ghl_token = None;
         a.ghl_base_url = None;
+        assert_eq!(a.upstream(), Ok(Upstream::EmbeddedSandbox));
+    }
+
+    #[test]
+    fn an_empty_token_or_a_partial_static_configuration_never_falls_back_to_the_sandbox() {
+        let mut a = args(&[]);
+        (a.ghl_base_url, a.ghl_location_id, a.ghl_scopes) = (None, None, None);
+        a.ghl_token = Some(String::new());
+        assert_eq!(a.upstream(), Err(ConfigError::EmptyToken));
+        a.ghl_token = None;
+        a.ghl_location_id = Some("ve9EPM428h8vShlRW1KT".into());
+        assert_eq!(a.upstream(), Err(ConfigError::PartialStatic("GHL_LOCATION_ID")));
+        (a.ghl_location_id, a.ghl_scopes) = (None, Some("contacts.write".into()));
+        assert_eq!(a.upstream(), Err(ConfigError::PartialStatic("GHL_SCOPES")));
+        a.ghl_scopes = None;
         assert_eq!(a.upstream(), Ok(Upstream::EmbeddedSandbox));
     }
 
