@@ -25,6 +25,7 @@ use super::request_context::{LoaderOptions, RequestContext};
 use super::introspection::SchemaReader;
 use super::AppSchema;
 use crate::auth::Auth;
+use crate::error::AppError;
 use crate::callers::CallerKeys;
 use crate::highlevel::GhlClient;
 
@@ -263,7 +264,12 @@ fn is_mutation(request: &Request) -> bool {
 
 /// Runs each prepared request in turn; `batched` says whether the client sent a JSON array.
 async fn execute(state: &GraphqlState, headers: &HeaderMap, media: MediaType, requests: Vec<Prepared>, batched: bool) -> Response {
-    let tenant = state.auth.tenant_for(headers).await;
+    // A key scoped to locations (`key=loc1|loc2`) holds in every auth mode (OAuth checks it
+    // earlier too, before any token is refreshed).
+    let tenant = state.auth.tenant_for(headers).await.and_then(|tenant| match state.callers.may_reach(headers, tenant.location_id()) {
+        true => Ok(tenant),
+        false => Err(AppError::Forbidden(format!("this API key may not reach location `{}`", tenant.location_id()))),
+    });
     // The operations of one HTTP request share one budget of expanded fields (`limits`).
     let tally = FieldTally::default();
     // With keys configured, only an unrestricted (router or operator) key reads the SDL while

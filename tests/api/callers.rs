@@ -95,3 +95,25 @@ async fn in_forward_mode_the_key_and_the_ghl_bearer_token_travel_side_by_side() 
     assert!(body["data"]["contacts"]["nodes"].is_array(), "{body}");
     assert_eq!(without_key.status(), 401);
 }
+
+#[tokio::test]
+async fn location_scoped_keys_hold_in_static_and_forward_mode() {
+    let (elsewhere, here) = ("elsewhere-key-0123456789", "sandbox-key-0123456789");
+    let keys = format!("{elsewhere}=another-location,{here}={}", ghl_sandbox::LOCATION_ID);
+    let query = "query($id: ID!) { contact(id: $id) { id } }";
+
+    let static_app = spawn_app(Setup { extra: vec!["--api-keys".into(), keys.clone()], ..Setup::default() }).await;
+    let id = static_app.contact_ids()[0].clone();
+    let refused = static_app.graphql_with(query, json!({ "id": id }), &[("x-api-key", elsewhere)]).await;
+    assert_eq!(codes(&refused), vec!["FORBIDDEN"], "{refused}");
+    let allowed = static_app.graphql_with(query, json!({ "id": id }), &[("x-api-key", here)]).await;
+    assert_eq!(allowed["data"]["contact"]["id"], json!(id), "{allowed}");
+    assert_eq!(static_app.requests().len(), 1, "the refused caller caused no GHL call");
+
+    let forward = spawn_app(Setup { extra: vec!["--api-keys".into(), keys], ..Setup::forward() }).await;
+    let bearer = format!("Bearer {}", ghl_sandbox::READ_TOKEN);
+    let headers = [("x-api-key", elsewhere), ("authorization", bearer.as_str()), ("x-ghl-location-id", ghl_sandbox::LOCATION_ID)];
+    let refused = forward.graphql_with(query, json!({ "id": id }), &headers).await;
+    assert_eq!(codes(&refused), vec!["FORBIDDEN"], "{refused}");
+    assert!(forward.requests().is_empty());
+}
