@@ -115,7 +115,7 @@ pub struct ServeArgs {
     pub connect_timeout: Duration,
 
     /// Timeout of one GHL call, body included.
-    #[arg(long, env = "GHL_REQUEST_TIMEOUT", default_value = "30s", value_parser = humantime::parse_duration)]
+    #[arg(long, env = "GHL_REQUEST_TIMEOUT", default_value = "30s", value_parser = duration_within::<1, 600_000>)]
     pub request_timeout: Duration,
 
     /// GHL calls in flight at once per location.
@@ -124,7 +124,7 @@ pub struct ServeArgs {
 
     /// How long the tasks loader waits to gather contacts into one `tasks/search` call (with scope
     /// `locations/tasks.readonly`). Other loads start at once: GHL has no batch read for them.
-    #[arg(long, env = "GRAPHQL_BATCH_DELAY", default_value = "2ms", value_parser = humantime::parse_duration)]
+    #[arg(long, env = "GRAPHQL_BATCH_DELAY", default_value = "2ms", value_parser = duration_within::<0, 100>)]
     pub batch_delay: Duration,
 
     /// Page size of the location-wide tasks search.
@@ -244,7 +244,7 @@ pub struct ServeArgs {
     pub rate_limit: BurstLimit,
 
     /// GHL daily request budget per location (trial accounts: 10000).
-    #[arg(long, env = "GHL_DAILY_LIMIT", default_value_t = 200_000)]
+    #[arg(long, env = "GHL_DAILY_LIMIT", default_value_t = 200_000, value_parser = clap::value_parser!(u64).range(1..))]
     pub daily_limit: u64,
 
     /// Longest a GHL call waits for the rate limiter before failing with RATE_LIMITED.
@@ -252,7 +252,7 @@ pub struct ServeArgs {
     pub limiter_max_wait: Duration,
 
     /// Most GHL calls queued per location before new ones fail fast.
-    #[arg(long, env = "GHL_LIMITER_MAX_QUEUE", default_value_t = 10_000)]
+    #[arg(long, env = "GHL_LIMITER_MAX_QUEUE", default_value_t = 10_000, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=1_000_000))]
     pub limiter_max_queue: usize,
 
     /// Attempts per GHL call, the first included (safe calls only are retried).
@@ -260,7 +260,7 @@ pub struct ServeArgs {
     pub retry_max_attempts: u32,
 
     /// First retry backoff; doubles per attempt, with full jitter.
-    #[arg(long, env = "GHL_RETRY_BASE_DELAY", default_value = "100ms", value_parser = humantime::parse_duration)]
+    #[arg(long, env = "GHL_RETRY_BASE_DELAY", default_value = "100ms", value_parser = duration_within::<1, 10_000>)]
     pub retry_base_delay: Duration,
 
     /// Consecutive upstream failures that open a location's circuit breaker.
@@ -272,7 +272,7 @@ pub struct ServeArgs {
     pub breaker_cool_down: Duration,
 
     /// Longest one GraphQL operation may spend on GHL calls, queueing and retries included.
-    #[arg(long, env = "GRAPHQL_OPERATION_TIMEOUT", default_value = "30s", value_parser = humantime::parse_duration)]
+    #[arg(long, env = "GRAPHQL_OPERATION_TIMEOUT", default_value = "30s", value_parser = duration_within::<1, 600_000>)]
     pub operation_timeout: Duration,
 
     /// Contacts the embedded sandbox seeds (only without a GHL token).
@@ -299,7 +299,7 @@ pub struct OAuthArgs {
     pub ghl_client_secret: Option<secrecy::SecretString>,
 
     /// This server's `/oauth/callback` URL as registered with the app, e.g. `https://subgraph.example.com/oauth/callback`.
-    #[arg(long, env = "GHL_REDIRECT_URI")]
+    #[arg(long, env = "GHL_REDIRECT_URI", value_parser = http_url)]
     pub ghl_redirect_uri: Option<String>,
 
     /// Scopes the install asks for, space-separated.
@@ -394,6 +394,10 @@ pub enum ConfigError {
     EmptyToken,
     #[error("{0} is set but GHL_TOKEN is not: set the token too, or unset {0} to run on the embedded sandbox")]
     PartialStatic(&'static str),
+    #[error("GRAPHQL_SAFELIST_FILE (--safelist-file) only applies with --persisted-queries safelist")]
+    SafelistWithoutMode,
+    #[error("GHL_LOCATION_ID (--ghl-location-id) is not a GHL location id (letters, digits, `-` and `_`)")]
+    BadLocation,
     #[error("{0} must be at least 1")]
     Zero(&'static str),
     #[error("--persisted-queries safelist needs --safelist-file (GRAPHQL_SAFELIST_FILE)")]
@@ -431,6 +435,14 @@ impl ServeArgs {
         }
         if self.persisted_queries == PersistedMode::Safelist && self.safelist_file.is_none() {
             return Err(ConfigError::MissingSafelist);
+        }
+        if self.persisted_queries != PersistedMode::Safelist && self.safelist_file.is_some() {
+            return Err(ConfigError::SafelistWithoutMode);
+        }
+        if let Some(location) = self.ghl_location_id.as_deref() {
+            if crate::highlevel::PathId::parse(location, "locationId").is_err() {
+                return Err(ConfigError::BadLocation);
+            }
         }
         if self.ghl_token.as_deref().is_some_and(|t| t.trim().is_empty()) {
             return Err(ConfigError::EmptyToken);
@@ -504,6 +516,31 @@ mod tests {
         assert_eq!(a.upstream(), Err(ConfigError::PartialStatic("GHL_SCOPES")));
         a.ghl_scopes = None;
         assert_eq!(a.upstream(), Ok(Upstream::EmbeddedSandbox));
+    }
+
+    #[test]
+    fn nonsense_settings_fail_at_start_naming_the_setting() {
+        for (flag, value) in [
+            ("--operation-timeout", "0s"),
+            ("--request-timeout", "0s"),
+            ("--daily-limit", "0"),
+            ("--limiter-max-queue", "0"),
+            ("--retry-base-delay", "10m"),
+            ("--batch-delay", "10s"),
+            ("--ghl-redirect-uri", "not a url"),
+            ("--header-read-timeout", "0s"),
+            ("--max-entities", "0"),
+        ] {
+            let error = Cli::try_parse_from(["ghl-subgraph", "serve", flag, value]).err().unwrap_or_else(|| panic!("{flag} {value} accepted"));
+            let message = message_without_values(&error).unwrap_or_else(|| panic!("{flag}: {error}"));
+            assert!(message.contains(flag), "{message}");
+        }
+        let mut a = args(&["--safelist-file", "ops.json"]);
+        (a.ghl_token, a.ghl_location_id, a.ghl_scopes, a.ghl_base_url) = (None, None, None, None);
+        assert_eq!(a.upstream(), Err(ConfigError::SafelistWithoutMode));
+        let mut a = args(&["--ghl-token", "t", "--ghl-location-id", "../etc/passwd"]);
+        a.ghl_base_url = None;
+        assert_eq!(a.upstream(), Err(ConfigError::BadLocation));
     }
 
     #[test]
@@ -624,4 +661,24 @@ fn exit_without_values(error: clap::Error) -> ! {
         }
         None => error.exit(),
     }
+}
+
+/// A duration from `MIN_MS` to `MAX_MS` milliseconds, e.g. `250ms`, `5s`.
+fn duration_within<const MIN_MS: u64, const MAX_MS: u64>(value: &str) -> Result<Duration, String> {
+    let duration = humantime::parse_duration(value).map_err(|e| e.to_string())?;
+    let range = || format!("{} to {}", humantime::format_duration(Duration::from_millis(MIN_MS)), humantime::format_duration(Duration::from_millis(MAX_MS)));
+    if duration < Duration::from_millis(MIN_MS) || duration > Duration::from_millis(MAX_MS) {
+        return Err(format!("must be from {}", range()));
+    }
+    Ok(duration)
+}
+
+/// An absolute `http://` or `https://` URL with a host.
+fn http_url(value: &str) -> Result<String, String> {
+    let rest = value.strip_prefix("https://").or_else(|| value.strip_prefix("http://")).ok_or("must be an http:// or https:// URL")?;
+    let host = rest.split(['/', '?', '#']).next().unwrap_or("");
+    if host.is_empty() || value.chars().any(char::is_whitespace) {
+        return Err("must be an absolute URL with a host, e.g. https://subgraph.example.com/oauth/callback".into());
+    }
+    Ok(value.to_owned())
 }
