@@ -70,6 +70,9 @@ impl Extension for NullPropagation {
             Ok(_) if self.is_doomed(path) => Ok(Some(self.null_at(path, nullable))),
             Ok(value) => Ok(value),
             Err(error) => {
+                // Our resolvers' errors carry their code; async-graphql's own (an argument or
+                // variable that does not coerce, e.g. `dueDate: "tomorrow"`) are the caller's input.
+                let error = super::limits::with_code(error, "BAD_USER_INPUT");
                 self.errors.lock().unwrap_or_else(|p| p.into_inner()).push(error);
                 Ok(Some(self.null_at(path, nullable)))
             }

@@ -290,6 +290,14 @@ async fn execute(state: &GraphqlState, headers: &HeaderMap, media: MediaType, re
         };
         responses.push(response);
     }
+    for response in &mut responses {
+        for error in &mut response.errors {
+            // What is still without a code failed before execution: choosing the operation.
+            if error.extensions.as_ref().is_none_or(|e| e.get("code").is_none()) {
+                *error = super::limits::with_code(std::mem::replace(error, ServerError::new("", None)), "OPERATION_RESOLUTION_FAILURE");
+            }
+        }
+    }
     let response = match responses.pop() {
         Some(single) if !batched => BatchResponse::Single(single),
         last => {

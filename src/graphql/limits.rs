@@ -71,6 +71,19 @@ struct LimitCheck {
     introspection_cost: AtomicUsize,
 }
 
+/// Apollo's codes for a document that does not parse, or does not validate against the schema.
+pub const GRAPHQL_PARSE_FAILED: &str = "GRAPHQL_PARSE_FAILED";
+pub const GRAPHQL_VALIDATION_FAILED: &str = "GRAPHQL_VALIDATION_FAILED";
+
+/// `error` with `code`, unless it already carries one.
+pub fn with_code(mut error: ServerError, code: &'static str) -> ServerError {
+    let extensions = error.extensions.get_or_insert_with(ErrorExtensionValues::default);
+    if extensions.get("code").is_none() {
+        extensions.set("code", code);
+    }
+    error
+}
+
 fn refusal(message: String) -> ServerError {
     let mut error = ServerError::new(message, None);
     let mut extensions = ErrorExtensionValues::default();
@@ -136,7 +149,7 @@ impl LimitCheck {
             ParseError::Syntax(async_graphql::parser::Error::RecursionLimitExceeded) => {
                 refusal(format!("the operation nests deeper than {} levels", limits.max_recursion))
             }
-            ParseError::Syntax(syntax) => ServerError::from(syntax),
+            ParseError::Syntax(syntax) => with_code(ServerError::from(syntax), GRAPHQL_PARSE_FAILED),
         })?;
         let shape = shape_of(&document);
         if shape.aliases > limits.max_aliases {
@@ -241,7 +254,10 @@ impl Extension for LimitCheck {
     /// The complexity check, done here rather than by async-graphql's `limit_complexity`, which
     /// would count introspection too.
     async fn validation(&self, ctx: &ExtensionContext<'_>, next: NextValidation<'_>) -> Result<ValidationResult, Vec<ServerError>> {
-        let result = next.run(ctx).await?;
+        let result = next
+            .run(ctx)
+            .await
+            .map_err(|errors| errors.into_iter().map(|error| with_code(error, GRAPHQL_VALIDATION_FAILED)).collect::<Vec<_>>())?;
         let max = self.limits.max_complexity;
         if result.complexity.saturating_sub(self.introspection_cost.load(Ordering::Relaxed)) > max {
             return Err(vec![refusal(format!("the operation is too complex (limit {max}); ask for fewer items per list"))]);
