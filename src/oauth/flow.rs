@@ -15,7 +15,7 @@ use axum::Router;
 use percent_encoding::{utf8_percent_encode, NON_ALPHANUMERIC};
 use tracing::warn;
 
-use super::browser;
+use super::browser::{self, CookieScope};
 use super::grant::{GrantClient, GrantError, NotInstallable};
 use super::state::StateSigner;
 use super::tokens::{InstallError, TokenManager};
@@ -32,6 +32,7 @@ pub struct FlowConfig {
 
 struct Flow {
     config: FlowConfig,
+    cookie: CookieScope,
     signer: StateSigner,
     grants: GrantClient,
     tokens: Arc<TokenManager>,
@@ -42,7 +43,7 @@ pub fn routes(config: FlowConfig, signer: StateSigner, grants: GrantClient, toke
     Router::new()
         .route("/oauth/install", get(install))
         .route("/oauth/callback", get(callback))
-        .with_state(Arc::new(Flow { config, signer, grants, tokens }))
+        .with_state(Arc::new(Flow { cookie: CookieScope::for_redirect_uri(&config.redirect_uri), config, signer, grants, tokens }))
 }
 
 async fn install(State(flow): State<Arc<Flow>>) -> Response {
@@ -58,7 +59,7 @@ async fn install(State(flow): State<Arc<Flow>>) -> Response {
         encode(&config.scopes),
         encode(&issued.state),
     );
-    let cookie = browser::set_cookie(&issued.browser_secret, flow.signer.ttl(), flow.secure_cookie());
+    let cookie = browser::set_cookie(&issued.browser_secret, flow.signer.ttl(), &flow.cookie);
     match (HeaderValue::from_str(&target), cookie) {
         (Ok(location), Some(cookie)) => (
             StatusCode::FOUND,
@@ -77,7 +78,7 @@ async fn callback(State(flow): State<Arc<Flow>>, headers: HeaderMap, Query(param
     }
     // The state is spent: its cookie has no further use.
     let mut response = complete(&flow, get("code"), get("error").is_some()).await;
-    response.headers_mut().append(header::SET_COOKIE, browser::clear_cookie(flow.secure_cookie()));
+    response.headers_mut().append(header::SET_COOKIE, browser::clear_cookie(&flow.cookie));
     response
 }
 
@@ -120,13 +121,6 @@ async fn complete(flow: &Flow, code: Option<&str>, cancelled: bool) -> Response 
             warn!(error = %error, "storing the new install failed");
             page(StatusCode::INTERNAL_SERVER_ERROR, "Install failed", "The tokens could not be stored; try again.")
         }
-    }
-}
-
-impl Flow {
-    /// A cookie over plain http would never come back with `Secure`: set it only for an https callback.
-    fn secure_cookie(&self) -> bool {
-        self.config.redirect_uri.get(..8).is_some_and(|scheme| scheme.eq_ignore_ascii_case("https://"))
     }
 }
 
