@@ -107,11 +107,14 @@ async fn redirect(http: &reqwest::Client, url: &str) -> String {
     response.headers()["location"].to_str().expect("ascii").to_owned()
 }
 
-/// The install flow by hand; returns the success page.
+/// The install flow by hand, carrying the install cookie as a browser would; returns the success page.
 async fn install(http: &reqwest::Client, url: &str, location: &str) -> String {
-    let consent = redirect(http, &format!("{url}/oauth/install")).await;
+    let started = http.get(format!("{url}/oauth/install")).send().await.expect("answered");
+    assert_eq!(started.status(), 302);
+    let consent = started.headers()["location"].to_str().expect("ascii").to_owned();
+    let cookie = started.headers()["set-cookie"].to_str().expect("ascii").split(';').next().expect("name=value").to_owned();
     let callback = redirect(http, &format!("{consent}&location_id={location}")).await;
-    let response = http.get(callback).send().await.expect("callback answered");
+    let response = http.get(callback).header("cookie", cookie).send().await.expect("callback answered");
     assert_eq!(response.status(), 200);
     response.text().await.expect("page")
 }

@@ -1,34 +1,95 @@
 //! `ghl-subgraph tokens list` and `tokens revoke LOCATION`: the store as an operator sees it.
-//! Output names locations, scopes, expiry and status, never a token.
+//! Output names locations, scopes, expiry and status, never a token, and shows stored text only
+//! through [`printable`], so a crafted record cannot drive the operator's terminal.
+
+use std::borrow::Cow;
 
 use anyhow::Context as _;
 use chrono::Utc;
 
-use super::store::{FileStore, TokenStore};
+use super::store::{FileStore, TokenRecord, TokenStore};
 use crate::config::{TokensAction, TokensArgs};
+use crate::highlevel::PathId;
 
 /// Runs a `tokens` command; returns what to print.
 pub async fn run_tokens_command(args: TokensArgs) -> anyhow::Result<String> {
     let key = args.token_store_key.context("TOKEN_STORE_KEY is not set: the token store cannot be opened without it")?;
     let store = FileStore::open(&args.token_store, &key).with_context(|| format!("opening the token store {}", args.token_store.display()))?;
     match args.action {
-        TokensAction::List => {
-            let records = store.list().await.context("reading the token store")?;
-            let mut out = format!("{:<28} {:<16} {:<26} {}\n", "LOCATION", "STATUS", "ACCESS TOKEN EXPIRES", "SCOPES");
-            for r in &records {
-                let expiry = if r.expires_at <= Utc::now() { format!("{} (expired)", r.expires_at.format("%Y-%m-%dT%H:%M:%SZ")) } else { r.expires_at.format("%Y-%m-%dT%H:%M:%SZ").to_string() };
-                out.push_str(&format!("{:<28} {:<16} {:<26} {}\n", r.location_id, r.status.to_string(), expiry, r.scopes));
-            }
-            out.push_str(&format!("{} location(s)\n", records.len()));
-            Ok(out)
-        }
+        TokensAction::List => Ok(listing(&store.list().await.context("reading the token store")?)),
         TokensAction::Revoke { location } => {
             let removed = store.delete(&location).await.context("deleting from the token store")?;
             Ok(if removed {
-                format!("removed the tokens of location {location}; it must install the app again (a running server forgets it at restart)\n")
+                format!("removed the tokens of location {}; it must install the app again (a running server forgets it at restart)\n", printable(&location))
             } else {
-                format!("no tokens stored for location {location}\n")
+                format!("no tokens stored for location {}\n", printable(&location))
             })
         }
+    }
+}
+
+/// The `tokens list` table.
+fn listing(records: &[TokenRecord]) -> String {
+    let mut out = format!("{:<28} {:<16} {:<26} {}\n", "LOCATION", "STATUS", "ACCESS TOKEN EXPIRES", "SCOPES");
+    for r in records {
+        let expires = r.expires_at.format("%Y-%m-%dT%H:%M:%SZ");
+        let expiry = if r.expires_at <= Utc::now() { format!("{expires} (expired)") } else { expires.to_string() };
+        let location = match PathId::parse(&r.location_id, "locationId") {
+            Ok(id) => id.to_string(),
+            // Installs store only valid ids; anything else was put there by hand, or worse.
+            Err(_) => format!("(invalid id) {}", printable(&r.location_id)),
+        };
+        out.push_str(&format!("{location:<28} {:<16} {expiry:<26} {}\n", r.status.to_string(), printable(&r.scopes)));
+    }
+    out.push_str(&format!("{} location(s)\n", records.len()));
+    out
+}
+
+/// Printable ASCII as it is; every other character as a `\u{..}` escape (control characters,
+/// escape sequences, bidi overrides), and `\` doubled so an escape cannot be faked.
+fn printable(text: &str) -> Cow<'_, str> {
+    if text.bytes().all(|b| (b' '..=b'~').contains(&b) && b != b'\\') {
+        return Cow::Borrowed(text);
+    }
+    Cow::Owned(
+        text.chars()
+            .map(|c| match c {
+                '\\' => "\\\\".to_owned(),
+                ' '..='~' => c.to_string(),
+                c => format!("\\u{{{:x}}}", u32::from(c)),
+            })
+            .collect(),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::oauth::TokenStatus;
+    use secrecy::SecretString;
+
+    fn record(location: &str, scopes: &str) -> TokenRecord {
+        TokenRecord {
+            location_id: location.into(),
+            company_id: None,
+            user_id: None,
+            scopes: scopes.into(),
+            access_token: SecretString::from("at"),
+            refresh_token: SecretString::from("rt"),
+            expires_at: Utc::now(),
+            status: TokenStatus::Active,
+            updated_at: Utc::now(),
+            generation: 1,
+        }
+    }
+
+    #[test]
+    fn listed_ids_and_scopes_cannot_carry_terminal_escapes() {
+        let out = listing(&[record("evil\u{1b}]0;owned\u{7}\u{1b}[2J\r\nloc", "contacts.readonly\u{1b}[31m \u{202e}x\\u{1b}"), record("loc-ok_1", "contacts.readonly")]);
+        assert!(out.chars().all(|c| c == '\n' || (' '..='~').contains(&c)), "{out:?}");
+        assert_eq!(out.lines().count(), 4, "one line per record: {out:?}");
+        assert!(out.contains("(invalid id) evil\\u{1b}]0;owned\\u{7}\\u{1b}[2J\\u{d}\\u{a}loc"), "{out}");
+        assert!(out.contains("contacts.readonly\\u{1b}[31m \\u{202e}x\\\\u{1b}"), "a literal backslash is doubled: {out}");
+        assert!(out.contains("\nloc-ok_1 "), "{out}");
     }
 }

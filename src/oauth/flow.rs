@@ -1,22 +1,24 @@
-//! The install flow: `GET /oauth/install` redirects to GHL's consent screen with a signed `state`;
-//! `GET /oauth/callback` checks that state, trades the code for a pair, stores it, and answers a
-//! plain page naming the location. Neither route needs an API key: a GHL user's browser calls them,
-//! and the single-use state plus GHL's single-use code are what guard them.
+//! The install flow: `GET /oauth/install` redirects to GHL's consent screen with a signed `state`
+//! and leaves the install cookie; `GET /oauth/callback` checks that state against the cookie, trades
+//! the code for a pair, stores it under the location GHL's answer names, and answers a plain page.
+//! Neither route needs an API key: a GHL user's browser calls them, and the single-use state bound
+//! to that browser plus GHL's single-use code are what guard them. Pages escape everything they show.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::extract::{Query, State};
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 use percent_encoding::{utf8_percent_encode, NON_ALPHANUMERIC};
 use tracing::warn;
 
-use super::grant::{GrantClient, GrantError};
+use super::browser::{self, CookieScope};
+use super::grant::{GrantClient, GrantError, NotInstallable};
 use super::state::StateSigner;
-use super::tokens::TokenManager;
+use super::tokens::{InstallError, TokenManager};
 
 /// What the consent redirect needs.
 #[derive(Clone, Debug)]
@@ -30,6 +32,7 @@ pub struct FlowConfig {
 
 struct Flow {
     config: FlowConfig,
+    cookie: CookieScope,
     signer: StateSigner,
     grants: GrantClient,
     tokens: Arc<TokenManager>,
@@ -40,12 +43,13 @@ pub fn routes(config: FlowConfig, signer: StateSigner, grants: GrantClient, toke
     Router::new()
         .route("/oauth/install", get(install))
         .route("/oauth/callback", get(callback))
-        .with_state(Arc::new(Flow { config, signer, grants, tokens }))
+        .with_state(Arc::new(Flow { cookie: CookieScope::for_redirect_uri(&config.redirect_uri), config, signer, grants, tokens }))
 }
 
 async fn install(State(flow): State<Arc<Flow>>) -> Response {
     let encode = |s: &str| utf8_percent_encode(s, NON_ALPHANUMERIC).to_string();
     let config = &flow.config;
+    let issued = flow.signer.issue();
     let separator = if config.consent_url.contains('?') { '&' } else { '?' };
     let target = format!(
         "{}{separator}response_type=code&client_id={}&redirect_uri={}&scope={}&state={}",
@@ -53,24 +57,38 @@ async fn install(State(flow): State<Arc<Flow>>) -> Response {
         encode(&config.client_id),
         encode(&config.redirect_uri),
         encode(&config.scopes),
-        encode(&flow.signer.issue()),
+        encode(&issued.state),
     );
-    match HeaderValue::from_str(&target) {
-        Ok(location) => (StatusCode::FOUND, [(header::LOCATION, location), (header::CACHE_CONTROL, HeaderValue::from_static("no-store"))]).into_response(),
-        Err(_) => page(StatusCode::INTERNAL_SERVER_ERROR, "Install failed", "The consent URL is not valid; check --oauth-consent-url."),
+    let cookie = browser::set_cookie(&issued.browser_secret, flow.signer.ttl(), &flow.cookie);
+    match (HeaderValue::from_str(&target), cookie) {
+        (Ok(location), Some(cookie)) => (
+            StatusCode::FOUND,
+            [(header::LOCATION, location), (header::SET_COOKIE, cookie), (header::CACHE_CONTROL, HeaderValue::from_static("no-store"))],
+        )
+            .into_response(),
+        _ => page(StatusCode::INTERNAL_SERVER_ERROR, "Install failed", "The consent URL is not valid; check --oauth-consent-url."),
     }
 }
 
-async fn callback(State(flow): State<Arc<Flow>>, Query(params): Query<HashMap<String, String>>) -> Response {
+async fn callback(State(flow): State<Arc<Flow>>, headers: HeaderMap, Query(params): Query<HashMap<String, String>>) -> Response {
     let get = |name: &str| params.get(name).map(String::as_str).filter(|v| !v.is_empty());
-    if let Err(refused) = flow.signer.redeem(get("state").unwrap_or("")) {
+    if let Err(refused) = flow.signer.redeem(get("state").unwrap_or(""), browser::secret(&headers)) {
         warn!(reason = %refused, "OAuth callback refused");
         return page(StatusCode::BAD_REQUEST, "Install refused", &refused.to_string());
     }
-    if get("error").is_some() {
+    // The state is spent: its cookie has no further use.
+    let mut response = complete(&flow, get("code"), get("error").is_some()).await;
+    response.headers_mut().append(header::SET_COOKIE, browser::clear_cookie(&flow.cookie));
+    response
+}
+
+/// The callback once its state is accepted. The callback's other parameters (`locationId` among
+/// them) are never read: which location is installed is GHL's answer to the code exchange.
+async fn complete(flow: &Flow, code: Option<&str>, cancelled: bool) -> Response {
+    if cancelled {
         return page(StatusCode::BAD_REQUEST, "Install cancelled", "GHL did not grant access. Start again from /oauth/install.");
     }
-    let Some(code) = get("code") else {
+    let Some(code) = code else {
         return page(StatusCode::BAD_REQUEST, "Install refused", "The callback carries no `code`.");
     };
     let granted = match flow.grants.exchange_code(code).await {
@@ -81,25 +99,35 @@ async fn callback(State(flow): State<Arc<Flow>>, Query(params): Query<HashMap<St
             return page(StatusCode::BAD_GATEWAY, "Install failed", "GHL's token endpoint did not answer as expected; try again.");
         }
     };
-    match flow.tokens.install(granted, get("locationId")).await {
+    match flow.tokens.install(granted).await {
         Ok(record) => page(
             StatusCode::OK,
             "App installed",
             &format!("The app is installed for location {} with scopes: {}.", record.location_id, record.scopes),
         ),
-        Err(error) => {
+        Err(InstallError::NotInstallable(NotInstallable::Agency)) => {
+            warn!("install refused: GHL issued an agency (Company) token");
+            page(
+                StatusCode::BAD_REQUEST,
+                "Agency installs are not supported yet",
+                "The app was approved for an agency (Company) account. Agency installs are not supported yet: install the app on a sub-account (location) instead. Nothing was stored.",
+            )
+        }
+        Err(InstallError::NotInstallable(refused)) => {
+            warn!(reason = %refused, "install refused");
+            page(StatusCode::BAD_REQUEST, "Install refused", &format!("{refused}; nothing was stored. Start again from /oauth/install."))
+        }
+        Err(InstallError::Store(error)) => {
             warn!(error = %error, "storing the new install failed");
             page(StatusCode::INTERNAL_SERVER_ERROR, "Install failed", "The tokens could not be stored; try again.")
         }
     }
 }
 
-/// A plain HTML page; `text` is escaped.
+/// A plain HTML page; `title` and `text` are escaped.
 fn page(status: StatusCode, title: &str, text: &str) -> Response {
-    let body = format!(
-        "<!doctype html><html><head><meta charset=\"utf-8\"><title>{title}</title></head><body><h1>{title}</h1><p>{}</p></body></html>",
-        escape(text)
-    );
+    let (title, text) = (escape(title), escape(text));
+    let body = format!("<!doctype html><html><head><meta charset=\"utf-8\"><title>{title}</title></head><body><h1>{title}</h1><p>{text}</p></body></html>");
     (status, [(header::CACHE_CONTROL, "no-store")], Html(body)).into_response()
 }
 
@@ -114,4 +142,18 @@ fn escape(text: &str) -> String {
             c => c.to_string(),
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn pages_escape_their_title_and_text() {
+        let response = page(StatusCode::BAD_REQUEST, "<t>", "<script>alert('x')</script> & \"q\"");
+        let body = axum::body::to_bytes(response.into_body(), 4096).await.unwrap();
+        let body = String::from_utf8(body.to_vec()).unwrap();
+        assert!(!body.contains("<script>") && !body.contains("<t>"), "{body}");
+        assert!(body.contains("&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt; &amp; &quot;q&quot;"), "{body}");
+    }
 }

@@ -1,6 +1,7 @@
 //! The one client of GHL's `POST /oauth/token`: trades an install's code, or a refresh token, for
 //! a new pair. Form-encoded, no bearer. Bodies are parsed straight into secrets; errors carry
-//! GHL's OAuth error name only, never a body or a token.
+//! GHL's OAuth error name only, never a body or a token. Which location a new pair is for comes
+//! from GHL's answer alone ([`Granted::location`]), never from the callback URL.
 
 use std::time::Duration;
 
@@ -8,6 +9,8 @@ use chrono::{DateTime, Utc};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use tracing::{debug, instrument};
+
+use crate::highlevel::PathId;
 
 /// Where and as whom to ask for tokens.
 #[derive(Clone, Debug)]
@@ -32,9 +35,51 @@ pub struct Granted {
     pub refresh_token: SecretString,
     pub expires_at: DateTime<Utc>,
     pub scopes: String,
+    pub user_type: Option<UserType>,
     pub location_id: Option<String>,
     pub company_id: Option<String>,
     pub user_id: Option<String>,
+}
+
+/// GHL's `userType`: whose token this is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+pub enum UserType {
+    /// A sub-account (location) token: `locationId` names it.
+    Location,
+    /// An agency token: no `locationId`, it acts for the company.
+    Company,
+    /// A kind GHL may add later; nothing is installed for it.
+    #[serde(other)]
+    Other,
+}
+
+/// Why a code exchange's answer cannot become an install. Nothing is stored for any of them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum NotInstallable {
+    #[error("GHL's token response names no location")]
+    NoLocation,
+    #[error("GHL's token response names a location whose id is not valid")]
+    InvalidLocation,
+    #[error("GHL issued an agency (Company) token: agency installs are not supported yet")]
+    Agency,
+    #[error("GHL issued a token for an unknown kind of account")]
+    UnknownUserType,
+}
+
+impl Granted {
+    /// The location this pair is for, taken from GHL's answer only and validated as an id, since
+    /// it becomes a file name and appears on pages and in `tokens list`.
+    pub fn location(&self) -> Result<PathId, NotInstallable> {
+        match self.user_type {
+            Some(UserType::Company) => Err(NotInstallable::Agency),
+            Some(UserType::Other) => Err(NotInstallable::UnknownUserType),
+            // `userType` is documented as always present; a `locationId` alone is still a location token.
+            Some(UserType::Location) | None => {
+                let id = self.location_id.as_deref().filter(|id| !id.is_empty()).ok_or(NotInstallable::NoLocation)?;
+                PathId::parse(id, "locationId").map_err(|_| NotInstallable::InvalidLocation)
+            }
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -56,6 +101,8 @@ struct TokenBody {
     expires_in: u64,
     #[serde(default)]
     scope: String,
+    #[serde(rename = "userType")]
+    user_type: Option<UserType>,
     #[serde(rename = "locationId")]
     location_id: Option<String>,
     #[serde(rename = "companyId")]
@@ -106,6 +153,7 @@ impl GrantClient {
                 refresh_token: SecretString::from(body.refresh_token),
                 expires_at: Utc::now() + chrono::Duration::seconds(expires_in.min(10 * 365 * 86_400)),
                 scopes: body.scope,
+                user_type: body.user_type,
                 location_id: body.location_id,
                 company_id: body.company_id,
                 user_id: body.user_id,
@@ -131,5 +179,44 @@ fn describe(error: &reqwest::Error) -> String {
         "connection failed".into()
     } else {
         "connection lost".into()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn granted(user_type: Option<UserType>, location_id: Option<&str>) -> Granted {
+        Granted {
+            access_token: SecretString::from("at"),
+            refresh_token: SecretString::from("rt"),
+            expires_at: Utc::now(),
+            scopes: String::new(),
+            user_type,
+            location_id: location_id.map(str::to_owned),
+            company_id: Some("co".into()),
+            user_id: None,
+        }
+    }
+
+    #[test]
+    fn the_location_comes_from_a_location_token_only_and_must_be_an_id() {
+        assert_eq!(granted(Some(UserType::Location), Some("loc-1")).location().map(|l| l.to_string()), Ok("loc-1".into()));
+        assert_eq!(granted(None, Some("loc-1")).location().map(|l| l.to_string()), Ok("loc-1".into()));
+        assert_eq!(granted(Some(UserType::Location), None).location(), Err(NotInstallable::NoLocation));
+        assert_eq!(granted(Some(UserType::Location), Some("")).location(), Err(NotInstallable::NoLocation));
+        for bad in ["../x", "a\u{1b}[2J", "<b>x</b>", "a b"] {
+            assert_eq!(granted(Some(UserType::Location), Some(bad)).location(), Err(NotInstallable::InvalidLocation), "{bad:?}");
+        }
+        assert_eq!(granted(Some(UserType::Company), Some("loc-1")).location(), Err(NotInstallable::Agency));
+        assert_eq!(granted(Some(UserType::Other), Some("loc-1")).location(), Err(NotInstallable::UnknownUserType));
+    }
+
+    #[test]
+    fn user_types_parse_and_unknown_ones_do_not_break_the_body() {
+        let parse = |raw: &str| serde_json::from_str::<UserType>(raw).ok();
+        assert_eq!(parse("\"Location\""), Some(UserType::Location));
+        assert_eq!(parse("\"Company\""), Some(UserType::Company));
+        assert_eq!(parse("\"Planet\""), Some(UserType::Other));
     }
 }

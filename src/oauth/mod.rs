@@ -2,7 +2,8 @@
 //! token pair per installed location.
 //!
 //! - `flow`: `/oauth/install` → GHL consent → `/oauth/callback`, guarded by a signed, single-use `state`.
-//! - `state`: signing and checking that `state`.
+//! - `state`: signing and checking that `state`, bound to the installing browser.
+//! - `browser`: the install cookie that carries that binding.
 //! - `grant`: the one client of GHL's `POST /oauth/token` (code exchange and refresh).
 //! - `store`: the `TokenStore` trait and its embedded default, encrypted files written atomically.
 //! - `tokens`: per-location tenants that refresh themselves, single-flight, persisted before use.
@@ -10,6 +11,7 @@
 //! - `cli`: `ghl-subgraph tokens list|revoke`.
 //! - `setup`: wiring from the flags at start-up.
 
+mod browser;
 mod cli;
 mod error;
 mod flow;
@@ -23,9 +25,9 @@ mod tokens;
 pub use cli::run_tokens_command;
 pub use error::OAuthError;
 pub use flow::{routes, FlowConfig};
-pub use grant::{GrantClient, GrantConfig};
+pub use grant::{GrantClient, GrantConfig, NotInstallable};
 pub use reauth::execute_with_reauth;
 pub use setup::OAuthApp;
 pub use state::StateSigner;
 pub use store::{FileStore, StoreError, StoreKey, TokenRecord, TokenStatus, TokenStore};
-pub use tokens::{TokenManager, DEFAULT_REFRESH_MARGIN};
+pub use tokens::{InstallError, TokenManager, DEFAULT_REFRESH_MARGIN};

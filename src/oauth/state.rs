@@ -1,6 +1,9 @@
-//! The OAuth `state` parameter: `nonce.expiry.mac`, HMAC-SHA256 under a key derived from
+//! The OAuth `state` parameter: `nonce.expiry.binding.mac`, HMAC-SHA256 under a key derived from
 //! `TOKEN_STORE_KEY`. The MAC makes it unforgeable, the expiry bounds it, and a set of spent
 //! nonces makes it single-use, so a callback URL replayed from a browser history does nothing.
+//! `binding` is the SHA-256 of a secret kept in the installing browser's cookie (see `browser`):
+//! a state only works from the browser it was issued to, so an install link cannot be started by
+//! one person and completed in another's browser (login CSRF).
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -12,7 +15,7 @@ use chacha20poly1305::aead::rand_core::RngCore as _;
 use chacha20poly1305::aead::OsRng;
 use chrono::Utc;
 use hmac::{Hmac, Mac};
-use sha2::Sha256;
+use sha2::{Digest as _, Sha256};
 
 use super::store::StoreKey;
 
@@ -26,6 +29,15 @@ pub enum StateError {
     Expired,
     #[error("this install link was already used: start again from /oauth/install")]
     Reused,
+    /// The cookie is missing or belongs to another install: someone else's link, or cookies are off.
+    #[error("this install was not started in this browser (or its cookie was lost): start again from /oauth/install, in the browser you approve it in")]
+    OtherBrowser,
+}
+
+/// A fresh `state` and the secret that must come back in the same browser's cookie.
+pub struct Issued {
+    pub state: String,
+    pub browser_secret: String,
 }
 
 pub struct StateSigner {
@@ -43,20 +55,33 @@ impl StateSigner {
         Self { key: mac.finalize().into_bytes().into(), ttl, spent: Mutex::new(HashMap::new()) }
     }
 
-    pub fn issue(&self) -> String {
-        let mut nonce = [0u8; 16];
-        OsRng.fill_bytes(&mut nonce);
-        let expiry = Utc::now().timestamp() + i64::try_from(self.ttl.as_secs()).unwrap_or(i64::MAX / 2);
-        let payload = format!("{}.{expiry}", URL_SAFE_NO_PAD.encode(nonce));
-        format!("{payload}.{}", URL_SAFE_NO_PAD.encode(self.mac(&payload).finalize().into_bytes()))
+    /// How long a state (and its cookie) lives.
+    pub fn ttl(&self) -> Duration {
+        self.ttl
     }
 
-    /// Accepts a state once, before it expires.
-    pub fn redeem(&self, state: &str) -> Result<(), StateError> {
+    pub fn issue(&self) -> Issued {
+        let (mut nonce, mut secret) = ([0u8; 16], [0u8; 32]);
+        OsRng.fill_bytes(&mut nonce);
+        OsRng.fill_bytes(&mut secret);
+        let browser_secret = URL_SAFE_NO_PAD.encode(secret);
+        let expiry = Utc::now().timestamp() + i64::try_from(self.ttl.as_secs()).unwrap_or(i64::MAX / 2);
+        let payload = format!("{}.{expiry}.{}", URL_SAFE_NO_PAD.encode(nonce), binding_of(&browser_secret));
+        let state = format!("{payload}.{}", URL_SAFE_NO_PAD.encode(self.mac(&payload).finalize().into_bytes()));
+        Issued { state, browser_secret }
+    }
+
+    /// Accepts a state once, before it expires, from the browser it was issued to (`browser_secret`
+    /// is that browser's cookie). A state refused for its browser is not spent: the right browser
+    /// can still complete it.
+    pub fn redeem(&self, state: &str, browser_secret: Option<&str>) -> Result<(), StateError> {
         let (payload, tag) = state.rsplit_once('.').ok_or(StateError::Forged)?;
         let tag = URL_SAFE_NO_PAD.decode(tag).map_err(|_| StateError::Forged)?;
         self.mac(payload).verify_slice(&tag).map_err(|_| StateError::Forged)?;
-        let (nonce, expiry) = payload.split_once('.').ok_or(StateError::Forged)?;
+        let mut parts = payload.split('.');
+        let (Some(nonce), Some(expiry), Some(binding), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
+            return Err(StateError::Forged);
+        };
         let expiry: i64 = expiry.parse().map_err(|_| StateError::Forged)?;
         let now = Utc::now().timestamp();
         let mut spent = self.spent.lock().unwrap_or_else(|p| p.into_inner());
@@ -66,6 +91,9 @@ impl StateSigner {
         }
         if expiry <= now {
             return Err(StateError::Expired);
+        }
+        if !browser_secret.is_some_and(|secret| same(binding_of(secret).as_bytes(), binding.as_bytes())) {
+            return Err(StateError::OtherBrowser);
         }
         spent.retain(|_, until| *until > now);
         spent.insert(nonce.to_owned(), expiry);
@@ -77,6 +105,17 @@ impl StateSigner {
         mac.update(payload.as_bytes());
         mac
     }
+}
+
+/// What a state carries of its browser's secret: a hash, so the URL (logs, history, Referer) never
+/// reveals the cookie.
+fn binding_of(browser_secret: &str) -> String {
+    URL_SAFE_NO_PAD.encode(Sha256::digest(browser_secret.as_bytes()))
+}
+
+/// Equality in time independent of where the inputs differ.
+fn same(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 /// HMAC-SHA256 under a 32-byte key. HMAC zero-pads keys to the block size (64 bytes), so the
@@ -98,20 +137,34 @@ mod tests {
     #[test]
     fn a_state_works_once() {
         let signer = signer(Duration::from_secs(60));
-        let state = signer.issue();
-        assert_eq!(signer.redeem(&state), Ok(()));
-        assert_eq!(signer.redeem(&state), Err(StateError::Reused));
+        let issued = signer.issue();
+        assert_eq!(signer.redeem(&issued.state, Some(&issued.browser_secret)), Ok(()));
+        assert_eq!(signer.redeem(&issued.state, Some(&issued.browser_secret)), Err(StateError::Reused));
     }
 
     #[test]
     fn forged_and_expired_states_are_refused() {
         let signer = signer(Duration::from_secs(60));
-        let state = signer.issue();
+        let issued = signer.issue();
+        let (state, secret) = (issued.state.as_str(), Some(issued.browser_secret.as_str()));
         let (payload, _) = state.rsplit_once('.').unwrap();
-        assert_eq!(signer.redeem(&format!("{payload}.AAAA")), Err(StateError::Forged));
-        assert_eq!(signer.redeem("nonsense"), Err(StateError::Forged));
+        assert_eq!(signer.redeem(&format!("{payload}.AAAA"), secret), Err(StateError::Forged));
+        assert_eq!(signer.redeem("nonsense", secret), Err(StateError::Forged));
         let other = StateSigner::new(&"22".repeat(32).parse().unwrap(), Duration::from_secs(60));
-        assert_eq!(other.redeem(&state), Err(StateError::Forged));
-        assert_eq!(self::signer(Duration::ZERO).redeem(&self::signer(Duration::ZERO).issue()), Err(StateError::Expired));
+        assert_eq!(other.redeem(state, secret), Err(StateError::Forged));
+        let expired = self::signer(Duration::ZERO);
+        let issued = expired.issue();
+        assert_eq!(expired.redeem(&issued.state, Some(&issued.browser_secret)), Err(StateError::Expired));
+    }
+
+    #[test]
+    fn a_state_works_only_with_the_secret_of_its_browser_and_stays_unspent_otherwise() {
+        let signer = signer(Duration::from_secs(60));
+        let (mine, theirs) = (signer.issue(), signer.issue());
+        assert!(!mine.state.contains(&mine.browser_secret), "the URL never carries the cookie");
+        assert_eq!(signer.redeem(&mine.state, None), Err(StateError::OtherBrowser));
+        assert_eq!(signer.redeem(&mine.state, Some(&theirs.browser_secret)), Err(StateError::OtherBrowser));
+        assert_eq!(signer.redeem(&mine.state, Some("")), Err(StateError::OtherBrowser));
+        assert_eq!(signer.redeem(&mine.state, Some(&mine.browser_secret)), Ok(()));
     }
 }

@@ -14,12 +14,21 @@ use metrics::{counter, gauge};
 use tracing::{info, warn};
 
 use super::error::OAuthError;
-use super::grant::{GrantClient, GrantError, Granted};
-use super::store::{TokenRecord, TokenStatus, TokenStore};
+use super::grant::{GrantClient, GrantError, Granted, NotInstallable};
+use super::store::{StoreError, TokenRecord, TokenStatus, TokenStore};
 use crate::highlevel::{Scopes, Tenant};
 
 /// Refresh this long before the access token expires.
 pub const DEFAULT_REFRESH_MARGIN: Duration = Duration::from_secs(300);
+
+/// Why an install stored nothing.
+#[derive(Debug, thiserror::Error)]
+pub enum InstallError {
+    #[error(transparent)]
+    NotInstallable(#[from] NotInstallable),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
 
 pub struct TokenManager {
     store: Arc<dyn TokenStore>,
@@ -69,21 +78,19 @@ impl TokenManager {
         self.refresh(failed.location_id(), move |_, current| tenant_of(current).credential_fingerprint() == rejected).await
     }
 
-    /// Stores the pair of a new install (replacing any older one) and returns it.
-    pub async fn install(&self, granted: Granted, location_hint: Option<&str>) -> Result<TokenRecord, OAuthError> {
-        let location = granted
-            .location_id
-            .clone()
-            .or_else(|| location_hint.map(str::to_owned))
-            .ok_or_else(|| OAuthError::Rejected("the token response names no location".into()))?;
-        let lock = self.lock_for(&location);
+    /// Stores the pair of a new install (replacing any older one) and returns it. The location is
+    /// the one GHL's answer names ([`Granted::location`]); nothing else can choose whose pair is replaced.
+    pub async fn install(&self, granted: Granted) -> Result<TokenRecord, InstallError> {
+        let location = granted.location()?;
+        let location = location.as_str();
+        let lock = self.lock_for(location);
         let _guard = lock.lock().await;
-        let cached = self.cache.lock().unwrap_or_else(|p| p.into_inner()).get(&location).cloned();
+        let cached = self.cache.lock().unwrap_or_else(|p| p.into_inner()).get(location).cloned();
         let previous = match cached {
             Some(previous) => Some(previous),
-            None => self.store.get(&location).await?,
+            None => self.store.get(location).await?,
         };
-        let mut record = record_of(&location, granted, None);
+        let mut record = record_of(location, granted, None);
         record.generation = previous.map_or(1, |p| p.generation + 1);
         self.store.put(&record).await?;
         self.remember(record.clone());

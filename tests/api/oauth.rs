@@ -1,13 +1,14 @@
-//! OAuth app mode against the sandbox's OAuth endpoints: the install flow, state checks, callers
-//! limited to their locations, restarts, and refreshes that happen once per location however
-//! many requests find the token stale.
+//! OAuth app mode against the sandbox's OAuth endpoints: the install flow, state checks (bound to
+//! the installing browser), installs only for the location GHL names, callers limited to their
+//! locations, restarts, and refreshes that happen once per location however many requests find the
+//! token stale.
 
 use std::time::Duration;
 
-use ghl_sandbox::{Fault, LOCATION_ID, OTHER_LOCATION_ID};
+use ghl_sandbox::{Fault, TokenAnswer, LOCATION_ID, OTHER_LOCATION_ID};
 use ghl_subgraph::config::{TokensAction, TokensArgs};
-use ghl_subgraph::oauth::{run_tokens_command, TokenStatus};
-use secrecy::ExposeSecret;
+use ghl_subgraph::oauth::{run_tokens_command, TokenRecord, TokenStatus, TokenStore};
+use secrecy::{ExposeSecret, SecretString};
 use serde_json::json;
 
 use crate::helpers::codes;
@@ -67,15 +68,15 @@ async fn forged_expired_and_replayed_states_are_refused() {
 
     // Forged: a made-up state, and a real one with its signature swapped.
     let callback = consent(&app.http, &app.url, LOCATION_ID).await;
-    let forged = callback.replace("state=", "state=x");
-    let response = app.http.get(forged).send().await.unwrap();
+    let forged = callback.with_url(callback.url.replace("state=", "state=x"));
+    let response = forged.visit(&app.http).await;
     assert_eq!(response.status(), 400);
     let response = app.http.get(format!("{}/oauth/callback?code=abc&state=bm9uY2U.9999999999.c2ln", app.url)).send().await.unwrap();
     assert_eq!(response.status(), 400);
 
     // Expired: the 1s lifetime passes before the callback.
     tokio::time::sleep(Duration::from_millis(2100)).await;
-    let response = app.http.get(&callback).send().await.unwrap();
+    let response = callback.visit(&app.http).await;
     assert_eq!(response.status(), 400);
     assert!(response.text().await.unwrap().contains("expired"));
 
@@ -83,9 +84,9 @@ async fn forged_expired_and_replayed_states_are_refused() {
     // (on an app whose links live long enough for a loaded machine).
     let app = spawn_oauth_app(&sandbox, &store_dir("state-replay"), &[]).await;
     let callback = consent(&app.http, &app.url, LOCATION_ID).await;
-    assert_eq!(app.http.get(&callback).send().await.unwrap().status(), 200);
+    assert_eq!(callback.visit(&app.http).await.status(), 200);
     let exchanges = token_calls(&sandbox);
-    let response = app.http.get(&callback).send().await.unwrap();
+    let response = callback.visit(&app.http).await;
     assert_eq!(response.status(), 400);
     assert!(response.text().await.unwrap().contains("already used"));
     assert_eq!(token_calls(&sandbox), exchanges, "no code exchange for a replayed state");
@@ -210,4 +211,110 @@ async fn a_refresh_refused_by_ghl_marks_the_location_for_reinstall() {
     // Reinstalling brings it back.
     assert_eq!(app.install(LOCATION_ID).await.0, 200);
     assert_eq!(nodes(&app.query_as(KEY_A, LOCATION_ID, CONTACTS).await), 2);
+}
+
+#[tokio::test]
+async fn a_token_response_without_a_location_cannot_overwrite_the_location_named_in_the_callback_url() {
+    let sandbox = spawn_sandbox(HOUR).await;
+    let store = store_dir("f7-no-location");
+    let app = spawn_oauth_app(&sandbox, &store, &[]).await;
+    assert_eq!(app.install(LOCATION_ID).await.0, 200);
+    let installed = stored(&store, LOCATION_ID).await.expect("installed");
+
+    // An attacker's own install, answered without `locationId`, names the victim's in the URL.
+    sandbox.set_token_answer(TokenAnswer::LocationWithoutId);
+    let callback = consent(&app.http, &app.url, OTHER_LOCATION_ID).await;
+    let response = callback.with_url(format!("{}&locationId={LOCATION_ID}", callback.url)).visit(&app.http).await;
+
+    assert_eq!(response.status(), 400);
+    let page = response.text().await.unwrap();
+    assert!(page.contains("names no location") && !page.contains(LOCATION_ID), "{page}");
+    assert_eq!(token_calls(&sandbox), 2, "the code was exchanged; GHL's answer was refused");
+    let after = stored(&store, LOCATION_ID).await.expect("still installed");
+    assert_eq!(after.access_token.expose_secret(), installed.access_token.expose_secret());
+    assert_eq!(after.refresh_token.expose_secret(), installed.refresh_token.expose_secret());
+    assert_eq!(after.generation, installed.generation);
+    assert_eq!(open_store(&store).list().await.unwrap().len(), 1, "nothing else stored");
+    sandbox.set_token_answer(TokenAnswer::Location);
+    assert_eq!(nodes(&app.query_as(KEY_A, LOCATION_ID, CONTACTS).await), 2, "the installed pair still works");
+}
+
+#[tokio::test]
+async fn a_callback_without_the_install_cookie_or_with_another_browsers_is_refused_before_ghl_is_asked() {
+    let sandbox = spawn_sandbox(HOUR).await;
+    let store = store_dir("f7-cookie");
+    let app = spawn_oauth_app(&sandbox, &store, &[]).await;
+    let response = app.http.get(format!("{}/oauth/install", app.url)).send().await.unwrap();
+    let set_cookie = response.headers()["set-cookie"].to_str().unwrap();
+    for attribute in ["HttpOnly", "SameSite=Lax", "Path=/oauth", "Max-Age=600"] {
+        assert!(set_cookie.split("; ").any(|a| a == attribute), "{attribute} in {set_cookie}");
+    }
+    assert!(!set_cookie.contains("Secure"), "an http redirect URI gets no Secure cookie: {set_cookie}");
+    let secret = set_cookie.split(';').next().and_then(|c| c.split_once('=')).unwrap().1;
+    assert!(secret.len() >= 32 && !response.headers()["location"].to_str().unwrap().contains(secret), "the URL never carries the cookie");
+
+    // The victim's browser started an install; the same link is opened elsewhere.
+    let victim = consent(&app.http, &app.url, LOCATION_ID).await;
+    let other = consent(&app.http, &app.url, LOCATION_ID).await;
+    sandbox.clear_requests();
+    let no_cookie = app.http.get(&victim.url).send().await.unwrap();
+    assert_eq!(no_cookie.status(), 400);
+    assert!(no_cookie.text().await.unwrap().contains("not started in this browser"));
+    let other_browser = Callback { url: victim.url.clone(), cookie: other.cookie.clone() }.visit(&app.http).await;
+    assert_eq!(other_browser.status(), 400);
+    let made_up = Callback { url: victim.url.clone(), cookie: "ghl_oauth_install=made-up".into() }.visit(&app.http).await;
+    assert_eq!(made_up.status(), 400);
+
+    assert_eq!(token_calls(&sandbox), 0, "GHL was never asked to exchange the code");
+    assert!(stored(&store, LOCATION_ID).await.is_none());
+    // The refusals did not spend the state: the browser that started the install completes it.
+    let response = victim.visit(&app.http).await;
+    assert_eq!(response.status(), 200);
+    let cleared = response.headers()["set-cookie"].to_str().unwrap().to_owned();
+    assert!(cleared.starts_with("ghl_oauth_install=;") && cleared.contains("Max-Age=0"), "the spent cookie is cleared: {cleared}");
+    assert_eq!(token_calls(&sandbox), 1);
+}
+
+#[tokio::test]
+async fn an_agency_company_token_is_refused_and_nothing_is_stored() {
+    let sandbox = spawn_sandbox(HOUR).await;
+    let store = store_dir("f7-company");
+    let app = spawn_oauth_app(&sandbox, &store, &[]).await;
+    sandbox.set_token_answer(TokenAnswer::Company);
+
+    let callback = consent(&app.http, &app.url, LOCATION_ID).await;
+    let response = callback.with_url(format!("{}&locationId={LOCATION_ID}", callback.url)).visit(&app.http).await;
+
+    assert_eq!(response.status(), 400);
+    let page = response.text().await.unwrap();
+    assert!(page.contains("Agency installs are not supported yet"), "{page}");
+    assert_eq!(token_calls(&sandbox), 1);
+    assert!(open_store(&store).list().await.unwrap().is_empty(), "nothing stored");
+    let response = app.query_as(KEY_A, LOCATION_ID, CONTACTS).await;
+    assert_eq!(codes(&response), vec!["UNAUTHENTICATED"], "{response}");
+}
+
+#[tokio::test]
+async fn tokens_list_shows_a_crafted_stored_location_id_without_its_terminal_escapes() {
+    let store = store_dir("f7-list");
+    let crafted = "x\u{1b}]0;owned\u{7}\u{1b}[2J\r\nforged-location";
+    let record = TokenRecord {
+        location_id: crafted.into(),
+        company_id: None,
+        user_id: None,
+        scopes: "contacts.readonly\u{1b}[8m".into(),
+        access_token: SecretString::from("at"),
+        refresh_token: SecretString::from("rt"),
+        expires_at: chrono::Utc::now(),
+        status: TokenStatus::Active,
+        updated_at: chrono::Utc::now(),
+        generation: 1,
+    };
+    open_store(&store).put(&record).await.unwrap();
+
+    let listed = tokens_list(&store).await;
+
+    assert!(listed.chars().all(|c| c == '\n' || (' '..='~').contains(&c)), "{listed:?}");
+    assert_eq!(listed.lines().count(), 3, "header, one row, count: {listed:?}");
+    assert!(listed.contains("(invalid id) x\\u{1b}]0;owned"), "{listed}");
 }

@@ -1,6 +1,7 @@
 //! Harness of the OAuth-mode tests: a sandbox with short-lived tokens, the subgraph in
 //! `--auth oauth` on a known port (the consent screen redirects to its real `/oauth/callback`),
-//! an encrypted store in a fresh directory, and the install flow followed by hand.
+//! an encrypted store in a fresh directory, and the install flow followed by hand, carrying the
+//! install cookie from `/oauth/install` to `/oauth/callback` as the browser would.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -116,18 +117,49 @@ pub async fn redirect_target(http: &reqwest::Client, url: &str) -> String {
     response.headers()["location"].to_str().expect("ascii").to_owned()
 }
 
+/// A callback URL the consent screen redirected to, and the install cookie of the browser that
+/// started that install (`name=value`, as a browser sends it back).
+#[derive(Clone, Debug)]
+pub struct Callback {
+    pub url: String,
+    pub cookie: String,
+}
+
+impl Callback {
+    /// Visits the callback from the browser that started the install.
+    pub async fn visit(&self, http: &reqwest::Client) -> reqwest::Response {
+        http.get(&self.url).header(reqwest::header::COOKIE, &self.cookie).send().await.expect("answered")
+    }
+
+    /// The same browser, another URL.
+    pub fn with_url(&self, url: impl Into<String>) -> Self {
+        Self { url: url.into(), cookie: self.cookie.clone() }
+    }
+}
+
+/// `GET /oauth/install`: the consent URL it redirects to and the install cookie it sets.
+pub async fn start_install(http: &reqwest::Client, app_url: &str) -> (String, String) {
+    let response = http.get(format!("{app_url}/oauth/install")).send().await.expect("answered");
+    assert_eq!(response.status(), 302, "/oauth/install");
+    let consent = response.headers()["location"].to_str().expect("ascii").to_owned();
+    let set_cookie = response.headers().get("set-cookie").expect("/oauth/install sets the install cookie").to_str().expect("ascii");
+    let cookie = set_cookie.split(';').next().expect("name=value").trim().to_owned();
+    (consent, cookie)
+}
+
 /// `/oauth/install` → the sandbox's consent screen (picking `location`) → the callback URL,
-/// which is returned unvisited.
-pub async fn consent(http: &reqwest::Client, app_url: &str, location: &str) -> String {
-    let consent = redirect_target(http, &format!("{app_url}/oauth/install")).await;
-    redirect_target(http, &format!("{consent}&location_id={location}")).await
+/// which is returned unvisited with the cookie to visit it with.
+pub async fn consent(http: &reqwest::Client, app_url: &str, location: &str) -> Callback {
+    let (consent, cookie) = start_install(http, app_url).await;
+    let url = redirect_target(http, &format!("{consent}&location_id={location}")).await;
+    Callback { url, cookie }
 }
 
 /// The whole install flow; returns the callback's status and page.
 pub async fn install_at(http: &reqwest::Client, app_url: &str, location: &str) -> (u16, String) {
     let callback = consent(http, app_url, location).await;
-    assert!(callback.starts_with(&format!("{app_url}/oauth/callback?")), "{callback}");
-    let response = http.get(callback).send().await.expect("answered");
+    assert!(callback.url.starts_with(&format!("{app_url}/oauth/callback?")), "{}", callback.url);
+    let response = callback.visit(http).await;
     (response.status().as_u16(), response.text().await.expect("page"))
 }
 

@@ -42,6 +42,7 @@ mod validate;
 pub use cli::{run_cli, SandboxArgs};
 pub use config::{ParseRateLimitError, RateLimit, SandboxConfig};
 pub use faults::{Fault, FaultKind};
+pub use oauth::TokenAnswer;
 pub use request_log::RecordedRequest;
 pub use server::{RunningSandbox, Sandbox};
 

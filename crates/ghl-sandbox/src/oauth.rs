@@ -12,6 +12,19 @@ use crate::auth::{Grant, TokenRegistry};
 use crate::data::ids;
 use crate::error::ApiError;
 
+/// How `POST /oauth/token` describes whose token it issued: what GHL answers for a sub-account, or
+/// the shapes tests need to see refused (set with [`crate::RunningSandbox::set_token_answer`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum TokenAnswer {
+    /// `userType: "Location"` with the location's `locationId`.
+    #[default]
+    Location,
+    /// `userType: "Location"` but no `locationId`, as a buggy or hostile upstream might answer.
+    LocationWithoutId,
+    /// `userType: "Company"`, no `locationId`: an agency install.
+    Company,
+}
+
 /// Authorization codes expire quickly, as everywhere.
 const CODE_TTL: Duration = Duration::from_secs(600);
 

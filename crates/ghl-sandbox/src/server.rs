@@ -18,6 +18,7 @@ use tower::Service;
 
 use crate::config::{RateLimit, SandboxConfig};
 use crate::faults::Fault;
+use crate::oauth::TokenAnswer;
 use crate::request_log::RecordedRequest;
 use crate::routes;
 use crate::state::{App, Shared};
@@ -127,6 +128,11 @@ impl RunningSandbox {
     /// Changes the latency added before every API answer.
     pub fn set_latency(&self, latency: Duration) {
         self.app.set_latency(latency);
+    }
+
+    /// Changes how `POST /oauth/token` describes the tokens it issues from now on.
+    pub fn set_token_answer(&self, answer: TokenAnswer) {
+        self.app.set_token_answer(answer);
     }
 
     /// Stops accepting, closes every connection and waits for the accept loop to end.

@@ -2,13 +2,13 @@
 //! the hot path (GET a contact) takes only the store's read lock and two short mutexes.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::Duration;
 
 use crate::auth::TokenRegistry;
 use crate::config::SandboxConfig;
 use crate::faults::FaultSet;
-use crate::oauth::OAuth;
+use crate::oauth::{OAuth, TokenAnswer};
 use crate::rate_limit::RateLimiter;
 use crate::request_log::RequestLog;
 use crate::store::Store;
@@ -24,6 +24,7 @@ pub(crate) struct Shared {
     pub log: RequestLog,
     latency_nanos: AtomicU64,
     pub access_token_ttl: Duration,
+    token_answer: Mutex<TokenAnswer>,
     /// `http://127.0.0.1:PORT`, for `nextPageUrl`.
     pub base_url: String,
 }
@@ -39,6 +40,7 @@ impl Shared {
             log: RequestLog::new(),
             latency_nanos: AtomicU64::new(nanos(config.latency)),
             access_token_ttl: config.access_token_ttl,
+            token_answer: Mutex::new(TokenAnswer::default()),
             base_url,
         }
     }
@@ -50,6 +52,14 @@ impl Shared {
 
     pub(crate) fn write(&self) -> RwLockWriteGuard<'_, Store> {
         self.store.write().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub(crate) fn token_answer(&self) -> TokenAnswer {
+        *self.token_answer.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub(crate) fn set_token_answer(&self, answer: TokenAnswer) {
+        *self.token_answer.lock().unwrap_or_else(|e| e.into_inner()) = answer;
     }
 
     pub(crate) fn latency(&self) -> Duration {

@@ -12,7 +12,7 @@ use serde::Serialize;
 
 use crate::error::ApiError;
 use crate::gateway::RecordedLocation;
-use crate::oauth::{Consent, Issued};
+use crate::oauth::{Consent, Issued, TokenAnswer};
 use crate::reply;
 use crate::state::App;
 use crate::{COMPANY_ID, LOCATION_ID, OAUTH_CLIENT_ID, OAUTH_CLIENT_SECRET};
@@ -26,7 +26,7 @@ struct TokenBody<'a> {
     refresh_token: &'a str,
     scope: String,
     user_type: &'static str,
-    location_id: &'a str,
+    location_id: Option<&'a str>,
     company_id: &'static str,
     user_id: &'a str,
     is_bulk_installation: bool,
@@ -35,18 +35,22 @@ struct TokenBody<'a> {
 /// The RFC 6749 field names are snake_case, the GHL extras camelCase.
 impl TokenBody<'_> {
     fn to_json(&self) -> serde_json::Value {
-        serde_json::json!({
+        let mut body = serde_json::json!({
             "access_token": self.access_token,
             "token_type": self.token_type,
             "expires_in": self.expires_in,
             "refresh_token": self.refresh_token,
             "scope": self.scope,
             "userType": self.user_type,
-            "locationId": self.location_id,
             "companyId": self.company_id,
             "userId": self.user_id,
             "isBulkInstallation": self.is_bulk_installation,
-        })
+        });
+        // "Present only for Sub-Account Access Token".
+        if let Some(location_id) = self.location_id {
+            body["locationId"] = location_id.into();
+        }
+        body
     }
 }
 
@@ -231,18 +235,23 @@ pub(crate) async fn token(
             ))
         }
     };
-    Ok(token_response(&issued, ttl.as_secs()))
+    Ok(token_response(&issued, ttl.as_secs(), app.token_answer()))
 }
 
-fn token_response(issued: &Issued, expires_in: u64) -> Response {
+fn token_response(issued: &Issued, expires_in: u64, answer: TokenAnswer) -> Response {
+    let (user_type, location_id) = match answer {
+        TokenAnswer::Location => ("Location", Some(issued.consent.location_id.as_str())),
+        TokenAnswer::LocationWithoutId => ("Location", None),
+        TokenAnswer::Company => ("Company", None),
+    };
     let body = TokenBody {
         access_token: &issued.access_token,
         token_type: "Bearer",
         expires_in,
         refresh_token: &issued.refresh_token,
         scope: issued.consent.scopes.join(" "),
-        user_type: "Location",
-        location_id: &issued.consent.location_id,
+        user_type,
+        location_id,
         company_id: COMPANY_ID,
         user_id: &issued.consent.user_id,
         is_bulk_installation: false,
