@@ -229,3 +229,31 @@ async fn oversized_tags_and_note_bodies_are_refused_before_any_upstream_call() {
     }
     assert!(app.requests().is_empty());
 }
+
+#[tokio::test]
+async fn every_error_carries_a_documented_code() {
+    let app = spawn_app(Setup::default()).await;
+    let id = app.contact_ids()[0].clone();
+    let cases: [(&str, Value, &str); 5] = [
+        ("{ contact(id: ", json!({}), "GRAPHQL_PARSE_FAILED"),
+        ("{ contact(id: \"x\") { nope } }", json!({}), "GRAPHQL_VALIDATION_FAILED"),
+        (
+            "mutation($id: ID!) { createTask(contactId: $id, input: { title: \"t\", dueDate: \"tomorrow\" }) { id } }",
+            json!({ "id": id }),
+            "BAD_USER_INPUT",
+        ),
+        ("query A { __typename } query B { __typename }", json!({}), "OPERATION_RESOLUTION_FAILURE"),
+        ("query($f: Int!) { contacts(first: $f) { totalCount } }", json!({ "f": "many" }), "GRAPHQL_VALIDATION_FAILED"),
+    ];
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).expect("README");
+    for (query, variables, expected) in cases {
+        let response = app.graphql(query, variables).await;
+        let errors = response["errors"].as_array().unwrap_or_else(|| panic!("errors for {query}: {response}"));
+        assert!(!errors.is_empty());
+        for error in errors {
+            let code = error["extensions"]["code"].as_str().unwrap_or_else(|| panic!("no code: {response}"));
+            assert_eq!(code, expected, "{query}: {response}");
+            assert!(readme.contains(&format!("`{code}`")), "README lists {code}");
+        }
+    }
+}
