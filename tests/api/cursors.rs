@@ -50,6 +50,14 @@ async fn a_tampered_cursor_is_refused_without_an_upstream_call() {
     for index in [0, cursor.len() / 2, cursor.len() - 1] {
         assert_refused(&app, SEARCH, json!({ "after": flip(&cursor, index) }), &[]).await;
     }
+    // A well-formed edit of the payload (a later `dateAdded`), whatever follows it kept as is.
+    let (payload, rest) = cursor.split_once('.').map_or((cursor.as_str(), None), |(p, r)| (p, Some(r)));
+    let mut decoded: Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).expect("base64url payload")).expect("JSON payload");
+    let date = decoded["SearchAfter"][0].as_i64().expect("searchAfter starts with dateAdded");
+    decoded["SearchAfter"][0] = json!(date + 1);
+    let edited = URL_SAFE_NO_PAD.encode(decoded.to_string());
+    let edited = rest.map_or(edited.clone(), |rest| format!("{edited}.{rest}"));
+    assert_refused(&app, SEARCH, json!({ "after": edited }), &[]).await;
 }
 
 #[tokio::test]
