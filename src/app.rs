@@ -18,7 +18,7 @@ use tracing::{info, warn};
 
 use crate::auth::Auth;
 use crate::config::{AuthKind, PersistedMode, ServeArgs, Upstream};
-use crate::graphql::{self, ApqCache, GraphqlState, LoaderOptions, OperationLimits, PersistedQueries, Safelist, SchemaOptions};
+use crate::graphql::{self, ApqCache, CursorKey, GraphqlState, LoaderOptions, OperationLimits, PersistedQueries, Safelist, SchemaOptions};
 use crate::oauth::OAuthApp;
 use crate::host_guard::HostPolicy;
 use crate::serve::ConnectionLimits;
@@ -115,7 +115,12 @@ impl App {
             schema,
             client,
             auth: Arc::new(auth),
-            loader_options: LoaderOptions { tasks_search_page_size: args.tasks_search_page_size, operation_timeout: args.operation_timeout, batch_delay: args.batch_delay },
+            loader_options: LoaderOptions {
+                tasks_search_page_size: args.tasks_search_page_size,
+                operation_timeout: args.operation_timeout,
+                batch_delay: args.batch_delay,
+                cursor_key: cursor_key(&args),
+            },
             max_batch: args.max_batch,
             csrf_prevention: args.csrf_prevention,
             persisted: Arc::new(persisted_queries(&args)?),
@@ -191,6 +196,17 @@ impl App {
             sandbox.shutdown().await;
         }
         Ok(())
+    }
+}
+
+/// The cursor key from `CURSOR_SECRET`, else one of this process only (said once, at start-up).
+fn cursor_key(args: &ServeArgs) -> CursorKey {
+    match &args.cursor_secret {
+        Some(secret) => CursorKey::from_secret(secret),
+        None => {
+            info!("CURSOR_SECRET is not set: pagination cursors are signed with a key of this process only (set it on every replica behind a router)");
+            CursorKey::random()
+        }
     }
 }
 

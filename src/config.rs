@@ -7,6 +7,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use secrecy::ExposeSecret as _;
 
 /// Production GraphQL subgraph over the HighLevel (GHL) Contacts API.
 #[derive(Parser, Debug)]
@@ -232,6 +233,12 @@ pub struct ServeArgs {
     #[arg(long, env = "GRAPHQL_APQ_CACHE_SIZE", default_value_t = 1000)]
     pub apq_cache_size: usize,
 
+    /// Key that signs pagination cursors, at least 16 characters (`openssl rand -hex 32`). Replicas
+    /// behind one router must share it, or a cursor from one is refused by another. Unset: a random
+    /// key per process (cursors stop working across restarts). Never logged.
+    #[arg(long, env = "CURSOR_SECRET", hide_env_values = true)]
+    pub cursor_secret: Option<secrecy::SecretString>,
+
     /// API keys callers must present in `x-api-key`, comma-separated (at least 16 characters
     /// each). Hashed at start-up; never logged. Unset: no key needed.
     #[arg(long, env = "SUBGRAPH_API_KEYS", hide_env_values = true)]
@@ -406,7 +413,13 @@ pub enum ConfigError {
     MissingOAuth(&'static str),
     #[error("--auth oauth cannot be combined with GHL_TOKEN: each location's own token is used")]
     TokenWithOAuth,
+    /// Checked here rather than by clap, whose errors echo the value.
+    #[error("CURSOR_SECRET (--cursor-secret) must be at least {MIN_CURSOR_SECRET_LEN} characters (e.g. `openssl rand -hex 32`)")]
+    ShortCursorSecret,
 }
+
+/// Shortest `CURSOR_SECRET` accepted.
+pub const MIN_CURSOR_SECRET_LEN: usize = 16;
 
 impl ServeArgs {
     /// The static token's scopes (`GHL_SCOPES`, by default read-only).
@@ -432,6 +445,9 @@ impl ServeArgs {
         }
         if self.apq_cache_size == 0 {
             return Err(ConfigError::Zero("GRAPHQL_APQ_CACHE_SIZE"));
+        }
+        if self.cursor_secret.as_ref().is_some_and(|s| s.expose_secret().chars().count() < MIN_CURSOR_SECRET_LEN) {
+            return Err(ConfigError::ShortCursorSecret);
         }
         if self.persisted_queries == PersistedMode::Safelist && self.safelist_file.is_none() {
             return Err(ConfigError::MissingSafelist);
@@ -610,6 +626,19 @@ mod tests {
         a.oauth.token_store_key = Some("ab".repeat(32).parse().unwrap());
         assert_eq!(a.upstream(), Ok(Upstream::Remote { base_url: GHL_BASE_URL.into() }));
         assert_eq!(a.oauth.refresh_margin, Duration::from_secs(300));
+    }
+
+    #[test]
+    fn a_short_cursor_secret_is_refused_without_echoing_it() {
+        let mut a = args(&["--cursor-secret", "too-short-value"]);
+        a.ghl_token = None;
+        a.ghl_base_url = None;
+        let error = a.upstream().expect_err("15 characters");
+        assert_eq!(error, ConfigError::ShortCursorSecret);
+        assert!(!error.to_string().contains("too-short-value"));
+        assert!(!format!("{a:?}").contains("too-short-value"), "Debug redacts it");
+        a.cursor_secret = Some("sixteen-chars-ok".into());
+        assert_eq!(a.upstream(), Ok(Upstream::EmbeddedSandbox));
     }
 
     #[test]

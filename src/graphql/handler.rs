@@ -20,13 +20,13 @@ use serde_json::json;
 
 use super::expansion::FieldTally;
 use super::graphiql;
-use super::persisted::PersistedQueries;
+use super::persisted::{ApqPartition, PersistedQueries};
 use super::request_context::{LoaderOptions, RequestContext};
 use super::introspection::SchemaReader;
 use super::AppSchema;
-use crate::auth::Auth;
+use crate::auth::{Auth, LOCATION_HEADER};
+use crate::callers::{CallerKeys, API_KEY_HEADER};
 use crate::error::AppError;
-use crate::callers::CallerKeys;
 use crate::highlevel::GhlClient;
 
 const GRAPHQL_RESPONSE_JSON: &str = "application/graphql-response+json";
@@ -144,7 +144,8 @@ pub async fn post(State(state): State<GraphqlState>, headers: HeaderMap, body: B
         BatchRequest::Single(request) => (vec![request], false),
         BatchRequest::Batch(requests) => (requests, true),
     };
-    let prepared: Vec<Prepared> = requests.into_iter().map(|request| prepare(&state, request)).collect();
+    let partition = apq_partition(&state.auth, &headers);
+    let prepared: Vec<Prepared> = requests.into_iter().map(|request| prepare(&state, &partition, request)).collect();
     // async-graphql reads a missing `query` as "" and would answer a 200 parse error; the spec
     // calls a request without a document malformed.
     if prepared.iter().any(|p| p.as_ref().is_ok_and(|r| r.query.trim().is_empty())) {
@@ -156,9 +157,20 @@ pub async fn post(State(state): State<GraphqlState>, headers: HeaderMap, body: B
 /// A request ready to run, or the request error that stops it (persisted query refusals).
 type Prepared = Result<Request, ServerError>;
 
-fn prepare(state: &GraphqlState, mut request: Request) -> Prepared {
-    state.persisted.resolve(&mut request).map_err(|e| e.into_server_error())?;
+fn prepare(state: &GraphqlState, partition: &ApqPartition, mut request: Request) -> Prepared {
+    state.persisted.resolve(&mut request, partition).map_err(|e| e.into_server_error())?;
     Ok(request)
+}
+
+/// The tenant's APQ partition, from the headers alone: the tenant itself is only known later
+/// (an OAuth tenant may first need a token refresh). Static mode has one tenant; otherwise the
+/// caller's credential, location and API key name it, as `Tenant::budget_key` does.
+fn apq_partition(auth: &Auth, headers: &HeaderMap) -> ApqPartition {
+    if matches!(auth, Auth::Static(_)) {
+        return ApqPartition::shared();
+    }
+    let value = |name: &str| headers.get(name).map_or(&[][..], HeaderValue::as_bytes);
+    ApqPartition::of(&[value(header::AUTHORIZATION.as_str()), value(LOCATION_HEADER), value(API_KEY_HEADER)])
 }
 
 /// The checks every GraphQL request passes before it is read: the caller's API key, then CSRF
@@ -244,7 +256,7 @@ pub async fn get(State(state): State<GraphqlState>, headers: HeaderMap, uri: Uri
         Ok(request) => request,
         Err(message) => return request_error(media, StatusCode::BAD_REQUEST, message),
     };
-    let request = match prepare(&state, request) {
+    let request = match prepare(&state, &apq_partition(&state.auth, &headers), request) {
         Ok(request) if request.query.trim().is_empty() => return request_error(media, StatusCode::BAD_REQUEST, "the request has no `query`"),
         Ok(request) => request,
         Err(refused) => return execute(&state, &headers, media, vec![Err(refused)], false).await,

@@ -25,6 +25,7 @@ mod task;
 use async_graphql::parser::types::OperationType;
 use async_graphql::{EmptySubscription, Request, Schema};
 
+pub use connection::CursorKey;
 pub use graphiql::asset as graphiql_asset;
 pub use handler::{admit_post, get as graphql_get, post as graphql_post, GraphqlState};
 pub use introspection::{SchemaReader, INTROSPECTION_DISABLED};

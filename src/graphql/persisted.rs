@@ -4,7 +4,8 @@
 //!   `extensions.persistedQuery.sha256Hash`; an unknown hash answers `PersistedQueryNotFound`
 //!   (code `PERSISTED_QUERY_NOT_FOUND`) and the client retries with the text, which registers it in
 //!   a bounded in-memory LRU. We keep text, not parsed documents (as async-graphql's `apq` extension
-//!   does), so the parser's recursion and size limits run on every request.
+//!   does), so the parser's recursion and size limits run on every request. Registrations are
+//!   partitioned by tenant ([`ApqPartition`]): a hash alone never tells one tenant what another ran.
 //! - `safelist`: only operations from a file run; anything else is `PERSISTED_QUERY_NOT_IN_SAFELIST`.
 
 use std::collections::HashMap;
@@ -70,10 +71,35 @@ struct PersistedQueryExtension {
     sha256_hash: String,
 }
 
+/// Whose APQ registrations a request sees: a SHA-256 over what identifies its tenant, so no
+/// credential is kept as a key. The safelist is global and ignores it.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct ApqPartition([u8; 32]);
+
+impl ApqPartition {
+    /// The one partition of a server with a single tenant (static mode).
+    pub fn shared() -> Self {
+        Self([0; 32])
+    }
+
+    /// The partition of the tenant these parts (header values) name; each part is
+    /// length-prefixed, so different parts never run together into the same input.
+    pub fn of(parts: &[&[u8]]) -> Self {
+        let mut hash = Sha256::new();
+        hash.update(b"ghl-subgraph apq partition v1");
+        for part in parts {
+            hash.update((part.len() as u64).to_be_bytes());
+            hash.update(part);
+        }
+        Self(hash.finalize().into())
+    }
+}
+
 impl PersistedQueries {
     /// Fills in `request.query` from a persisted query, or refuses the request. A request
     /// without the extension and without text is left alone (the handler answers "no query").
-    pub fn resolve(&self, request: &mut Request) -> Result<(), PersistedError> {
+    /// APQ registers and looks up within `partition` only.
+    pub fn resolve(&self, request: &mut Request, partition: &ApqPartition) -> Result<(), PersistedError> {
         let hash = match request.extensions.remove("persistedQuery") {
             None => None,
             Some(value) => {
@@ -98,11 +124,11 @@ impl PersistedQueries {
                 if sha256_hex(&request.query) != hash {
                     return Err(PersistedError::HashMismatch);
                 }
-                cache.register(hash, &request.query);
+                cache.register(partition, hash, &request.query);
                 Ok(())
             }
             (Self::Apq(cache), Some(hash)) => {
-                request.query = cache.get(&hash).ok_or(PersistedError::NotFound)?.to_string();
+                request.query = cache.get(partition, &hash).ok_or(PersistedError::NotFound)?.to_string();
                 Ok(())
             }
             (Self::Safelist(list), Some(hash)) => {
@@ -141,9 +167,10 @@ pub fn sha256_hex(text: &str) -> String {
     })
 }
 
-/// APQ's registry: a bounded LRU of hash → text. Memory stays below `capacity × max_entry_bytes`.
+/// APQ's registry: one bounded LRU of (partition, hash) → text, its capacity shared by all
+/// tenants. Memory stays below `capacity × max_entry_bytes`.
 pub struct ApqCache {
-    entries: Mutex<lru::LruCache<String, Arc<str>>>,
+    entries: Mutex<lru::LruCache<(ApqPartition, String), Arc<str>>>,
     max_entry_bytes: usize,
 }
 
@@ -152,14 +179,15 @@ impl ApqCache {
         Self { entries: Mutex::new(lru::LruCache::new(capacity)), max_entry_bytes }
     }
 
-    fn get(&self, hash: &str) -> Option<Arc<str>> {
-        self.entries.lock().unwrap_or_else(PoisonError::into_inner).get(hash).cloned()
+    fn get(&self, partition: &ApqPartition, hash: &str) -> Option<Arc<str>> {
+        let key = (partition.clone(), hash.to_owned());
+        self.entries.lock().unwrap_or_else(PoisonError::into_inner).get(&key).cloned()
     }
 
     /// Texts larger than the operation size limit are not kept: they would be refused anyway.
-    fn register(&self, hash: String, text: &str) {
+    fn register(&self, partition: &ApqPartition, hash: String, text: &str) {
         if text.len() <= self.max_entry_bytes {
-            self.entries.lock().unwrap_or_else(PoisonError::into_inner).put(hash, Arc::from(text));
+            self.entries.lock().unwrap_or_else(PoisonError::into_inner).put((partition.clone(), hash), Arc::from(text));
         }
     }
 }
@@ -283,6 +311,10 @@ mod tests {
         request
     }
 
+    fn shared() -> ApqPartition {
+        ApqPartition::shared()
+    }
+
     fn apq() -> PersistedQueries {
         PersistedQueries::Apq(ApqCache::new(NonZeroUsize::new(2).unwrap(), 1024))
     }
@@ -297,11 +329,11 @@ mod tests {
     fn an_unknown_hash_is_not_found_until_registered_with_its_text() {
         let pq = apq();
         let hash = sha256_hex(QUERY);
-        assert_eq!(pq.resolve(&mut with_hash("", &hash)), Err(PersistedError::NotFound));
+        assert_eq!(pq.resolve(&mut with_hash("", &hash), &shared()), Err(PersistedError::NotFound));
 
-        assert_eq!(pq.resolve(&mut with_hash(QUERY, &hash)), Ok(()));
+        assert_eq!(pq.resolve(&mut with_hash(QUERY, &hash), &shared()), Ok(()));
         let mut by_hash = with_hash("", &hash.to_uppercase());
-        assert_eq!(pq.resolve(&mut by_hash), Ok(()));
+        assert_eq!(pq.resolve(&mut by_hash, &shared()), Ok(()));
         assert_eq!(by_hash.query, QUERY);
     }
 
@@ -309,37 +341,50 @@ mod tests {
     fn a_hash_that_does_not_match_the_text_is_refused_and_not_registered() {
         let pq = apq();
         let wrong = sha256_hex("{ other }");
-        assert_eq!(pq.resolve(&mut with_hash(QUERY, &wrong)), Err(PersistedError::HashMismatch));
-        assert_eq!(pq.resolve(&mut with_hash("", &wrong)), Err(PersistedError::NotFound));
+        assert_eq!(pq.resolve(&mut with_hash(QUERY, &wrong), &shared()), Err(PersistedError::HashMismatch));
+        assert_eq!(pq.resolve(&mut with_hash("", &wrong), &shared()), Err(PersistedError::NotFound));
     }
 
     #[test]
     fn the_apq_cache_is_bounded() {
         let pq = apq();
         for text in ["{ a }", "{ b }", "{ c }"] {
-            pq.resolve(&mut with_hash(text, &sha256_hex(text))).unwrap();
+            pq.resolve(&mut with_hash(text, &sha256_hex(text)), &shared()).unwrap();
         }
-        assert_eq!(pq.resolve(&mut with_hash("", &sha256_hex("{ a }"))), Err(PersistedError::NotFound), "oldest evicted");
-        assert_eq!(pq.resolve(&mut with_hash("", &sha256_hex("{ c }"))), Ok(()));
+        assert_eq!(pq.resolve(&mut with_hash("", &sha256_hex("{ a }")), &shared()), Err(PersistedError::NotFound), "oldest evicted");
+        assert_eq!(pq.resolve(&mut with_hash("", &sha256_hex("{ c }")), &shared()), Ok(()));
         let big = format!("{{ __typename {} }}", " ".repeat(2000));
-        pq.resolve(&mut with_hash(&big, &sha256_hex(&big))).unwrap();
-        assert_eq!(pq.resolve(&mut with_hash("", &sha256_hex(&big))), Err(PersistedError::NotFound), "oversized text not kept");
+        pq.resolve(&mut with_hash(&big, &sha256_hex(&big)), &shared()).unwrap();
+        assert_eq!(pq.resolve(&mut with_hash("", &sha256_hex(&big)), &shared()), Err(PersistedError::NotFound), "oversized text not kept");
+    }
+
+    #[test]
+    fn an_operation_registered_by_one_tenant_is_not_found_by_another() {
+        let pq = apq();
+        let hash = sha256_hex(QUERY);
+        let (a, b) = (ApqPartition::of(&[b"loc", b"Bearer token-a"]), ApqPartition::of(&[b"loc", b"Bearer token-b"]));
+        assert_eq!(pq.resolve(&mut with_hash(QUERY, &hash), &a), Ok(()));
+
+        assert_eq!(pq.resolve(&mut with_hash("", &hash), &b), Err(PersistedError::NotFound));
+        assert_eq!(pq.resolve(&mut with_hash("", &hash), &shared()), Err(PersistedError::NotFound));
+        assert_eq!(pq.resolve(&mut with_hash("", &hash), &a), Ok(()));
+        assert_ne!(ApqPartition::of(&[b"ab", b"c"]), ApqPartition::of(&[b"a", b"bc"]), "parts never run together");
     }
 
     #[test]
     fn malformed_extensions_are_bad_requests() {
         let pq = apq();
-        assert_eq!(pq.resolve(&mut with_hash("", "xyz")).map_err(|e| e.code()), Err("BAD_REQUEST"));
+        assert_eq!(pq.resolve(&mut with_hash("", "xyz"), &shared()).map_err(|e| e.code()), Err("BAD_REQUEST"));
         let mut v2 = Request::new("");
         v2.extensions.insert("persistedQuery".into(), async_graphql::Value::from_json(json!({ "version": 2, "sha256Hash": sha256_hex(QUERY) })).unwrap());
-        assert_eq!(pq.resolve(&mut v2).map_err(|e| e.code()), Err("BAD_REQUEST"));
+        assert_eq!(pq.resolve(&mut v2, &shared()).map_err(|e| e.code()), Err("BAD_REQUEST"));
     }
 
     #[test]
     fn with_persisted_queries_off_a_hash_alone_is_not_supported() {
         let hash = sha256_hex(QUERY);
-        assert_eq!(PersistedQueries::Off.resolve(&mut with_hash("", &hash)), Err(PersistedError::NotSupported));
-        assert_eq!(PersistedQueries::Off.resolve(&mut with_hash(QUERY, &hash)), Ok(()));
+        assert_eq!(PersistedQueries::Off.resolve(&mut with_hash("", &hash), &shared()), Err(PersistedError::NotSupported));
+        assert_eq!(PersistedQueries::Off.resolve(&mut with_hash(QUERY, &hash), &shared()), Ok(()));
     }
 
     #[test]
@@ -347,12 +392,12 @@ mod tests {
         let hash = sha256_hex(QUERY);
         let list = PersistedQueries::Safelist(Safelist::parse(&json!({ hash.clone(): QUERY }).to_string()).unwrap());
         let mut by_hash = with_hash("", &hash);
-        assert_eq!(list.resolve(&mut by_hash), Ok(()));
+        assert_eq!(list.resolve(&mut by_hash, &shared()), Ok(()));
         assert_eq!(by_hash.query, QUERY);
-        assert_eq!(list.resolve(&mut Request::new(QUERY)), Ok(()));
-        assert_eq!(list.resolve(&mut Request::new("{ contacts { nodes { id } } }")), Err(PersistedError::NotInSafelist));
-        assert_eq!(list.resolve(&mut with_hash("", &sha256_hex("{ x }"))), Err(PersistedError::NotInSafelist));
-        assert_eq!(list.resolve(&mut with_hash("{ x }", &hash)), Err(PersistedError::HashMismatch));
+        assert_eq!(list.resolve(&mut Request::new(QUERY), &shared()), Ok(()));
+        assert_eq!(list.resolve(&mut Request::new("{ contacts { nodes { id } } }"), &shared()), Err(PersistedError::NotInSafelist));
+        assert_eq!(list.resolve(&mut with_hash("", &sha256_hex("{ x }")), &shared()), Err(PersistedError::NotInSafelist));
+        assert_eq!(list.resolve(&mut with_hash("{ x }", &hash), &shared()), Err(PersistedError::HashMismatch));
     }
 
     #[test]

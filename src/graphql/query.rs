@@ -37,7 +37,7 @@ impl Query {
         #[graphql(desc = "`endCursor` of the previous page.")] after: Option<String>,
     ) -> FieldResult<Option<ContactConnection>> {
         let scope = Scope::for_read(ctx)?;
-        let (first, cursor) = page_request(first, after.as_deref())?;
+        let (first, cursor) = page_request(&scope.cursors, first, after.as_deref())?;
         let search_after = match cursor {
             None => None,
             Some(PageCursor::SearchAfter(values)) => Some(values),
@@ -48,7 +48,7 @@ impl Query {
             return Err(AppError::BadUserInput(format!("`query` must be at most {MAX_QUERY_LEN} characters")).into());
         }
         if first == 0 {
-            return Ok(Some(page(Vec::new(), 0, search_after.is_some(), None)));
+            return Ok(Some(page(&scope.cursors, Vec::new(), 0, search_after.is_some(), None)));
         }
         let result = scope.client.search_contacts(&scope.tenant, query.as_deref(), first + 1, search_after.as_deref()).await?;
         let rows = result
@@ -56,7 +56,7 @@ impl Query {
             .into_iter()
             .map(|contact| (PageCursor::SearchAfter(contact.search_after.clone().unwrap_or_default()), contact))
             .collect();
-        Ok(Some(page(remember(scope, rows).await, first, search_after.is_some(), result.total)))
+        Ok(Some(page(&scope.cursors, remember(scope, rows).await, first, search_after.is_some(), result.total)))
     }
 
     /// Contacts that belong to a business (company record), in pages.
@@ -70,18 +70,18 @@ impl Query {
     ) -> FieldResult<Option<ContactConnection>> {
         let scope = Scope::for_read(ctx)?;
         let business = PathId::parse(&business_id, "businessId")?;
-        let (first, cursor) = page_request(first, after.as_deref())?;
+        let (first, cursor) = page_request(&scope.cursors, first, after.as_deref())?;
         let skip = match cursor {
             None => 0,
             Some(PageCursor::Skip(skip)) => skip,
             Some(PageCursor::SearchAfter(_)) => return Err(AppError::BadUserInput("`after` is a cursor of another list".into()).into()),
         };
         if first == 0 {
-            return Ok(Some(page(Vec::new(), 0, skip > 0, None)));
+            return Ok(Some(page(&scope.cursors, Vec::new(), 0, skip > 0, None)));
         }
         let result = scope.client.contacts_by_business(&scope.tenant, &business, first + 1, skip).await?;
         let rows = result.contacts.into_iter().zip(skip + 1..).map(|(contact, next)| (PageCursor::Skip(next), contact)).collect();
-        Ok(Some(page(remember(scope, rows).await, first, skip > 0, result.count)))
+        Ok(Some(page(&scope.cursors, remember(scope, rows).await, first, skip > 0, result.count)))
     }
 
     /// One task of a contact; null when GHL has no such task.

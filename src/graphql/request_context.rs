@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use async_graphql::dataloader::{DataLoader, HashMapCache, Loader};
 use async_graphql::Context;
 
+use super::connection::{CursorKey, TenantCursors};
 use super::loaders::{Found, GhlLoader, ListOf, Settled, TasksOf};
 use crate::error::AppError;
 use crate::highlevel::{GhlClient, Tenant, SCOPE_READ, SCOPE_TASKS_SEARCH, SCOPE_WRITE};
@@ -36,6 +37,8 @@ pub struct Scope {
     /// Tasks of contacts: with `locations/tasks.readonly` they batch into `tasks/search`, so this
     /// loader waits `batch_delay` to gather keys; without it, it starts at once like the other.
     tasks_loader: DataLoader<GhlLoader, HashMapCache>,
+    /// Signs and checks `after` cursors, bound to this tenant's location.
+    pub cursors: TenantCursors,
 }
 
 impl RequestContext {
@@ -53,7 +56,8 @@ impl RequestContext {
                 _ => Duration::ZERO,
             };
             let tasks_loader = loader(&tenant).delay(tasks_delay);
-            Scope { loader: loader(&tenant).delay(Duration::ZERO), tasks_loader, tenant, client: client.clone() }
+            let cursors = options.cursor_key.for_location(tenant.location_id());
+            Scope { loader: loader(&tenant).delay(Duration::ZERO), tasks_loader, cursors, tenant, client: client.clone() }
         });
         Self { scope, entity_positions: OnceLock::new() }
     }
@@ -73,7 +77,7 @@ impl RequestContext {
     }
 }
 
-/// Knobs of the per-request loaders.
+/// Knobs of the per-request loaders, and the key of the cursors they page with.
 #[derive(Clone, Debug)]
 pub struct LoaderOptions {
     pub tasks_search_page_size: u32,
@@ -81,6 +85,8 @@ pub struct LoaderOptions {
     pub operation_timeout: Duration,
     /// How long the tasks loader waits to gather contacts into one `tasks/search` call.
     pub batch_delay: Duration,
+    /// Signs connection cursors (`CURSOR_SECRET`, or random per process).
+    pub cursor_key: CursorKey,
 }
 
 impl Scope {

@@ -10,6 +10,7 @@ mod batching;
 mod callers;
 mod connections;
 mod csrf;
+mod cursors;
 mod http;
 mod introspection;
 mod limits;

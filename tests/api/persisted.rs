@@ -78,6 +78,37 @@ async fn an_unknown_hash_is_not_found_then_registers_with_its_text_and_runs_by_h
 }
 
 #[tokio::test]
+async fn in_forward_mode_an_operation_registered_by_one_tenant_is_not_found_by_another() {
+    let app = spawn_app(Setup::forward()).await;
+    let query = "query Page { contacts(first: 1) { nodes { id } } }";
+    let hash = sha256_hex(query);
+    let bearer = |token: &str| format!("Bearer {token}");
+    let (a, same_location, other_location) = (bearer(ghl_sandbox::READ_TOKEN), bearer(ghl_sandbox::WRITE_TOKEN), bearer(ghl_sandbox::OTHER_LOCATION_TOKEN));
+    let tenant_a = [("authorization", a.as_str()), ("x-ghl-location-id", ghl_sandbox::LOCATION_ID)];
+    let tenant_b = [("authorization", other_location.as_str()), ("x-ghl-location-id", ghl_sandbox::OTHER_LOCATION_ID)];
+    let tenant_c = [("authorization", same_location.as_str()), ("x-ghl-location-id", ghl_sandbox::LOCATION_ID)];
+    let send = |body: Value, headers: &[(&str, &str)]| {
+        let mut request = app.http.post(format!("{}/graphql", app.url)).json(&body);
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        async move { request.send().await.unwrap().json::<Value>().await.unwrap() }
+    };
+
+    let register = send(json!({ "query": query, "extensions": persisted(&hash) }), &tenant_a).await;
+    assert_eq!(register["errors"], Value::Null, "{register}");
+    let calls = app.requests().len();
+
+    for other in [&tenant_b, &tenant_c] {
+        let miss = send(json!({ "extensions": persisted(&hash) }), other).await;
+        assert_eq!(codes(&miss), vec!["PERSISTED_QUERY_NOT_FOUND"], "{miss}");
+    }
+    assert_eq!(app.requests().len(), calls, "a miss calls GHL for nothing");
+    let hit = send(json!({ "extensions": persisted(&hash) }), &tenant_a).await;
+    assert_eq!(hit["data"], register["data"], "{hit}");
+}
+
+#[tokio::test]
 async fn a_hash_that_does_not_match_its_text_is_refused_and_not_registered() {
     let app = spawn_app(Setup::default()).await;
     let wrong = sha256_hex("{ somethingElse }");

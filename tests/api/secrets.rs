@@ -19,6 +19,7 @@ const BAD_GHL_TOKEN: &str = "pit-leakcheck-bad-token-6c0e91d2";
 const API_KEY: &str = "leakcheck-caller-key-93b7aa41f0";
 const OTHER_API_KEY: &str = "leakcheck-caller-key-2-51e8c3";
 const WRONG_API_KEY: &str = "leakcheck-wrong-key-7d2f80b6c4";
+const CURSOR_SECRET: &str = "leakcheck-cursor-secret-0a9e5d71";
 
 static LOGS: Mutex<Vec<u8>> = Mutex::new(Vec::new());
 static CAPTURE: Once = Once::new();
@@ -54,6 +55,7 @@ fn secrets() -> Vec<&'static str> {
         API_KEY,
         OTHER_API_KEY,
         WRONG_API_KEY,
+        CURSOR_SECRET,
         ghl_sandbox::READ_TOKEN,
         ghl_sandbox::WRITE_TOKEN,
         ghl_sandbox::WRITE_ONLY_CONTACTS_TOKEN,
@@ -68,7 +70,7 @@ fn fault(value: Value) -> Fault {
 
 fn keyed(mut setup: Setup) -> Setup {
     setup.extra.extend(
-        ["--api-keys", &format!("{API_KEY},{OTHER_API_KEY}"), "--retry-base-delay", "1ms", "--retry-max-attempts", "2"].map(str::to_owned),
+        ["--api-keys", &format!("{API_KEY},{OTHER_API_KEY}"), "--cursor-secret", CURSOR_SECRET, "--retry-base-delay", "1ms", "--retry-max-attempts", "2"].map(str::to_owned),
     );
     setup
 }
@@ -136,6 +138,13 @@ async fn no_token_or_api_key_appears_in_any_response_log_line_or_metric() {
     app.sandbox.add_fault(fault(json!({ "method": "GET", "path": format!("/contacts/{}", ids[3]), "kind": "malformed" })));
     let malformed = transcript.post(&app, contact(&ids[3]), &key).await;
     assert_eq!(code(&malformed), "UPSTREAM_UNAVAILABLE", "{malformed}");
+    // Signed cursors: one issued, one forged.
+    let page = transcript.post(&app, json!({ "query": "{ contacts(first: 2) { pageInfo { endCursor } } }" }), &key).await;
+    let cursor = page["data"]["contacts"]["pageInfo"]["endCursor"].as_str().expect("a cursor").to_owned();
+    let paged = json!({ "query": "query($a: String) { contacts(first: 2, after: $a) { nodes { id } } }", "variables": { "a": cursor } });
+    assert_eq!(transcript.post(&app, paged, &key).await["errors"], Value::Null);
+    let forged = json!({ "query": "query($a: String) { contacts(after: $a) { nodes { id } } }", "variables": { "a": format!("x{cursor}") } });
+    assert_eq!(code(&transcript.post(&app, forged, &key).await), "BAD_USER_INPUT");
     transcript.post(&app, json!({ "query": "{ nope }" }), &key).await;
     transcript.post(&app, json!({ "query": "{ contact(id: \"../x\") { id } }" }), &key).await;
 
