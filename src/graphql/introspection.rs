@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, NextParseQuery};
 use async_graphql::parser::types::{ExecutableDocument, Selection, SelectionSet};
-use async_graphql::{ErrorExtensionValues, ServerError, ServerResult, Variables};
+use async_graphql::{ServerError, ServerResult, Variables};
 
 /// The code of the refusal. Apollo Server's name for the same case (its `validationErrorCode`).
 pub const INTROSPECTION_DISABLED: &str = "INTROSPECTION_DISABLED";
@@ -79,11 +79,8 @@ impl Extension for IntrospectionGate {
         let found = introspection_in(&document).or_else(|| (!reads_sdl).then(|| sdl_in(&document)).flatten());
         match found {
             Some(field) => {
-                let mut error = ServerError::new(format!("introspection is disabled on this server; the operation selects `{field}`"), None);
-                let mut extensions = ErrorExtensionValues::default();
-                extensions.set("code", INTROSPECTION_DISABLED);
-                error.extensions = Some(extensions);
-                Err(error)
+                let error = ServerError::new(format!("introspection is disabled on this server; the operation selects `{field}`"), None);
+                Err(super::limits::with_code(error, INTROSPECTION_DISABLED))
             }
             None => Ok(document),
         }

@@ -112,7 +112,10 @@ impl Scope {
 
     fn require(&self, needed: &str) -> Result<(), AppError> {
         match self.tenant.grants(needed) {
-            Some(false) => Err(AppError::Forbidden(format!("this operation needs the GHL scope `{needed}`, which the configured token lacks"))),
+            Some(false) => Err(AppError::Forbidden(format!(
+                "this operation needs the GHL scope `{needed}`, which the scopes this token is known to have lack: \
+                 with a static token, add it to GHL_SCOPES (--ghl-scopes) if the token carries it; with OAuth, reinstall the app with that scope"
+            ))),
             _ => Ok(()),
         }
     }

@@ -145,6 +145,8 @@ async fn mutations_without_the_write_scope_are_forbidden_before_any_upstream_cal
     ] {
         let response = app.graphql(mutation, json!({ "id": id })).await;
         assert_eq!(codes(&response), vec!["FORBIDDEN"], "{mutation}: {response}");
+        let message = response["errors"][0]["message"].as_str().unwrap_or_default();
+        assert!(message.contains("contacts.write") && message.contains("GHL_SCOPES"), "says what to set: {message}");
     }
     assert!(app.requests().is_empty(), "{:?}", app.requests());
 }
