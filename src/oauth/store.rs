@@ -104,6 +104,9 @@ pub trait TokenStore: Send + Sync + 'static {
     fn list(&self) -> BoxFuture<'_, Result<Vec<TokenRecord>, StoreError>>;
     /// True when there was a record to delete.
     fn delete<'a>(&'a self, location: &'a str) -> BoxFuture<'a, Result<bool, StoreError>>;
+    /// True while `location` has a record: cheaper than `get` (no decryption), so a running
+    /// server can notice an operator's revoke.
+    fn contains<'a>(&'a self, location: &'a str) -> BoxFuture<'a, Result<bool, StoreError>>;
 }
 
 /// The 32-byte key of `TOKEN_STORE_KEY` (64 hex digits or base64). `Debug` never shows it.
@@ -343,6 +346,11 @@ impl TokenStore for FileStore {
     fn delete<'a>(&'a self, location: &'a str) -> BoxFuture<'a, Result<bool, StoreError>> {
         let location = location.to_owned();
         self.blocking(move |inner| inner.delete(&location)).boxed()
+    }
+
+    fn contains<'a>(&'a self, location: &'a str) -> BoxFuture<'a, Result<bool, StoreError>> {
+        let location = location.to_owned();
+        self.blocking(move |inner| Ok(inner.path_of(&location).exists())).boxed()
     }
 }
 

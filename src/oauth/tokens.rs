@@ -38,7 +38,12 @@ pub struct TokenManager {
     /// The last pair stored per location: the store is written first, then this.
     cache: Mutex<HashMap<String, TokenRecord>>,
     refresh_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    /// When each location was last checked against the store for a revoke.
+    revoke_checks: Mutex<HashMap<String, std::time::Instant>>,
 }
+
+/// How stale a "not revoked" answer may be.
+const REVOKE_CHECK_INTERVAL: Duration = Duration::from_secs(1);
 
 impl TokenManager {
     /// Loads every stored pair, so a restart serves at once and a bad key fails start-up.
@@ -53,6 +58,7 @@ impl TokenManager {
             install_url,
             cache: Mutex::new(cache),
             refresh_locks: Mutex::new(HashMap::new()),
+            revoke_checks: Mutex::new(HashMap::new()),
         };
         manager.publish_reinstall_gauge();
         Ok(manager)
@@ -115,7 +121,10 @@ impl TokenManager {
     async fn record(&self, location: &str) -> Result<TokenRecord, OAuthError> {
         let cached = self.cache.lock().unwrap_or_else(|p| p.into_inner()).get(location).cloned();
         let record = match cached {
-            Some(record) => record,
+            Some(record) => {
+                self.check_not_revoked(location).await?;
+                record
+            }
             None => {
                 let stored = self.store.get(location).await?.ok_or_else(|| self.not_installed(location))?;
                 self.remember(stored.clone());
@@ -141,6 +150,33 @@ impl TokenManager {
             .unwrap_or_else(|_| Err(OAuthError::Unavailable("the token refresh ended abnormally".into())))
     }
 
+    /// Fails once an operator has revoked `location` (`tokens revoke` deletes its record), and
+    /// forgets it; the store is asked at most once a second per location.
+    async fn check_not_revoked(&self, location: &str) -> Result<(), OAuthError> {
+        let due = {
+            let mut checked = self.revoke_checks.lock().unwrap_or_else(|p| p.into_inner());
+            let now = std::time::Instant::now();
+            match checked.get(location) {
+                Some(at) if now.duration_since(*at) < REVOKE_CHECK_INTERVAL => false,
+                _ => {
+                    checked.insert(location.to_owned(), now);
+                    true
+                }
+            }
+        };
+        if due && !self.store.contains(location).await? {
+            self.forget(location);
+            return Err(self.not_installed(location));
+        }
+        Ok(())
+    }
+
+    fn forget(&self, location: &str) {
+        self.cache.lock().unwrap_or_else(|p| p.into_inner()).remove(location);
+        self.revoke_checks.lock().unwrap_or_else(|p| p.into_inner()).remove(location);
+        self.publish_reinstall_gauge();
+    }
+
     /// Under the location's lock, `still_needed` looks at the pair as it is now (a waiter usually
     /// finds the winner's new pair and skips the call).
     async fn refresh_now(&self, location: &str, still_needed: impl Fn(&Self, &TokenRecord) -> bool) -> Result<Tenant, OAuthError> {
@@ -154,6 +190,12 @@ impl TokenManager {
         counter!("ghl_oauth_refreshes_total").increment(1);
         match self.grants.refresh(location, &current.refresh_token).await {
             Ok(granted) => {
+                // Revoked while GHL answered: the new pair is dropped, never written back.
+                if !self.store.contains(location).await? {
+                    warn!(location = %location, "the location was revoked during its token refresh; the new pair is dropped");
+                    self.forget(location);
+                    return Err(self.not_installed(location));
+                }
                 let record = record_of(location, granted, Some(&current));
                 // Durable before use. GHL has already spent the old refresh token, so this new pair
                 // is the only live one: a failed write is retried before giving up on it.

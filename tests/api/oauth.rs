@@ -318,3 +318,24 @@ async fn tokens_list_shows_a_crafted_stored_location_id_without_its_terminal_esc
     assert_eq!(listed.lines().count(), 3, "header, one row, count: {listed:?}");
     assert!(listed.contains("(invalid id) x\\u{1b}]0;owned"), "{listed}");
 }
+
+#[tokio::test]
+async fn a_revoke_holds_against_a_running_server_that_would_refresh() {
+    // Tokens always due for refresh: every request would refresh and store a fresh pair.
+    let sandbox = spawn_sandbox(Duration::from_secs(5)).await;
+    let store = store_dir("revoke-holds");
+    let app = spawn_oauth_app(&sandbox, &store, &["--refresh-margin", "1h"]).await;
+    let (status, page) = app.install(LOCATION_ID).await;
+    assert_eq!(status, 200, "{page}");
+    assert_eq!(nodes(&app.query_as(KEY_A, LOCATION_ID, CONTACTS).await), 2);
+
+    let args = TokensArgs { action: TokensAction::Revoke { location: LOCATION_ID.into() }, token_store: store.clone(), token_store_key: Some(STORE_KEY.parse().unwrap()) };
+    assert!(run_tokens_command(args).await.unwrap().contains("removed"));
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+
+    let after = app.query_as(KEY_A, LOCATION_ID, CONTACTS).await;
+    assert_eq!(codes(&after), vec!["UNAUTHENTICATED"], "the running server stopped using it: {after}");
+    assert!(after.to_string().contains("/oauth/install"), "{after}");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(stored(&store, LOCATION_ID).await.is_none(), "no pair was written back");
+}
