@@ -21,6 +21,7 @@ use crate::config::{AuthKind, PersistedMode, ServeArgs, Upstream};
 use crate::graphql::{self, ApqCache, CursorKey, GraphqlState, LoaderOptions, OperationLimits, PersistedQueries, Safelist, SchemaOptions};
 use crate::oauth::OAuthApp;
 use crate::host_guard::HostPolicy;
+use crate::readiness::Readiness;
 use crate::serve::ConnectionLimits;
 use crate::highlevel::{BreakerConfig, ClientOptions, GhlClient, LimiterConfig, RetryConfig, Scopes, Tenant};
 
@@ -129,7 +130,12 @@ impl App {
         };
         let _ = crate::metrics::handle();
         let metrics_key = args.metrics_key.as_ref().map(|key| sha256(secrecy::ExposeSecret::expose_secret(key)));
-        let mut router = router(state, args.max_body_bytes, args.body_read_timeout, metrics_key);
+        let static_tenant = match state.auth.as_ref() {
+            Auth::Static(tenant) => Some(tenant.clone()),
+            _ => None,
+        };
+        let readiness = Arc::new(Readiness::new(state.client.clone(), static_tenant));
+        let mut router = router(state, args.max_body_bytes, args.body_read_timeout, metrics_key).route("/readyz", get(move || readyz(readiness.clone())));
         if let Some(oauth_routes) = oauth_routes {
             router = router.merge(oauth_routes);
         }
@@ -234,11 +240,19 @@ pub fn router(state: GraphqlState, max_body_bytes: usize, body_read_timeout: std
         .route("/graphql", get(graphql::graphql_get).post(graphql::graphql_post.layer(admit)))
         .route("/graphiql/{file}", get(graphql::graphiql_asset))
         .route("/healthz", get(|| async { Json(json!({ "status": "ok" })) }))
-        .route("/readyz", get(|| async { Json(json!({ "status": "ready" })) }))
         .route("/metrics", get(move |headers: axum::http::HeaderMap| metrics(headers, metrics_key)))
         .layer(DefaultBodyLimit::max(max_body_bytes))
         .layer(RequestBodyTimeoutLayer::new(body_read_timeout))
         .with_state(state)
+}
+
+/// `GET /readyz`: 200 when this replica can serve, else 503 with the reason.
+async fn readyz(readiness: Arc<Readiness>) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    match readiness.verdict().await {
+        None => Json(json!({ "status": "ready" })).into_response(),
+        Some(reason) => (axum::http::StatusCode::SERVICE_UNAVAILABLE, Json(json!({ "status": "not_ready", "reason": reason }))).into_response(),
+    }
 }
 
 /// `GET /metrics`: Prometheus text format; with `METRICS_API_KEY`, only for `Bearer <key>`.

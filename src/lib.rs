@@ -14,6 +14,7 @@
 //! - `host_guard`: refuses foreign `Host` and `Origin` values (DNS rebinding).
 //! - `metrics`: the Prometheus recorder behind `/metrics`.
 //! - `oauth`: OAuth app mode: install flow, per-location token store, self-refreshing tokens.
+//! - `readiness`: `/readyz`, from a cheap cached GHL call with the static token.
 //! - `response_headers`: security headers and `no-store` on every response.
 //! - `serve`: the accept loop: connection cap, header-read and idle timeouts, graceful drain.
 
@@ -27,6 +28,7 @@ pub mod highlevel;
 pub mod host_guard;
 pub mod metrics;
 pub mod oauth;
+pub mod readiness;
 pub mod response_headers;
 pub mod serve;
 pub mod telemetry;

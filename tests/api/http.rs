@@ -149,3 +149,25 @@ async fn metrics_can_require_a_bearer_key() {
     assert_eq!(right.status(), 200);
     assert!(!anonymous.text().await.unwrap().contains(key));
 }
+
+#[tokio::test]
+async fn readiness_says_why_when_ghl_refuses_the_token_or_fails() {
+    let refused = spawn_app(Setup { token: Some("not-a-sandbox-token"), ..Setup::default() }).await;
+    let response = refused.http.get(format!("{}/readyz", refused.url)).send().await.unwrap();
+    assert_eq!(response.status(), 503);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["status"], json!("not_ready"));
+    assert!(body["reason"].as_str().is_some_and(|r| r.contains("GHL_TOKEN")), "{body}");
+    assert!(!body.to_string().contains("not-a-sandbox-token"));
+
+    let failing = spawn_app(Setup { extra: vec!["--retry-max-attempts".into(), "1".into()], ..Setup::default() }).await;
+    failing.sandbox.add_fault(serde_json::from_value(json!({ "path": "/contacts/search", "kind": "status", "status": 503 })).unwrap());
+    let response = failing.http.get(format!("{}/readyz", failing.url)).send().await.unwrap();
+    assert_eq!(response.status(), 503);
+
+    let healthy = spawn_app(Setup::default()).await;
+    for _ in 0..3 {
+        assert_eq!(healthy.http.get(format!("{}/readyz", healthy.url)).send().await.unwrap().status(), 200);
+    }
+    assert_eq!(healthy.requests().len(), 1, "one check serves many probes");
+}
