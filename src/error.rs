@@ -36,7 +36,7 @@ impl AppError {
             Self::NotFound(_) => "NOT_FOUND",
             Self::Internal => "INTERNAL",
             Self::Upstream(e) => match e.kind {
-                GhlErrorKind::InvalidId { .. } | GhlErrorKind::Rejected => "BAD_USER_INPUT",
+                GhlErrorKind::InvalidId { .. } | GhlErrorKind::Rejected { .. } => "BAD_USER_INPUT",
                 GhlErrorKind::NotFound => "NOT_FOUND",
                 GhlErrorKind::Unauthenticated => "UNAUTHENTICATED",
                 GhlErrorKind::MissingScope | GhlErrorKind::Forbidden => "FORBIDDEN",

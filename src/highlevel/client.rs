@@ -262,7 +262,7 @@ impl GhlClient {
             self.shared_get(tenant, route, query).await?
         } else {
             let body = match body {
-                Some(body) => Some(Bytes::from(serde_json::to_vec(body).map_err(|_| GhlError::at(GhlErrorKind::Rejected, call.clone()))?)),
+                Some(body) => Some(Bytes::from(serde_json::to_vec(body).map_err(|_| GhlError::at(GhlErrorKind::Rejected { detail: None }, call.clone()))?)),
                 None => None,
             };
             self.send_with_retries(tenant, &method, &route, &query, body).await?
@@ -583,18 +583,28 @@ fn transport_error(error: &reqwest::Error, deadline_bound: bool, call: UpstreamC
 
 /// Maps a non-2xx answer to a kind, reading GHL's `message` only to tell cases apart.
 fn classify(status: StatusCode, headers: &HeaderMap, body: &[u8]) -> GhlErrorKind {
-    let message = serde_json::from_slice::<ErrorBody>(body).unwrap_or_default().message_text().to_ascii_lowercase();
+    let text = serde_json::from_slice::<ErrorBody>(body).unwrap_or_default().message_text();
+    let message = text.to_ascii_lowercase();
+    let rejected = || GhlErrorKind::Rejected { detail: validation_detail(&text) };
     match status.as_u16() {
         404 => GhlErrorKind::NotFound,
         400 if message.contains("not found") => GhlErrorKind::NotFound,
-        400 | 422 => GhlErrorKind::Rejected,
+        400 | 422 => rejected(),
         401 if message.contains("not authorized for this scope") => GhlErrorKind::MissingScope,
         401 => GhlErrorKind::Unauthenticated,
         403 => GhlErrorKind::Forbidden,
         429 => GhlErrorKind::RateLimited { retry_after: retry_after(headers) },
         408 | 500..=599 => GhlErrorKind::Unavailable { reason: Unavailability::ServerError },
-        _ => GhlErrorKind::Rejected,
+        _ => GhlErrorKind::Rejected { detail: None },
     }
+}
+
+/// GHL's validation message, safe to show the caller: its own words about the caller's input,
+/// without control characters, at most 300 characters.
+fn validation_detail(text: &str) -> Option<String> {
+    let clean: String = text.chars().filter(|c| !c.is_control()).take(300).collect();
+    let clean = clean.trim();
+    (!clean.is_empty()).then(|| clean.to_owned())
 }
 
 /// `Retry-After` (seconds) if present, else GHL's burst window length.
@@ -624,7 +634,10 @@ mod tests {
         let nf = br#"{"statusCode":400,"message":"Contact not found"}"#;
         assert_eq!(classify(StatusCode::BAD_REQUEST, &headers, nf), GhlErrorKind::NotFound);
         let invalid = br#"{"statusCode":422,"message":["title must be a string"],"error":"Unprocessable Entity"}"#;
-        assert_eq!(classify(StatusCode::UNPROCESSABLE_ENTITY, &headers, invalid), GhlErrorKind::Rejected);
+        assert_eq!(
+            classify(StatusCode::UNPROCESSABLE_ENTITY, &headers, invalid),
+            GhlErrorKind::Rejected { detail: Some("title must be a string".into()) }
+        );
     }
 
     #[test]

@@ -26,8 +26,9 @@ pub enum GhlErrorKind {
     MissingScope,
     /// GHL's 403, e.g. an object of another location.
     Forbidden,
-    /// GHL refused the input (400 / 422).
-    Rejected,
+    /// GHL refused the input (400 / 422), with GHL's own words about it when it gave any
+    /// (trimmed, control characters dropped: GHL's validation message, never a whole body).
+    Rejected { detail: Option<String> },
     /// GHL's 429 (`retry_after` from `Retry-After` or `X-RateLimit-Interval-Milliseconds`), or our
     /// own limiter refusing to queue the call longer than allowed.
     RateLimited { retry_after: Option<Duration> },
@@ -95,7 +96,8 @@ impl fmt::Display for GhlErrorKind {
             Self::Unauthenticated => f.write_str("GHL rejected the credentials (invalid or expired token)"),
             Self::MissingScope => f.write_str("the GHL token is not authorized for the scope this operation needs"),
             Self::Forbidden => f.write_str("the GHL token does not have access to this location or object"),
-            Self::Rejected => f.write_str("GHL rejected the input"),
+            Self::Rejected { detail: None } => f.write_str("GHL rejected the input"),
+            Self::Rejected { detail: Some(detail) } => write!(f, "GHL rejected the input: {detail}"),
             Self::RateLimited { .. } => f.write_str("GHL rate limit reached; retry later"),
             Self::Unavailable { reason } => write!(f, "GHL is unavailable ({reason})"),
             Self::InvalidResponse => f.write_str("GHL sent a response this server cannot read"),

@@ -170,3 +170,20 @@ async fn invalid_mutation_input_is_bad_user_input_without_upstream_calls() {
     }
     assert!(app.requests().is_empty(), "{:?}", app.requests());
 }
+
+#[tokio::test]
+async fn ghl_validation_messages_reach_the_caller() {
+    let app = spawn_app(Setup::default()).await;
+    let id = app.contact_ids()[0].clone();
+
+    let response = app
+        .graphql(
+            "mutation($id: ID!) { updateContact(id: $id, input: { customFields: [{ key: \"contact.no_such_field\", value: \"x\" }] }) { id } }",
+            json!({ "id": id }),
+        )
+        .await;
+
+    assert_eq!(codes(&response), vec!["BAD_USER_INPUT"], "{response}");
+    let message = response["errors"][0]["message"].as_str().unwrap_or_default();
+    assert!(message.starts_with("GHL rejected the input: ") && message.len() > "GHL rejected the input: ".len() + 5, "{message}");
+}
