@@ -238,6 +238,7 @@ pub fn router(state: GraphqlState, max_body_bytes: usize, body_read_timeout: std
     let admit = axum::middleware::from_fn_with_state(state.clone(), graphql::admit_post);
     Router::new()
         .route("/graphql", get(graphql::graphql_get).post(graphql::graphql_post.layer(admit)))
+        .route("/", get(|| async { axum::response::Redirect::temporary("/graphql") }))
         .route("/graphiql/{file}", get(graphql::graphiql_asset))
         .route("/healthz", get(|| async { Json(json!({ "status": "ok" })) }))
         .route("/metrics", get(move |headers: axum::http::HeaderMap| metrics(headers, metrics_key)))

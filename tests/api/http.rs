@@ -171,3 +171,12 @@ async fn readiness_says_why_when_ghl_refuses_the_token_or_fails() {
     }
     assert_eq!(healthy.requests().len(), 1, "one check serves many probes");
 }
+
+#[tokio::test]
+async fn the_root_points_to_graphql() {
+    let app = spawn_app(Setup::default()).await;
+    let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let response = client.get(format!("{}/", app.url)).send().await.unwrap();
+    assert_eq!(response.status(), 307);
+    assert_eq!(response.headers()["location"], "/graphql");
+}
