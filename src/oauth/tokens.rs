@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use chrono::Utc;
 use metrics::{counter, gauge};
-use tracing::{info, warn};
+use tracing::{error, info, warn};
 
 use super::error::OAuthError;
 use super::grant::{GrantClient, GrantError, Granted, NotInstallable};
@@ -46,9 +46,21 @@ pub struct TokenManager {
 const REVOKE_CHECK_INTERVAL: Duration = Duration::from_secs(1);
 
 impl TokenManager {
-    /// Loads every stored pair, so a restart serves at once and a bad key fails start-up.
+    /// Loads every stored pair, so a restart serves at once. A file that does not open is skipped
+    /// and logged (its location cannot be served until it installs again), so one damaged file
+    /// cannot take every other location down; when no file opens at all, the key is the likelier
+    /// culprit and start-up fails.
     pub async fn load(store: Arc<dyn TokenStore>, grants: GrantClient, margin: Duration, install_url: String) -> Result<Self, OAuthError> {
-        let records = store.list().await?;
+        let listing = store.scan().await?;
+        for damaged in &listing.damaged {
+            error!(file = %damaged.path.display(), "token record cannot be opened (damaged, or written with another TOKEN_STORE_KEY): skipped; its location must install again");
+        }
+        if listing.records.is_empty() {
+            if let Some(first) = listing.damaged.into_iter().next() {
+                return Err(StoreError::Undecryptable { path: first.path }.into());
+            }
+        }
+        let records = listing.records;
         info!(locations = records.len(), "OAuth token store loaded");
         let cache = records.into_iter().map(|r| (r.location_id.clone(), r)).collect();
         let manager = Self {
@@ -236,7 +248,7 @@ impl TokenManager {
             match self.store.put(record).await {
                 Ok(()) => return Ok(()),
                 Err(error) => {
-                    tracing::error!(location = %record.location_id, error = %error, "storing a refreshed token pair failed; retrying");
+                    error!(location = %record.location_id, error = %error, "storing a refreshed token pair failed; retrying");
                     tokio::time::sleep(delay).await;
                     delay *= 4;
                 }
