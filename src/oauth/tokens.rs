@@ -235,6 +235,11 @@ impl TokenManager {
                 }
                 Err(OAuthError::Unavailable(reason))
             }
+            Err(GrantError::InvalidClient) => {
+                counter!("ghl_oauth_refresh_failures_total", "reason" => "invalid_client").increment(1);
+                error!(location = %location, "GHL rejected the app's client id or secret: check GHL_CLIENT_ID / GHL_CLIENT_SECRET");
+                Err(OAuthError::Rejected(GrantError::InvalidClient.to_string()))
+            }
             Err(GrantError::Rejected(reason)) => {
                 counter!("ghl_oauth_refresh_failures_total", "reason" => "rejected").increment(1);
                 Err(OAuthError::Rejected(reason))

@@ -372,3 +372,21 @@ async fn a_damaged_token_file_is_skipped_and_listed_while_the_other_locations_se
     assert!(listed.contains(&format!("{OTHER_LOCATION_ID} ")) && listed.contains("damaged"), "{listed}");
     assert!(listed.contains("1 location(s), 1 damaged"), "{listed}");
 }
+
+#[tokio::test]
+async fn a_rejected_client_secret_says_to_fix_the_configuration_not_to_try_again() {
+    let sandbox = spawn_sandbox(HOUR).await;
+    let store = store_dir("invalid-client");
+    let app = spawn_oauth_app_with(&sandbox, &store, &[], |argv| {
+        let at = argv.iter().position(|a| a == "--ghl-client-secret").unwrap();
+        argv[at + 1] = "not-the-apps-secret".into();
+    })
+    .await;
+
+    let (status, page) = app.install(LOCATION_ID).await;
+
+    assert_eq!(status, 500, "{page}");
+    assert!(page.contains("client id or secret is wrong") && page.contains("GHL_CLIENT_ID / GHL_CLIENT_SECRET"), "{page}");
+    assert!(!page.contains("try again"), "{page}");
+    assert!(open_store(&store).list().await.unwrap().is_empty(), "nothing stored");
+}
