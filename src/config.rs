@@ -282,8 +282,8 @@ pub struct ServeArgs {
     #[arg(long, env = "GRAPHQL_OPERATION_TIMEOUT", default_value = "30s", value_parser = duration_within::<1, 600_000>)]
     pub operation_timeout: Duration,
 
-    /// Contacts the embedded sandbox seeds (only without a GHL token).
-    #[arg(long, env = "SANDBOX_CONTACTS", default_value_t = 200)]
+    /// Contacts the embedded sandbox seeds (only without a GHL token), at most 1,000,000 (the sandbox's cap).
+    #[arg(long, env = "SANDBOX_CONTACTS", default_value_t = 200, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(0..=1_000_000))]
     pub sandbox_contacts: usize,
 
     /// Latency the embedded sandbox adds to every call, e.g. `50ms`.
@@ -546,6 +546,7 @@ mod tests {
             ("--ghl-redirect-uri", "not a url"),
             ("--header-read-timeout", "0s"),
             ("--max-entities", "0"),
+            ("--sandbox-contacts", "100000000"),
             ("--listen", "no-port-here"),
         ] {
             let error = Cli::try_parse_from(["ghl-subgraph", "serve", flag, value]).err().unwrap_or_else(|| panic!("{flag} {value} accepted"));
@@ -647,6 +648,14 @@ mod tests {
         assert_eq!(args(&["--listen", "localhost:0"]).listen, "127.0.0.1:0".parse().unwrap());
         assert_eq!(args(&["--listen", "[::1]:4000"]).listen, "[::1]:4000".parse().unwrap());
         assert_eq!(args(&["--listen", "0.0.0.0:4001"]).listen, "0.0.0.0:4001".parse().unwrap());
+    }
+
+    #[test]
+    fn sandbox_contacts_are_capped_at_a_million() {
+        assert_eq!(args(&["--sandbox-contacts", "1000000"]).sandbox_contacts, 1_000_000);
+        let error = Cli::try_parse_from(["ghl-subgraph", "serve", "--sandbox-contacts", "1000001"]).unwrap_err();
+        let message = message_without_values(&error).unwrap();
+        assert!(message.contains("--sandbox-contacts") && message.contains("0..=1000000"), "{message}");
     }
 
     #[test]
