@@ -85,8 +85,8 @@ pub enum AuthKind {
 
 #[derive(Args, Debug, Clone)]
 pub struct ServeArgs {
-    /// Address to listen on; port 0 picks a free port (the bound address is printed).
-    #[arg(long, env = "LISTEN_ADDR", default_value = "127.0.0.1:0")]
+    /// Address to listen on, `IP:PORT` or `HOST:PORT` (e.g. `localhost:4000`); port 0 picks a free port (the bound address is printed).
+    #[arg(long, env = "LISTEN_ADDR", default_value = "127.0.0.1:0", value_parser = listen_addr)]
     pub listen: SocketAddr,
 
     /// How to authenticate to GHL.
@@ -282,8 +282,8 @@ pub struct ServeArgs {
     #[arg(long, env = "GRAPHQL_OPERATION_TIMEOUT", default_value = "30s", value_parser = duration_within::<1, 600_000>)]
     pub operation_timeout: Duration,
 
-    /// Contacts the embedded sandbox seeds (only without a GHL token).
-    #[arg(long, env = "SANDBOX_CONTACTS", default_value_t = 200)]
+    /// Contacts the embedded sandbox seeds (only without a GHL token), at most 1,000,000 (the sandbox's cap).
+    #[arg(long, env = "SANDBOX_CONTACTS", default_value_t = 200, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(0..=1_000_000))]
     pub sandbox_contacts: usize,
 
     /// Latency the embedded sandbox adds to every call, e.g. `50ms`.
@@ -546,6 +546,8 @@ mod tests {
             ("--ghl-redirect-uri", "not a url"),
             ("--header-read-timeout", "0s"),
             ("--max-entities", "0"),
+            ("--sandbox-contacts", "100000000"),
+            ("--listen", "no-port-here"),
         ] {
             let error = Cli::try_parse_from(["ghl-subgraph", "serve", flag, value]).err().unwrap_or_else(|| panic!("{flag} {value} accepted"));
             let message = message_without_values(&error).unwrap_or_else(|| panic!("{flag}: {error}"));
@@ -642,11 +644,37 @@ mod tests {
     }
 
     #[test]
+    fn listen_takes_host_names_and_localhost_means_ipv4_loopback() {
+        assert_eq!(args(&["--listen", "localhost:0"]).listen, "127.0.0.1:0".parse().unwrap());
+        assert_eq!(args(&["--listen", "[::1]:4000"]).listen, "[::1]:4000".parse().unwrap());
+        assert_eq!(args(&["--listen", "0.0.0.0:4001"]).listen, "0.0.0.0:4001".parse().unwrap());
+    }
+
+    #[test]
+    fn sandbox_contacts_are_capped_at_a_million() {
+        assert_eq!(args(&["--sandbox-contacts", "1000000"]).sandbox_contacts, 1_000_000);
+        let error = Cli::try_parse_from(["ghl-subgraph", "serve", "--sandbox-contacts", "1000001"]).unwrap_err();
+        let message = message_without_values(&error).unwrap();
+        assert!(message.contains("--sandbox-contacts") && message.contains("0..=1000000"), "{message}");
+    }
+
+    #[test]
     fn durations_are_human_strings() {
         let a = args(&["--request-timeout", "1500ms", "--connect-timeout", "2s"]);
         assert_eq!(a.request_timeout, Duration::from_millis(1500));
         assert_eq!(a.connect_timeout, Duration::from_secs(2));
     }
+}
+
+/// `IP:PORT`, or `HOST:PORT` resolved once here; of several addresses the first IPv4 one, so
+/// `localhost` means 127.0.0.1 (what the default and the docs use) rather than `::1`.
+fn listen_addr(value: &str) -> Result<SocketAddr, String> {
+    if let Ok(addr) = value.parse::<SocketAddr>() {
+        return Ok(addr);
+    }
+    let usage = "must be IP:PORT or HOST:PORT, e.g. 127.0.0.1:4000 or localhost:4000";
+    let addrs: Vec<SocketAddr> = std::net::ToSocketAddrs::to_socket_addrs(value).map_err(|e| format!("{usage} ({e})"))?.collect();
+    addrs.iter().find(|a| a.is_ipv4()).or(addrs.first()).copied().ok_or_else(|| format!("{usage} (the host resolves to no address)"))
 }
 
 /// A duration above zero (`250ms`, `10s`).

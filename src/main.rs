@@ -4,8 +4,17 @@ use ghl_subgraph::app::{shutdown_signal, App};
 use ghl_subgraph::config::{Cli, Command};
 use ghl_subgraph::{graphql, telemetry};
 
+/// A start-up error prints as one `error: …` line (its causes joined), never with a backtrace,
+/// even under `RUST_BACKTRACE=1`: these are configuration mistakes, not crashes.
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
+async fn main() {
+    if let Err(err) = run().await {
+        eprintln!("error: {err:#}");
+        std::process::exit(1);
+    }
+}
+
+async fn run() -> anyhow::Result<()> {
     let command = Cli::parse_or_exit().into_command();
     telemetry::init();
     match command {

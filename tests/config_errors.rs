@@ -39,3 +39,36 @@ fn a_short_metrics_key_is_refused_without_printing_it() {
     assert!(printed.contains("METRICS_API_KEY"), "{printed}");
     assert!(!printed.contains("tiny-secret"), "{printed}");
 }
+
+/// `serve --auth oauth` whose token store cannot be created: it logs (no API keys) and then fails.
+fn start_oauth_on_an_impossible_store(extra_env: &[(&str, &str)]) -> (i32, String) {
+    let file = std::env::temp_dir().join(format!("ghl-config-errors-{}-{:x}", std::process::id(), std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos()));
+    std::fs::write(&file, b"a file, not a directory").unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_ghl-subgraph"))
+        .args(["--listen", "127.0.0.1:0", "--auth", "oauth", "--ghl-client-id", "id", "--ghl-client-secret", "secret", "--ghl-redirect-uri", "https://x.example/oauth/callback"])
+        .env("TOKEN_STORE", file.join("store"))
+        .env("TOKEN_STORE_KEY", "ab".repeat(32))
+        .env_remove("SUBGRAPH_API_KEYS")
+        .env("RUST_LOG", "info")
+        .envs(extra_env.iter().copied())
+        .output()
+        .expect("the binary runs");
+    let _ = std::fs::remove_file(file);
+    (output.status.code().unwrap_or(-1), String::from_utf8_lossy(&output.stderr).into_owned())
+}
+
+#[test]
+fn a_start_up_error_prints_one_error_line_without_a_backtrace() {
+    let (status, stderr) = start_oauth_on_an_impossible_store(&[("RUST_BACKTRACE", "1")]);
+    assert_eq!(status, 1, "{stderr}");
+    let last = stderr.lines().last().unwrap_or_default();
+    assert!(last.starts_with("error: opening the token store") && last.contains("store"), "{stderr}");
+    assert!(!stderr.contains("backtrace") && !stderr.contains("Stack"), "{stderr}");
+}
+
+#[test]
+fn logs_to_a_pipe_carry_no_colour_codes() {
+    let (_, stderr) = start_oauth_on_an_impossible_store(&[]);
+    assert!(stderr.contains("WARN"), "a warning was logged: {stderr}");
+    assert!(!stderr.contains('\u{1b}'), "{stderr:?}");
+}

@@ -7,16 +7,16 @@ use std::borrow::Cow;
 use anyhow::Context as _;
 use chrono::Utc;
 
-use super::store::{FileStore, TokenRecord, TokenStore};
+use super::store::{FileStore, Listing, TokenStore};
 use crate::config::{TokensAction, TokensArgs};
 use crate::highlevel::PathId;
 
 /// Runs a `tokens` command; returns what to print.
 pub async fn run_tokens_command(args: TokensArgs) -> anyhow::Result<String> {
     let key = args.token_store_key.context("TOKEN_STORE_KEY is not set: the token store cannot be opened without it")?;
-    let store = FileStore::open(&args.token_store, &key).with_context(|| format!("opening the token store {}", args.token_store.display()))?;
+    let store = FileStore::open_existing(&args.token_store, &key)?;
     match args.action {
-        TokensAction::List => Ok(listing(&store.list().await.context("reading the token store")?)),
+        TokensAction::List => Ok(listing(&store.scan().await.context("reading the token store")?)),
         TokensAction::Revoke { location } => {
             let removed = store.delete(&location).await.context("deleting from the token store")?;
             Ok(if removed {
@@ -28,8 +28,9 @@ pub async fn run_tokens_command(args: TokensArgs) -> anyhow::Result<String> {
     }
 }
 
-/// The `tokens list` table.
-fn listing(records: &[TokenRecord]) -> String {
+/// The `tokens list` table: readable records, then the files that do not open.
+fn listing(listing: &Listing) -> String {
+    let records = &listing.records;
     let mut out = format!("{:<28} {:<16} {:<26} {}\n", "LOCATION", "STATUS", "ACCESS TOKEN EXPIRES", "SCOPES");
     for r in records {
         let expires = r.expires_at.format("%Y-%m-%dT%H:%M:%SZ");
@@ -41,7 +42,19 @@ fn listing(records: &[TokenRecord]) -> String {
         };
         out.push_str(&format!("{location:<28} {:<16} {expiry:<26} {}\n", r.status.to_string(), printable(&r.scopes)));
     }
-    out.push_str(&format!("{} location(s)\n", records.len()));
+    for d in &listing.damaged {
+        let location = match &d.location {
+            Some(location) => printable(location).into_owned(),
+            None => "(unknown)".to_owned(),
+        };
+        let file = d.path.file_name().map_or_else(String::new, |f| printable(&f.to_string_lossy()).into_owned());
+        out.push_str(&format!("{location:<28} {:<16} cannot be opened (damaged, or another TOKEN_STORE_KEY): {file}\n", "damaged"));
+    }
+    out.push_str(&format!("{} location(s)", records.len()));
+    if !listing.damaged.is_empty() {
+        out.push_str(&format!(", {} damaged", listing.damaged.len()));
+    }
+    out.push('\n');
     out
 }
 
@@ -65,7 +78,7 @@ fn printable(text: &str) -> Cow<'_, str> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::oauth::TokenStatus;
+    use crate::oauth::{TokenRecord, TokenStatus};
     use secrecy::SecretString;
 
     fn record(location: &str, scopes: &str) -> TokenRecord {
@@ -85,7 +98,7 @@ mod tests {
 
     #[test]
     fn listed_ids_and_scopes_cannot_carry_terminal_escapes() {
-        let out = listing(&[record("evil\u{1b}]0;owned\u{7}\u{1b}[2J\r\nloc", "contacts.readonly\u{1b}[31m \u{202e}x\\u{1b}"), record("loc-ok_1", "contacts.readonly")]);
+        let out = listing(&Listing { records: vec![record("evil\u{1b}]0;owned\u{7}\u{1b}[2J\r\nloc", "contacts.readonly\u{1b}[31m \u{202e}x\\u{1b}"), record("loc-ok_1", "contacts.readonly")], damaged: vec![] });
         assert!(out.chars().all(|c| c == '\n' || (' '..='~').contains(&c)), "{out:?}");
         assert_eq!(out.lines().count(), 4, "one line per record: {out:?}");
         assert!(out.contains("(invalid id) evil\\u{1b}]0;owned\\u{7}\\u{1b}[2J\\u{d}\\u{a}loc"), "{out}");

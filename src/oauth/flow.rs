@@ -13,7 +13,7 @@ use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 use percent_encoding::{utf8_percent_encode, NON_ALPHANUMERIC};
-use tracing::warn;
+use tracing::{error, warn};
 
 use super::browser::{self, CookieScope};
 use super::grant::{GrantClient, GrantError, NotInstallable};
@@ -94,6 +94,14 @@ async fn complete(flow: &Flow, code: Option<&str>, cancelled: bool) -> Response 
     let granted = match flow.grants.exchange_code(code).await {
         Ok(granted) => granted,
         Err(GrantError::InvalidGrant) => return page(StatusCode::BAD_REQUEST, "Install refused", "GHL refused the authorization code (used or expired). Start again from /oauth/install."),
+        Err(GrantError::InvalidClient) => {
+            error!("code exchange refused: GHL rejected the app's client id or secret (check GHL_CLIENT_ID / GHL_CLIENT_SECRET)");
+            return page(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Install failed: the app is misconfigured",
+                "GHL rejected this app's credentials: the app's client id or secret is wrong: check GHL_CLIENT_ID / GHL_CLIENT_SECRET. Retrying will not help until the operator fixes them.",
+            );
+        }
         Err(error) => {
             warn!(error = %error, "code exchange failed");
             return page(StatusCode::BAD_GATEWAY, "Install failed", "GHL's token endpoint did not answer as expected; try again.");

@@ -87,7 +87,11 @@ pub enum GrantError {
     /// `invalid_grant`: the code or refresh token is used, expired or revoked.
     #[error("GHL refused the grant (invalid_grant)")]
     InvalidGrant,
-    /// Our client credentials or request are wrong; no location is to blame.
+    /// `invalid_client` (or a 401): the app's client id or secret is wrong. A configuration
+    /// problem: retrying cannot help.
+    #[error("GHL rejected the app's client credentials (invalid_client): check GHL_CLIENT_ID / GHL_CLIENT_SECRET")]
+    InvalidClient,
+    /// Our request is wrong in some other way; no location is to blame.
     #[error("GHL refused the token request ({0})")]
     Rejected(String),
     #[error("GHL's token endpoint is unavailable ({0})")]
@@ -165,6 +169,8 @@ impl GrantClient {
         let error = serde_json::from_slice::<ErrorBody>(&body).ok().and_then(|b| b.error).unwrap_or_default();
         if error == "invalid_grant" {
             Err(GrantError::InvalidGrant)
+        } else if error == "invalid_client" || status.as_u16() == 401 {
+            Err(GrantError::InvalidClient)
         } else {
             Err(GrantError::Rejected(format!("status {status}, error `{}`", error.chars().filter(|c| c.is_ascii_alphanumeric() || *c == '_').collect::<String>())))
         }

@@ -29,5 +29,5 @@ pub use grant::{GrantClient, GrantConfig, NotInstallable};
 pub use reauth::execute_with_reauth;
 pub use setup::OAuthApp;
 pub use state::StateSigner;
-pub use store::{FileStore, StoreError, StoreKey, TokenRecord, TokenStatus, TokenStore};
+pub use store::{Damaged, FileStore, Listing, StoreError, StoreKey, TokenRecord, TokenStatus, TokenStore};
 pub use tokens::{InstallError, TokenManager, DEFAULT_REFRESH_MARGIN};

@@ -95,13 +95,34 @@ pub enum StoreError {
     Undecryptable { path: PathBuf },
     #[error("token store task failed")]
     Join,
+    #[error("the token store {path} does not exist or is not a directory: check TOKEN_STORE")]
+    Missing { path: PathBuf },
+}
+
+/// Every record of a store that could be read, and the files that could not (wrong key or
+/// damaged): one bad file must not hide the others.
+#[derive(Debug, Default)]
+pub struct Listing {
+    pub records: Vec<TokenRecord>,
+    pub damaged: Vec<Damaged>,
+}
+
+/// A record file that does not open; only its path and location are known, never its contents.
+#[derive(Debug)]
+pub struct Damaged {
+    pub path: PathBuf,
+    /// The location its file name encodes, when it is one of ours.
+    pub location: Option<String>,
 }
 
 /// Per-location persistence of token pairs. `put` returns only once the record is durable.
 pub trait TokenStore: Send + Sync + 'static {
     fn get<'a>(&'a self, location: &'a str) -> BoxFuture<'a, Result<Option<TokenRecord>, StoreError>>;
     fn put<'a>(&'a self, record: &'a TokenRecord) -> BoxFuture<'a, Result<(), StoreError>>;
+    /// Every record; fails on the first that does not open.
     fn list(&self) -> BoxFuture<'_, Result<Vec<TokenRecord>, StoreError>>;
+    /// Every record that opens, and the files that do not.
+    fn scan(&self) -> BoxFuture<'_, Result<Listing, StoreError>>;
     /// True when there was a record to delete.
     fn delete<'a>(&'a self, location: &'a str) -> BoxFuture<'a, Result<bool, StoreError>>;
     /// True while `location` has a record: cheaper than `get` (no decryption), so a running
@@ -170,8 +191,23 @@ impl FileStore {
                 let _ = std::fs::remove_file(entry.path());
             }
         }
+        Ok(Self::at(dir, key))
+    }
+
+    /// The store of an existing directory, for the `tokens` commands: a mistyped `TOKEN_STORE`
+    /// fails instead of creating an empty store, and nothing is cleared or re-permissioned under
+    /// a server that may be writing to it.
+    pub fn open_existing(dir: impl Into<PathBuf>, key: &StoreKey) -> Result<Self, StoreError> {
+        let dir = dir.into();
+        if !dir.is_dir() {
+            return Err(StoreError::Missing { path: dir });
+        }
+        Ok(Self::at(dir, key))
+    }
+
+    fn at(dir: PathBuf, key: &StoreKey) -> Self {
         let cipher = XChaCha20Poly1305::new(key.bytes().into());
-        Ok(Self { inner: Arc::new(FileInner { dir, cipher }) })
+        Self { inner: Arc::new(FileInner { dir, cipher }) }
     }
 
     pub fn dir(&self) -> &Path {
@@ -288,17 +324,30 @@ impl FileInner {
     }
 
     fn list(&self) -> Result<Vec<TokenRecord>, StoreError> {
-        let mut records = Vec::new();
+        let listing = self.scan()?;
+        match listing.damaged.into_iter().next() {
+            Some(damaged) => Err(StoreError::Undecryptable { path: damaged.path }),
+            None => Ok(listing.records),
+        }
+    }
+
+    /// An I/O error on the directory fails; a file that does not open is reported in `damaged`.
+    fn scan(&self) -> Result<Listing, StoreError> {
+        let mut listing = Listing::default();
         for entry in std::fs::read_dir(&self.dir).map_err(Self::io(&self.dir))? {
             let path = entry.map_err(Self::io(&self.dir))?.path();
             if path.extension().is_none_or(|e| e != EXTENSION) {
                 continue;
             }
             let bytes = std::fs::read(&path).map_err(Self::io(&path))?;
-            records.push(self.open_sealed(&path, &bytes, None)?);
+            match self.open_sealed(&path, &bytes, None) {
+                Ok(record) => listing.records.push(record),
+                Err(_) => listing.damaged.push(Damaged { location: location_of(&path), path }),
+            }
         }
-        records.sort_by(|a, b| a.location_id.cmp(&b.location_id));
-        Ok(records)
+        listing.records.sort_by(|a, b| a.location_id.cmp(&b.location_id));
+        listing.damaged.sort_by(|a, b| a.path.cmp(&b.path));
+        Ok(listing)
     }
 
     fn delete(&self, location: &str) -> Result<bool, StoreError> {
@@ -341,6 +390,10 @@ impl TokenStore for FileStore {
 
     fn list(&self) -> BoxFuture<'_, Result<Vec<TokenRecord>, StoreError>> {
         self.blocking(|inner| inner.list()).boxed()
+    }
+
+    fn scan(&self) -> BoxFuture<'_, Result<Listing, StoreError>> {
+        self.blocking(|inner| inner.scan()).boxed()
     }
 
     fn delete<'a>(&'a self, location: &'a str) -> BoxFuture<'a, Result<bool, StoreError>> {

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use chrono::Utc;
 use metrics::{counter, gauge};
-use tracing::{info, warn};
+use tracing::{error, info, warn};
 
 use super::error::OAuthError;
 use super::grant::{GrantClient, GrantError, Granted, NotInstallable};
@@ -46,9 +46,21 @@ pub struct TokenManager {
 const REVOKE_CHECK_INTERVAL: Duration = Duration::from_secs(1);
 
 impl TokenManager {
-    /// Loads every stored pair, so a restart serves at once and a bad key fails start-up.
+    /// Loads every stored pair, so a restart serves at once. A file that does not open is skipped
+    /// and logged (its location cannot be served until it installs again), so one damaged file
+    /// cannot take every other location down; when no file opens at all, the key is the likelier
+    /// culprit and start-up fails.
     pub async fn load(store: Arc<dyn TokenStore>, grants: GrantClient, margin: Duration, install_url: String) -> Result<Self, OAuthError> {
-        let records = store.list().await?;
+        let listing = store.scan().await?;
+        for damaged in &listing.damaged {
+            error!(file = %damaged.path.display(), "token record cannot be opened (damaged, or written with another TOKEN_STORE_KEY): skipped; its location must install again");
+        }
+        if listing.records.is_empty() {
+            if let Some(first) = listing.damaged.into_iter().next() {
+                return Err(StoreError::Undecryptable { path: first.path }.into());
+            }
+        }
+        let records = listing.records;
         info!(locations = records.len(), "OAuth token store loaded");
         let cache = records.into_iter().map(|r| (r.location_id.clone(), r)).collect();
         let manager = Self {
@@ -186,7 +198,8 @@ impl TokenManager {
         if !still_needed(self, &current) {
             return Ok(tenant_of(&current));
         }
-        warn!(location = %location, "refreshing the GHL access token");
+        // Routine: every location does this about once a day. Failures below log at WARN.
+        info!(location = %location, "refreshing the GHL access token");
         counter!("ghl_oauth_refreshes_total").increment(1);
         match self.grants.refresh(location, &current.refresh_token).await {
             Ok(granted) => {
@@ -222,6 +235,11 @@ impl TokenManager {
                 }
                 Err(OAuthError::Unavailable(reason))
             }
+            Err(GrantError::InvalidClient) => {
+                counter!("ghl_oauth_refresh_failures_total", "reason" => "invalid_client").increment(1);
+                error!(location = %location, "GHL rejected the app's client id or secret: check GHL_CLIENT_ID / GHL_CLIENT_SECRET");
+                Err(OAuthError::Rejected(GrantError::InvalidClient.to_string()))
+            }
             Err(GrantError::Rejected(reason)) => {
                 counter!("ghl_oauth_refresh_failures_total", "reason" => "rejected").increment(1);
                 Err(OAuthError::Rejected(reason))
@@ -235,7 +253,7 @@ impl TokenManager {
             match self.store.put(record).await {
                 Ok(()) => return Ok(()),
                 Err(error) => {
-                    tracing::error!(location = %record.location_id, error = %error, "storing a refreshed token pair failed; retrying");
+                    error!(location = %record.location_id, error = %error, "storing a refreshed token pair failed; retrying");
                     tokio::time::sleep(delay).await;
                     delay *= 4;
                 }
@@ -288,5 +306,69 @@ fn record_of(location: &str, granted: Granted, previous: Option<&TokenRecord>) -
         status: TokenStatus::Active,
         updated_at: Utc::now(),
         generation: previous.map_or(1, |p| p.generation + 1),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::oauth::grant::GrantConfig;
+    use crate::oauth::FileStore;
+    use secrecy::SecretString;
+
+    /// Collects formatted log lines, for asserting on levels.
+    #[derive(Clone, Default)]
+    struct Captured(Arc<Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Captured {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[tokio::test]
+    async fn a_routine_refresh_logs_at_info_and_only_its_failure_at_warn() {
+        let captured = Captured::default();
+        let writer = captured.clone();
+        let subscriber = tracing_subscriber::fmt().with_ansi(false).with_max_level(tracing::Level::INFO).with_writer(move || writer.clone()).finish();
+        let _default = tracing::subscriber::set_default(subscriber);
+        let sandbox = ghl_sandbox::Sandbox::spawn(ghl_sandbox::SandboxConfig::default()).await.unwrap();
+        let dir = std::env::temp_dir().join(format!("ghl-tokens-unit-{}-{:x}", std::process::id(), fastrand::u64(..)));
+        let store = FileStore::open(&dir, &"ab".repeat(32).parse().unwrap()).unwrap();
+        let expired = TokenRecord {
+            location_id: ghl_sandbox::LOCATION_ID.into(),
+            company_id: None,
+            user_id: None,
+            scopes: "contacts.readonly".into(),
+            access_token: SecretString::from("at"),
+            refresh_token: SecretString::from("not-a-refresh-token-the-sandbox-issued"),
+            expires_at: Utc::now() - chrono::Duration::hours(1),
+            status: TokenStatus::Active,
+            updated_at: Utc::now(),
+            generation: 1,
+        };
+        store.put(&expired).await.unwrap();
+        let grants = GrantClient::new(GrantConfig {
+            base_url: sandbox.base_url(),
+            client_id: ghl_sandbox::OAUTH_CLIENT_ID.into(),
+            client_secret: SecretString::from(ghl_sandbox::OAUTH_CLIENT_SECRET),
+            redirect_uri: "http://127.0.0.1:9/oauth/callback".into(),
+            timeout: Duration::from_secs(5),
+        })
+        .unwrap();
+        let manager = Arc::new(TokenManager::load(Arc::new(store), grants, DEFAULT_REFRESH_MARGIN, "/oauth/install".into()).await.unwrap());
+
+        let result = manager.tenant(ghl_sandbox::LOCATION_ID).await;
+
+        assert!(matches!(result, Err(OAuthError::NeedsReinstall { .. })), "{result:?}");
+        let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+        let line = |text: &str| logs.lines().find(|l| l.contains(text)).unwrap_or_else(|| panic!("no {text:?} in {logs}")).to_owned();
+        assert!(line("refreshing the GHL access token").contains(" INFO "), "{logs}");
+        assert!(line("GHL refused the refresh token").contains(" WARN "), "{logs}");
+        let _ = std::fs::remove_dir_all(dir);
     }
 }

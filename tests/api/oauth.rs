@@ -339,3 +339,54 @@ async fn a_revoke_holds_against_a_running_server_that_would_refresh() {
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert!(stored(&store, LOCATION_ID).await.is_none(), "no pair was written back");
 }
+
+#[tokio::test]
+async fn tokens_list_on_a_missing_store_fails_naming_token_store_and_creates_nothing() {
+    let missing = std::env::temp_dir().join(format!("ghl-oauth-missing-{}-{:016x}", std::process::id(), fastrand::u64(..)));
+    for action in [TokensAction::List, TokensAction::Revoke { location: LOCATION_ID.into() }] {
+        let args = TokensArgs { action, token_store: missing.clone(), token_store_key: Some(STORE_KEY.parse().unwrap()) };
+
+        let error = run_tokens_command(args).await.expect_err("a missing store is refused");
+
+        let message = format!("{error:#}");
+        assert!(message.contains("TOKEN_STORE") && message.contains(&missing.display().to_string()), "{message}");
+        assert!(!missing.exists(), "nothing created");
+    }
+}
+
+#[tokio::test]
+async fn a_damaged_token_file_is_skipped_and_listed_while_the_other_locations_serve() {
+    let sandbox = spawn_sandbox(HOUR).await;
+    let store = store_dir("damaged");
+    let app = spawn_oauth_app(&sandbox, &store, &[]).await;
+    let (status, page) = app.install(LOCATION_ID).await;
+    assert_eq!(status, 200, "{page}");
+    drop(app);
+    let hex: String = OTHER_LOCATION_ID.bytes().map(|b| format!("{b:02x}")).collect();
+    std::fs::write(store.join(format!("{hex}.tok")), b"GHLT1 truncated by a full disk").unwrap();
+
+    let app = spawn_oauth_app(&sandbox, &store, &[]).await;
+
+    assert_eq!(nodes(&app.query_as(KEY_A, LOCATION_ID, CONTACTS).await), 2);
+    let listed = tokens_list(&store).await;
+    assert!(listed.contains(&format!("{OTHER_LOCATION_ID} ")) && listed.contains("damaged"), "{listed}");
+    assert!(listed.contains("1 location(s), 1 damaged"), "{listed}");
+}
+
+#[tokio::test]
+async fn a_rejected_client_secret_says_to_fix_the_configuration_not_to_try_again() {
+    let sandbox = spawn_sandbox(HOUR).await;
+    let store = store_dir("invalid-client");
+    let app = spawn_oauth_app_with(&sandbox, &store, &[], |argv| {
+        let at = argv.iter().position(|a| a == "--ghl-client-secret").unwrap();
+        argv[at + 1] = "not-the-apps-secret".into();
+    })
+    .await;
+
+    let (status, page) = app.install(LOCATION_ID).await;
+
+    assert_eq!(status, 500, "{page}");
+    assert!(page.contains("client id or secret is wrong") && page.contains("GHL_CLIENT_ID / GHL_CLIENT_SECRET"), "{page}");
+    assert!(!page.contains("try again"), "{page}");
+    assert!(open_store(&store).list().await.unwrap().is_empty(), "nothing stored");
+}

@@ -82,9 +82,15 @@ pub struct OAuthTestApp {
 }
 
 pub async fn spawn_oauth_app(sandbox: &RunningSandbox, store: &Path, extra: &[&str]) -> OAuthTestApp {
+    spawn_oauth_app_with(sandbox, store, extra, |_| {}).await
+}
+
+/// As [`spawn_oauth_app`], with `edit` changing the flags first (e.g. a wrong client secret).
+pub async fn spawn_oauth_app_with(sandbox: &RunningSandbox, store: &Path, extra: &[&str], edit: impl FnOnce(&mut Vec<String>)) -> OAuthTestApp {
     let port = free_port();
     let mut argv = vec!["ghl-subgraph".to_owned()];
     argv.extend(oauth_argv(&sandbox.base_url(), port, store, extra));
+    edit(&mut argv);
     let args = match Cli::try_parse_from(argv).expect("valid oauth args").into_command() {
         Command::Serve(args) => args,
         _ => unreachable!("serve args"),

@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use crate::auth::STATIC_TOKENS;
-use crate::config::{RateLimit, SandboxConfig};
+use crate::config::{RateLimit, SandboxConfig, MAX_CONTACTS};
 use crate::server::Sandbox;
 use crate::{API_VERSION, LOCATION_ID, OAUTH_CLIENT_ID, OAUTH_CLIENT_SECRET, OTHER_LOCATION_ID};
 
@@ -15,8 +15,9 @@ pub struct SandboxArgs {
     /// Address to listen on; port 0 picks a free port.
     #[arg(long, env = "SANDBOX_LISTEN", default_value = "127.0.0.1:0")]
     pub listen: SocketAddr,
-    /// Number of seeded contacts in the location `sandbox-location`.
-    #[arg(long, default_value_t = 200)]
+    /// Number of seeded contacts in the location `sandbox-location`, at most 1,000,000 (all are
+    /// held in memory: a larger count would exhaust it instead of failing here).
+    #[arg(long, default_value_t = 200, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(0..=MAX_CONTACTS as u64))]
     pub contacts: usize,
     /// Seed of the data generator: the same seed gives the same data.
     #[arg(long, default_value_t = 42)]
@@ -115,5 +116,24 @@ async fn wait_for_signal() {
     tokio::select! {
         _ = ctrl_c => {}
         _ = terminate => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser as _;
+
+    #[derive(clap::Parser, Debug)]
+    struct Cli {
+        #[command(flatten)]
+        sandbox: SandboxArgs,
+    }
+
+    #[test]
+    fn contacts_above_the_cap_are_refused_naming_the_flag_and_range() {
+        assert_eq!(Cli::try_parse_from(["sandbox", "--contacts", "1000000"]).unwrap().sandbox.contacts, MAX_CONTACTS);
+        let error = Cli::try_parse_from(["sandbox", "--contacts", "100000000"]).unwrap_err().to_string();
+        assert!(error.contains("--contacts") && error.contains("0..=1000000"), "{error}");
     }
 }

@@ -5,12 +5,16 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::str::FromStr;
 use std::time::Duration;
 
+/// Most contacts the `--contacts` flag seeds: all are held in memory, and far more would
+/// exhaust it instead of failing at the command line.
+pub const MAX_CONTACTS: usize = 1_000_000;
+
 /// Everything a sandbox needs to start. `Default` is what tests usually want.
 #[derive(Clone, Debug)]
 pub struct SandboxConfig {
     /// Address to bind; port 0 picks a free port (see [`crate::RunningSandbox::addr`]).
     pub listen: SocketAddr,
-    /// Number of seeded contacts in [`crate::LOCATION_ID`] ([`crate::OTHER_LOCATION_ID`] gets 10).
+    /// Number of seeded contacts in [`crate::LOCATION_ID`] ([`crate::OTHER_LOCATION_ID`] gets 10); the CLI caps it at [`MAX_CONTACTS`].
     pub contacts: usize,
     /// Seed of the data generator (and of probabilistic faults): same seed, same data.
     pub seed: u64,
