@@ -72,3 +72,21 @@ fn logs_to_a_pipe_carry_no_colour_codes() {
     assert!(stderr.contains("WARN"), "a warning was logged: {stderr}");
     assert!(!stderr.contains('\u{1b}'), "{stderr:?}");
 }
+
+#[test]
+fn help_never_shows_a_secret_from_the_environment() {
+    let secrets = [
+        ("GHL_TOKEN", "pit-help-secret-token-0123"),
+        ("SUBGRAPH_API_KEYS", "help-secret-caller-key-0123"),
+        ("TOKEN_STORE_KEY", "ab0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcd"),
+        ("CURSOR_SECRET", "help-secret-cursor-key-0123"),
+        ("METRICS_API_KEY", "help-secret-metrics-key-0123"),
+        ("GHL_CLIENT_SECRET", "help-secret-client-secret-0123"),
+    ];
+    let output = Command::new(env!("CARGO_BIN_EXE_ghl-subgraph")).arg("--help").envs(secrets).output().expect("the binary runs");
+    let printed = String::from_utf8_lossy(&output.stdout).into_owned() + &String::from_utf8_lossy(&output.stderr);
+    assert!(printed.contains("SUBGRAPH_API_KEYS"), "{printed}");
+    for (name, value) in secrets {
+        assert!(!printed.contains(value), "--help shows {name}");
+    }
+}
