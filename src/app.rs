@@ -18,7 +18,8 @@ use tracing::{info, warn};
 
 use crate::auth::Auth;
 use crate::config::{AuthKind, PersistedMode, ServeArgs, Upstream};
-use crate::graphql::{self, ApqCache, CursorKey, GraphqlState, LoaderOptions, OperationLimits, PersistedQueries, Safelist, SchemaOptions};
+use crate::data::{DataLayer, DataOptions};
+use crate::graphql::{self, ApqCache, CursorKey, GraphqlState, OperationLimits, PersistedQueries, RequestOptions, Safelist, SchemaOptions};
 use crate::oauth::OAuthApp;
 use crate::host_guard::HostPolicy;
 use crate::readiness::Readiness;
@@ -112,16 +113,12 @@ impl App {
             introspection: args.introspection.unwrap_or(on_sandbox),
             field_suggestions: args.field_suggestions.unwrap_or(on_sandbox),
         });
+        let tasks_search_page_size = std::num::NonZeroU32::new(args.tasks_search_page_size).context("GHL_TASKS_SEARCH_PAGE_SIZE must be at least 1")?;
         let state = GraphqlState {
             schema,
-            client,
+            data: DataLayer::new(client.clone(), DataOptions { tasks_search_page_size, batch_delay: args.batch_delay }),
             auth: Arc::new(auth),
-            loader_options: LoaderOptions {
-                tasks_search_page_size: args.tasks_search_page_size,
-                operation_timeout: args.operation_timeout,
-                batch_delay: args.batch_delay,
-                cursor_key: cursor_key(&args),
-            },
+            request_options: RequestOptions { operation_timeout: args.operation_timeout, cursor_key: cursor_key(&args) },
             max_batch: args.max_batch,
             csrf_prevention: args.csrf_prevention,
             persisted: Arc::new(persisted_queries(&args)?),
@@ -134,7 +131,7 @@ impl App {
             Auth::Static(tenant) => Some(tenant.clone()),
             _ => None,
         };
-        let readiness = Arc::new(Readiness::new(state.client.clone(), static_tenant));
+        let readiness = Arc::new(Readiness::new(client, static_tenant));
         let mut router = router(state, args.max_body_bytes, args.body_read_timeout, metrics_key).route("/readyz", get(move || readyz(readiness.clone())));
         if let Some(oauth_routes) = oauth_routes {
             router = router.merge(oauth_routes);

@@ -22,6 +22,7 @@ pub mod app;
 pub mod auth;
 pub mod callers;
 pub mod config;
+pub mod data;
 pub mod error;
 pub mod graphql;
 pub mod highlevel;

@@ -1,7 +1,7 @@
 //! The `Contact` entity, its custom fields and the inputs that create and update it.
 //!
 //! A `Contact` wraps GHL's wire contact as fetched; nested lists resolve through the request's
-//! loaders, so each (endpoint, contact) is fetched at most once per request.
+//! data layer, so each (endpoint, contact) is fetched at most once per request.
 
 use std::sync::Arc;
 
@@ -9,10 +9,10 @@ use async_graphql::{ComplexObject, Context, InputObject, Object, SimpleObject, I
 
 use super::appointment::Appointment;
 use super::datetime::{ghl_date, DateTime};
-use super::loaders::{AppointmentsOf, ContactKey, NotesOf, TasksOf};
 use super::note::Note;
 use super::request_context::Scope;
 use super::task::Task;
+use crate::data::{AppointmentsOf, ContactKey, NotesOf, TasksOf};
 use crate::error::{AppError, AppResult, FieldResult};
 use crate::highlevel::models::{self, ContactWrite, CustomFieldWrite};
 use crate::highlevel::PathId;
@@ -30,10 +30,10 @@ impl Contact {
         Self { data }
     }
 
-    /// Loads a contact through the request's loader; `None` when GHL has no such contact.
+    /// Loads a contact through the data layer; `None` when GHL has no such contact.
     pub async fn by_id(ctx: &Context<'_>, id: &str) -> FieldResult<Option<Contact>> {
         let scope = Scope::for_read(ctx)?;
-        let found = scope.found(ContactKey(PathId::parse(id, "contactId")?)).await?;
+        let found = scope.load(ContactKey(PathId::parse(id, "contactId")?)).await?;
         Ok(found.map(Contact::new))
     }
 
@@ -187,7 +187,7 @@ impl Contact {
     #[graphql(complexity = "LIST_WEIGHT.saturating_mul(child_complexity)")]
     async fn tasks(&self, ctx: &Context<'_>) -> FieldResult<Option<Vec<Task>>> {
         let scope = Scope::for_read(ctx)?;
-        let tasks = scope.list(TasksOf(self.path_id()?)).await?;
+        let tasks = scope.load(TasksOf(self.path_id()?)).await?;
         Ok(Some(tasks.iter().map(|t| Task::new(Arc::new(t.clone()), &self.data.id)).collect()))
     }
 
@@ -195,7 +195,7 @@ impl Contact {
     #[graphql(complexity = "LIST_WEIGHT.saturating_mul(child_complexity)")]
     async fn notes(&self, ctx: &Context<'_>) -> FieldResult<Option<Vec<Note>>> {
         let scope = Scope::for_read(ctx)?;
-        let notes = scope.list(NotesOf(self.path_id()?)).await?;
+        let notes = scope.load(NotesOf(self.path_id()?)).await?;
         Ok(Some(notes.iter().map(|n| Note::new(Arc::new(n.clone()), &self.data.id)).collect()))
     }
 
@@ -203,7 +203,7 @@ impl Contact {
     #[graphql(complexity = "LIST_WEIGHT.saturating_mul(child_complexity)")]
     async fn appointments(&self, ctx: &Context<'_>) -> FieldResult<Option<Vec<Appointment>>> {
         let scope = Scope::for_read(ctx)?;
-        let events = scope.list(AppointmentsOf(self.path_id()?)).await?;
+        let events = scope.load(AppointmentsOf(self.path_id()?)).await?;
         Ok(Some(events.iter().map(|e| Appointment::new(Arc::new(e.clone()), &self.data.id)).collect()))
     }
 }

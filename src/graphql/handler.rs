@@ -21,13 +21,13 @@ use serde_json::json;
 use super::expansion::FieldTally;
 use super::graphiql;
 use super::persisted::{ApqPartition, PersistedQueries};
-use super::request_context::{LoaderOptions, RequestContext};
+use super::request_context::{RequestContext, RequestOptions};
 use super::introspection::SchemaReader;
 use super::AppSchema;
 use crate::auth::{Auth, LOCATION_HEADER};
 use crate::callers::{CallerKeys, API_KEY_HEADER};
 use crate::error::AppError;
-use crate::highlevel::GhlClient;
+use crate::data::DataLayer;
 
 const GRAPHQL_RESPONSE_JSON: &str = "application/graphql-response+json";
 const JSON: &str = "application/json";
@@ -41,9 +41,9 @@ const PREFLIGHT_HEADERS: [&str; 2] = ["apollo-require-preflight", "x-apollo-oper
 #[derive(Clone)]
 pub struct GraphqlState {
     pub schema: AppSchema,
-    pub client: GhlClient,
+    pub data: DataLayer,
     pub auth: Arc<Auth>,
-    pub loader_options: LoaderOptions,
+    pub request_options: RequestOptions,
     /// Most operations accepted in one batched (JSON array) request; 0 turns batching off.
     pub max_batch: usize,
     /// Refuse "simple" requests (GET, non-JSON POST) that lack a preflight header.
@@ -291,7 +291,7 @@ async fn execute(state: &GraphqlState, headers: &HeaderMap, media: MediaType, re
     for prepared in requests {
         let response = match prepared {
             Ok(request) => {
-                let context = |tenant| RequestContext::new(tenant, &state.client, &state.loader_options);
+                let context = |tenant| RequestContext::new(tenant, &state.data, &state.request_options);
                 let mut request = request.data(tally.clone());
                 if schema_reader {
                     request = request.data(SchemaReader);

@@ -12,7 +12,6 @@ mod graphiql;
 mod handler;
 mod introspection;
 mod limits;
-mod loaders;
 mod mutation;
 mod nesting;
 mod note;
@@ -34,7 +33,7 @@ pub use mutation::Mutation;
 pub use nesting::NESTING_CEILING;
 pub use persisted::{sha256_hex, ApqCache, PersistedError, PersistedQueries, Safelist, SafelistError};
 pub use query::Query;
-pub use request_context::LoaderOptions;
+pub use request_context::RequestOptions;
 
 pub type AppSchema = Schema<Query, Mutation, EmptySubscription>;
 

@@ -1,18 +1,15 @@
 //! The `Query` root: contacts by id, search and business, single tasks and notes, and the
 //! federation entity resolver for `Contact`.
 
-use std::sync::Arc;
-
 use async_graphql::{Any, Context, Object, PathSegment, ID};
 
 use super::connection::{page, page_request, ContactConnection, PageCursor};
 use super::contact::Contact;
-use super::loaders::{ContactKey, NoteKey, TaskKey};
 use super::note::Note;
 use super::request_context::{RequestContext, Scope};
 use super::task::Task;
+use crate::data::{ContactPage, NoteKey, TaskKey};
 use crate::error::{AppError, FieldError, FieldResult};
-use crate::highlevel::models;
 use crate::highlevel::PathId;
 
 /// GHL caps search text at 75 characters.
@@ -50,13 +47,12 @@ impl Query {
         if first == 0 {
             return Ok(Some(page(&scope.cursors, Vec::new(), 0, search_after.is_some(), None)));
         }
-        let result = scope.client.search_contacts(&scope.tenant, query.as_deref(), first + 1, search_after.as_deref()).await?;
-        let rows = result
-            .contacts
+        let ContactPage { contacts, total } = scope.data.search_contacts(query.as_deref(), first + 1, search_after.as_deref()).await?;
+        let rows = contacts
             .into_iter()
-            .map(|contact| (PageCursor::SearchAfter(contact.search_after.clone().unwrap_or_default()), contact))
+            .map(|contact| (PageCursor::SearchAfter(contact.search_after.clone().unwrap_or_default()), Contact::new(contact)))
             .collect();
-        Ok(Some(page(&scope.cursors, remember(scope, rows).await, first, search_after.is_some(), result.total)))
+        Ok(Some(page(&scope.cursors, rows, first, search_after.is_some(), total)))
     }
 
     /// Contacts that belong to a business (company record), in pages.
@@ -79,26 +75,26 @@ impl Query {
         if first == 0 {
             return Ok(Some(page(&scope.cursors, Vec::new(), 0, skip > 0, None)));
         }
-        let result = scope.client.contacts_by_business(&scope.tenant, &business, first + 1, skip).await?;
-        let rows = result.contacts.into_iter().zip(skip + 1..).map(|(contact, next)| (PageCursor::Skip(next), contact)).collect();
-        Ok(Some(page(&scope.cursors, remember(scope, rows).await, first, skip > 0, result.count)))
+        let ContactPage { contacts, total } = scope.data.contacts_by_business(&business, first + 1, skip).await?;
+        let rows = contacts.into_iter().zip(skip + 1..).map(|(contact, next)| (PageCursor::Skip(next), Contact::new(contact))).collect();
+        Ok(Some(page(&scope.cursors, rows, first, skip > 0, total)))
     }
 
     /// One task of a contact; null when GHL has no such task.
     async fn task(&self, ctx: &Context<'_>, contact_id: ID, id: ID) -> FieldResult<Option<Task>> {
         let scope = Scope::for_read(ctx)?;
         let key = TaskKey(PathId::parse(&contact_id, "contactId")?, PathId::parse(&id, "id")?);
-        Ok(scope.found(key).await?.map(|task| Task::new(task, &contact_id)))
+        Ok(scope.load(key).await?.map(|task| Task::new(task, &contact_id)))
     }
 
     /// One note of a contact; null when GHL has no such note.
     async fn note(&self, ctx: &Context<'_>, contact_id: ID, id: ID) -> FieldResult<Option<Note>> {
         let scope = Scope::for_read(ctx)?;
         let key = NoteKey(PathId::parse(&contact_id, "contactId")?, PathId::parse(&id, "id")?);
-        Ok(scope.found(key).await?.map(|note| Note::new(note, &contact_id)))
+        Ok(scope.load(key).await?.map(|note| Note::new(note, &contact_id)))
     }
 
-    /// Federation: resolves `Contact` references from other subgraphs through the same loader.
+    /// Federation: resolves `Contact` references from other subgraphs through the data layer.
     /// A reference that fails is null with its own error; the other entries still resolve.
     #[graphql(entity)]
     async fn find_contact_by_id(&self, ctx: &Context<'_>, id: ID) -> FieldResult<Option<Contact>> {
@@ -110,18 +106,6 @@ impl Query {
             }
         }
     }
-}
-
-/// Wraps listed contacts and primes the request's contact cache with them, so a later
-/// `contact(id)` or entity reference in the same request costs no upstream call.
-async fn remember(scope: &Scope, rows: Vec<(PageCursor, models::Contact)>) -> Vec<(PageCursor, Contact)> {
-    let rows: Vec<(PageCursor, Arc<models::Contact>)> = rows.into_iter().map(|(cursor, c)| (cursor, Arc::new(c))).collect();
-    let known = rows
-        .iter()
-        .filter_map(|(_, c)| PathId::parse(&c.id, "id").ok().map(|id| (ContactKey(id), Ok(Some(c.clone())))))
-        .collect::<Vec<_>>();
-    scope.loader.feed_many(known).await;
-    rows.into_iter().map(|(cursor, c)| (cursor, Contact::new(c))).collect()
 }
 
 /// Adds `error` at `_entities.<i>` for each representation of contact `id` (async-graphql would

@@ -1,22 +1,18 @@
-//! What one GraphQL request carries: the tenant it acts for and its own DataLoader.
+//! What one GraphQL request carries: the tenant it acts for and its own view of the data layer.
 //!
-//! Built by the HTTP handler for every request (never global), so caches and batching never mix
-//! callers or locations.
+//! Built by the HTTP handler for every request (never global), so what a request loads and
+//! batches never mixes callers or locations.
 
-use std::any::TypeId;
 use std::collections::HashMap;
-use std::convert::Infallible;
-use std::hash::Hash;
-use std::sync::{Arc, OnceLock};
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use async_graphql::dataloader::{DataLoader, HashMapCache, Loader};
 use async_graphql::Context;
 
 use super::connection::{CursorKey, TenantCursors};
-use super::loaders::{Found, GhlLoader, ListOf, Settled, TasksOf};
+use crate::data::{DataLayer, Key, RequestData};
 use crate::error::AppError;
-use crate::highlevel::{GhlClient, Tenant, SCOPE_READ, SCOPE_TASKS_SEARCH, SCOPE_WRITE};
+use crate::highlevel::{Tenant, SCOPE_READ, SCOPE_WRITE};
 
 /// The tenant and loader of one request, or why the request has none.
 pub struct RequestContext {
@@ -28,36 +24,19 @@ pub struct RequestContext {
 
 /// A request that knows which location it acts for.
 pub struct Scope {
-    pub tenant: Tenant,
-    pub client: GhlClient,
-    /// Contacts, notes, appointments, single tasks and notes. GHL has no batch read for them, so
-    /// a batch (the keys of one resolver wave) starts without waiting; its members still finish
-    /// together, which keeps the next wave together too.
-    pub loader: DataLoader<GhlLoader, HashMapCache>,
-    /// Tasks of contacts: with `locations/tasks.readonly` they batch into `tasks/search`, so this
-    /// loader waits `batch_delay` to gather keys; without it, it starts at once like the other.
-    tasks_loader: DataLoader<GhlLoader, HashMapCache>,
+    /// Every read and write of the request goes through here.
+    pub data: RequestData,
     /// Signs and checks `after` cursors, bound to this tenant's location.
     pub cursors: TenantCursors,
 }
 
 impl RequestContext {
     /// The operation's deadline starts now: every upstream call it makes stops by then.
-    pub fn new(tenant: Result<Tenant, AppError>, client: &GhlClient, options: &LoaderOptions) -> Self {
+    pub fn new(tenant: Result<Tenant, AppError>, data: &DataLayer, options: &RequestOptions) -> Self {
         let deadline = Instant::now() + options.operation_timeout;
-        let settled = Settled::default();
-        let loader = |tenant: &Tenant| {
-            let ghl = GhlLoader::new(client.clone(), tenant.clone(), options.tasks_search_page_size, settled.clone());
-            DataLoader::with_cache(ghl, tokio::spawn, HashMapCache::default())
-        };
-        let scope = tenant.map(|tenant| tenant.until(deadline)).map(|tenant| {
-            let tasks_delay = match tenant.grants(SCOPE_TASKS_SEARCH) {
-                Some(true) => options.batch_delay,
-                _ => Duration::ZERO,
-            };
-            let tasks_loader = loader(&tenant).delay(tasks_delay);
-            let cursors = options.cursor_key.for_location(tenant.location_id());
-            Scope { loader: loader(&tenant).delay(Duration::ZERO), tasks_loader, cursors, tenant, client: client.clone() }
+        let scope = tenant.map(|tenant| Scope {
+            cursors: options.cursor_key.for_location(tenant.location_id()),
+            data: data.for_request(tenant.until(deadline)),
         });
         Self { scope, entity_positions: OnceLock::new() }
     }
@@ -77,14 +56,11 @@ impl RequestContext {
     }
 }
 
-/// Knobs of the per-request loaders, and the key of the cursors they page with.
+/// What each request gets: its time budget, and the key of the cursors it pages with.
 #[derive(Clone, Debug)]
-pub struct LoaderOptions {
-    pub tasks_search_page_size: u32,
+pub struct RequestOptions {
     /// Longest one GraphQL operation may spend on GHL calls, queueing and retries included.
     pub operation_timeout: Duration,
-    /// How long the tasks loader waits to gather contacts into one `tasks/search` call.
-    pub batch_delay: Duration,
     /// Signs connection cursors (`CURSOR_SECRET`, or random per process).
     pub cursor_key: CursorKey,
 }
@@ -111,7 +87,7 @@ impl Scope {
     }
 
     fn require(&self, needed: &str) -> Result<(), AppError> {
-        match self.tenant.grants(needed) {
+        match self.data.tenant().grants(needed) {
             Some(false) => Err(AppError::Forbidden(format!(
                 "this operation needs the GHL scope `{needed}`, which the scopes this token is known to have lack: \
                  with a static token, add it to GHL_SCOPES (--ghl-scopes) if the token carries it; with OAuth, reinstall the app with that scope"
@@ -119,37 +95,9 @@ impl Scope {
             _ => Ok(()),
         }
     }
-}
 
-impl Scope {
-    /// One object through the request's loader (cached, batched).
-    pub async fn found<K, T>(&self, key: K) -> Result<Option<Arc<T>>, AppError>
-    where
-        K: Send + Sync + Hash + Eq + Clone + 'static,
-        T: Send + Sync + 'static,
-        GhlLoader: Loader<K, Value = Found<T>, Error = Infallible>,
-    {
-        let loaded = self.loader_for::<K>().load_one(key).await.unwrap_or_else(|never| match never {});
-        loaded.ok_or(AppError::Internal)?.map_err(AppError::from)
-    }
-
-    /// The loader that holds keys of type `K` (tasks have their own, see the fields).
-    pub fn loader_for<K: 'static>(&self) -> &DataLoader<GhlLoader, HashMapCache> {
-        if TypeId::of::<K>() == TypeId::of::<TasksOf>() {
-            &self.tasks_loader
-        } else {
-            &self.loader
-        }
-    }
-
-    /// A contact's list (tasks, notes, appointments) through the request's loader.
-    pub async fn list<K, T>(&self, key: K) -> Result<Arc<Vec<T>>, AppError>
-    where
-        K: Send + Sync + Hash + Eq + Clone + 'static,
-        T: Send + Sync + 'static,
-        GhlLoader: Loader<K, Value = ListOf<T>, Error = Infallible>,
-    {
-        let loaded = self.loader_for::<K>().load_one(key).await.unwrap_or_else(|never| match never {});
-        loaded.ok_or(AppError::Internal)?.map_err(AppError::from)
+    /// The value of `key`, loaded at most once per request.
+    pub async fn load<K: Key>(&self, key: K) -> Result<K::Value, AppError> {
+        self.data.load(key).await
     }
 }

@@ -1,7 +1,6 @@
 //! `GhlClient`: a pooled `reqwest::Client` plus one typed async fn per GHL endpoint.
 //!
-//! Every call goes through `call`: identical GETs in flight share one upstream call; each attempt
-//! passes the circuit breaker, the per-location rate limiter and a concurrency bound, carries
+//! Every call goes through `call`: each attempt passes the circuit breaker, the per-location rate limiter and a concurrency bound, carries
 //! `Authorization` and `Version`, and is classified into a [`GhlError`]; safe failures are retried
 //! with backoff. No endpoint fn has to care about any of it.
 
@@ -10,7 +9,6 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use futures_util::future::{BoxFuture, FutureExt, Shared};
 use metrics::{counter, gauge, histogram};
 use reqwest::header::{HeaderMap, ACCEPT, AUTHORIZATION, CONTENT_TYPE, RETRY_AFTER};
 use reqwest::{Method, StatusCode};
@@ -18,7 +16,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::Value;
 use tokio::sync::Semaphore;
-use tracing::{debug, instrument, warn, Instrument};
+use tracing::{debug, instrument, warn};
 
 use super::breaker::{BreakerConfig, CircuitBreaker, Transition};
 use super::error::{GhlError, GhlErrorKind, Unavailability, UpstreamCall};
@@ -55,7 +53,6 @@ struct Inner {
     request_timeout: Duration,
     max_concurrency: usize,
     in_flight: Mutex<HashMap<String, Arc<Semaphore>>>,
-    shared_gets: Mutex<HashMap<InFlightKey, SharedGet>>,
     limiter: RateLimiter,
     breaker: CircuitBreaker,
     retry: RetryConfig,
@@ -82,7 +79,6 @@ impl GhlClient {
                 request_timeout: options.request_timeout,
                 max_concurrency: options.max_concurrency_per_location.max(1),
                 in_flight: Mutex::new(HashMap::new()),
-                shared_gets: Mutex::new(HashMap::new()),
                 limiter: RateLimiter::new(options.limiter),
                 breaker: CircuitBreaker::new(options.breaker),
                 retry_budget: RetryBudget::new(options.retry.budget_ratio),
@@ -258,81 +254,15 @@ impl GhlClient {
         let template = route.template;
         let call = UpstreamCall { method: method_name(&method), path: template, status: Some(200) };
         let query: Vec<(String, String)> = query.iter().map(|(k, v)| ((*k).to_owned(), v.clone())).collect();
-        let bytes = if method == Method::GET {
-            self.shared_get(tenant, route, query).await?
-        } else {
-            let body = match body {
-                Some(body) => Some(Bytes::from(serde_json::to_vec(body).map_err(|_| GhlError::at(GhlErrorKind::Rejected { detail: None }, call.clone()))?)),
-                None => None,
-            };
-            self.send_with_retries(tenant, &method, &route, &query, body).await?
+        let body = match body {
+            Some(body) => Some(Bytes::from(serde_json::to_vec(body).map_err(|_| GhlError::at(GhlErrorKind::Rejected { detail: None }, call.clone()))?)),
+            None => None,
         };
+        let bytes = self.send_with_retries(tenant, &method, &route, &query, body).await?;
         serde_json::from_slice(&bytes).map_err(|e| {
             warn!(error = %e, endpoint = template, "GHL sent an unreadable success body");
             GhlError::at(GhlErrorKind::InvalidResponse, call)
         })
-    }
-
-    /// Identical GETs in flight for the same location and credential share one upstream call,
-    /// across GraphQL requests too. The call runs on its own task, so it always finishes (and
-    /// gives back its limiter slot and permit) even when every caller waiting for it has gone;
-    /// each caller waits only until its own deadline.
-    async fn shared_get(&self, tenant: &Tenant, route: Route, query: Vec<(String, String)>) -> Result<Bytes, GhlError> {
-        let template = route.template;
-        let key = InFlightKey {
-            location: tenant.location_id().to_owned(),
-            credential: tenant.credential_fingerprint(),
-            path: route.path.clone(),
-            query: query.clone(),
-        };
-        let route = Arc::new(route);
-        let query = Arc::new(query);
-        // A joined call that ran out of its starter's time is asked again on our own time.
-        for _ in 0..MAX_SHARED_RESTARTS {
-            let (shared, joined) = self.join_or_start(tenant, &key, &route, &query);
-            let result = match tenant.deadline() {
-                Some(deadline) => match tokio::time::timeout_at(deadline.into(), shared).await {
-                    Ok(result) => result,
-                    Err(_) => return Err(deadline_exceeded(template)),
-                },
-                None => shared.await,
-            };
-            let starter_ran_out = matches!(&result, Err(e) if e.kind == GhlErrorKind::Unavailable { reason: Unavailability::DeadlineExceeded });
-            let time_left = tenant.deadline().is_none_or(|deadline| Instant::now() < deadline);
-            if !(joined && starter_ran_out && time_left) {
-                return result;
-            }
-        }
-        Err(deadline_exceeded(template))
-    }
-
-    /// The in-flight call for `key`, started on its own task when there is none; `true` when joined.
-    fn join_or_start(&self, tenant: &Tenant, key: &InFlightKey, route: &Arc<Route>, query: &Arc<Vec<(String, String)>>) -> (SharedGet, bool) {
-        let mut in_flight = self.inner.shared_gets.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(existing) = in_flight.get(key) {
-            counter!("ghl_upstream_shared_gets_total", "endpoint" => route.template).increment(1);
-            return (existing.clone(), true);
-        }
-        let template = route.template;
-        let (client, tenant, route, query) = (self.clone(), tenant.clone(), route.clone(), query.clone());
-        let forget = ForgetOnDrop { client: self.clone(), key: key.clone() };
-        let task = tokio::spawn(
-            async move {
-                let _forget = forget;
-                client.send_with_retries(&tenant, &Method::GET, &route, &query, None).await
-            }
-            .in_current_span(),
-        );
-        let shared = async move {
-            task.await.unwrap_or_else(|_| {
-                tracing::error!(endpoint = template, "a shared GHL call's task ended abnormally");
-                Err(GhlError::at(GhlErrorKind::Unavailable { reason: Unavailability::ConnectionLost }, UpstreamCall { method: "GET", path: template, status: None }))
-            })
-        }
-        .boxed()
-        .shared();
-        in_flight.insert(key.clone(), shared.clone());
-        (shared, false)
     }
 
     /// Attempts a call until it succeeds, fails for good, or runs out of attempts, budget or time.
@@ -498,38 +428,8 @@ impl GhlClient {
     }
 }
 
-/// What makes two GETs the same call.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-struct InFlightKey {
-    location: String,
-    credential: [u8; 32],
-    path: String,
-    query: Vec<(String, String)>,
-}
-
 /// Concurrency bounds kept before unused ones are forgotten.
 const MAX_TRACKED_PERMITS: usize = 10_000;
-
-/// How often a caller asks again after joining calls that ran out of their starters' time.
-const MAX_SHARED_RESTARTS: usize = 3;
-
-/// Removes a shared call from the in-flight map when its task ends, however it ends.
-struct ForgetOnDrop {
-    client: GhlClient,
-    key: InFlightKey,
-}
-
-impl Drop for ForgetOnDrop {
-    fn drop(&mut self) {
-        self.client.inner.shared_gets.lock().unwrap_or_else(|p| p.into_inner()).remove(&self.key);
-    }
-}
-
-fn deadline_exceeded(template: &'static str) -> GhlError {
-    GhlError::at(GhlErrorKind::Unavailable { reason: Unavailability::DeadlineExceeded }, UpstreamCall { method: "GET", path: template, status: None })
-}
-
-type SharedGet = Shared<BoxFuture<'static, Result<Bytes, GhlError>>>;
 
 impl Route {
     fn new(template: &'static str, path: String) -> Self {

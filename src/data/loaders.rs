@@ -1,0 +1,130 @@
+//! The DataLoader loaders of one request, one type per kind of entity.
+//!
+//! GHL has no batch read for contacts, notes, appointments or single tasks and notes, so their
+//! keys load one call each, at once and concurrently (bounded per location by the client); each
+//! call is shared with identical ones in flight (`flights`). Tasks batch for real through
+//! `POST /locations/{locationId}/tasks/search` when the token has `locations/tasks.readonly`.
+//! Values are per-key results, so one failing contact does not fail its siblings.
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::marker::PhantomData;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_graphql::dataloader::{DataLoader, Loader};
+use futures_util::future::join_all;
+
+use super::keys::{FetchOne, Loaded, TasksOf};
+use super::DataLayer;
+use crate::highlevel::models::Task;
+use crate::highlevel::{GhlError, Tenant, SCOPE_TASKS_SEARCH};
+
+/// Contact ids per tasks-search call: small enough that one page usually holds all their tasks,
+/// so the calls for a big batch run side by side instead of paging one after another.
+const TASK_SEARCH_CONTACTS_PER_CALL: usize = 20;
+
+/// What every loader of a request fetches with: the shared layer and the request's tenant.
+#[derive(Clone)]
+pub struct Fetcher {
+    pub(super) layer: DataLayer,
+    pub(super) tenant: Tenant,
+}
+
+impl Fetcher {
+    /// One key through the table of shared in-flight calls.
+    pub async fn one<K: FetchOne>(&self, key: K) -> Loaded<K> {
+        let client = &self.layer.inner.client;
+        let flights = K::flights(&self.layer.inner.flights);
+        flights
+            .run(&self.tenant, key.clone(), K::ENDPOINT, |tenant| {
+                let (client, key) = (client.clone(), key.clone());
+                async move { key.fetch(&client, &tenant).await }
+            })
+            .await
+    }
+
+    /// A loader whose batches start at once.
+    pub fn singles<K: FetchOne>(&self) -> DataLoader<Singles<K>> {
+        DataLoader::new(Singles { fetcher: self.clone(), kind: PhantomData }, tokio::spawn).delay(Duration::ZERO)
+    }
+
+    /// The tasks loader: it waits the batch delay to gather contacts into one search, when the
+    /// token may search; without that scope it starts at once like the others.
+    pub fn tasks(&self) -> DataLoader<TasksLoader> {
+        let searches = self.tenant.grants(SCOPE_TASKS_SEARCH) == Some(true);
+        let delay = if searches { self.layer.inner.options.batch_delay } else { Duration::ZERO };
+        DataLoader::new(TasksLoader { fetcher: self.clone(), searches }, tokio::spawn).delay(delay)
+    }
+}
+
+/// Loads each key of a batch with its own call, all at once.
+pub struct Singles<K> {
+    fetcher: Fetcher,
+    kind: PhantomData<fn() -> K>,
+}
+
+impl<K: FetchOne> Loader<K> for Singles<K> {
+    type Value = Loaded<K>;
+    type Error = Infallible;
+
+    async fn load(&self, keys: &[K]) -> Result<HashMap<K, Self::Value>, Self::Error> {
+        let values = join_all(keys.iter().cloned().map(|key| self.fetcher.one(key))).await;
+        Ok(keys.iter().cloned().zip(values).collect())
+    }
+}
+
+/// Tasks of contacts: through the location-wide search when the token may, else one call each.
+pub struct TasksLoader {
+    fetcher: Fetcher,
+    searches: bool,
+}
+
+impl Loader<TasksOf> for TasksLoader {
+    type Value = Loaded<TasksOf>;
+    type Error = Infallible;
+
+    async fn load(&self, keys: &[TasksOf]) -> Result<HashMap<TasksOf, Self::Value>, Self::Error> {
+        if !self.searches {
+            let values = join_all(keys.iter().cloned().map(|key| self.fetcher.one(key))).await;
+            return Ok(keys.iter().cloned().zip(values).collect());
+        }
+        let chunks: Vec<&[TasksOf]> = keys.chunks(TASK_SEARCH_CONTACTS_PER_CALL).collect();
+        let found = join_all(chunks.iter().map(|chunk| self.search(chunk))).await;
+        Ok(found.into_iter().flatten().collect())
+    }
+}
+
+impl TasksLoader {
+    /// The tasks of up to [`TASK_SEARCH_CONTACTS_PER_CALL`] contacts, page by page.
+    async fn search(&self, contacts: &[TasksOf]) -> Vec<(TasksOf, Loaded<TasksOf>)> {
+        let ids: Vec<String> = contacts.iter().map(|k| k.0.as_str().to_owned()).collect();
+        match self.search_pages(&ids).await {
+            Ok(tasks) => {
+                let mut by_contact: HashMap<&str, Vec<Task>> = ids.iter().map(|id| (id.as_str(), Vec::new())).collect();
+                for task in tasks {
+                    if let Some(list) = task.contact_id.as_deref().and_then(|id| by_contact.get_mut(id)) {
+                        list.push(task);
+                    }
+                }
+                contacts.iter().map(|key| (key.clone(), Ok(Arc::new(by_contact.remove(key.0.as_str()).unwrap_or_default())))).collect()
+            }
+            Err(error) => contacts.iter().map(|key| (key.clone(), Err(error.clone()))).collect(),
+        }
+    }
+
+    async fn search_pages(&self, contact_ids: &[String]) -> Result<Vec<Task>, GhlError> {
+        let Fetcher { layer, tenant } = &self.fetcher;
+        let limit = layer.inner.options.tasks_search_page_size.get();
+        let mut all = Vec::new();
+        loop {
+            let skip = u32::try_from(all.len()).unwrap_or(u32::MAX);
+            let page = layer.inner.client.search_tasks(tenant, contact_ids, limit, skip).await?;
+            let full_page = page.len() >= limit as usize;
+            all.extend(page);
+            if !full_page {
+                return Ok(all);
+            }
+        }
+    }
+}

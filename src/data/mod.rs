@@ -1,0 +1,60 @@
+//! The data layer: the one place where GHL entities are read and written, between the GraphQL
+//! schema (which asks) and the GHL client (which calls).
+//!
+//! - `keys`: typed keys, one per kind of entity; a key's type routes its load.
+//! - `loaders`: one DataLoader loader per kind (tasks batch into `tasks/search`).
+//! - `request`: a request's memo, so each (entity, id) is loaded at most once per request.
+//! - `writes`: lists and mutations, which update what the request knows (write-through).
+//! - `flights`: identical reads in flight share one call across requests, per tenant.
+//!
+//! The shared, webhook-invalidated cache plugs in here next, between the memo and the flights.
+
+mod flights;
+mod keys;
+mod loaders;
+mod request;
+mod writes;
+
+use std::num::NonZeroU32;
+use std::sync::Arc;
+use std::time::Duration;
+
+pub use keys::{AppointmentsOf, ContactKey, Key, NoteKey, NotesOf, TaskKey, TasksOf};
+pub use request::RequestData;
+pub use writes::ContactPage;
+
+use crate::highlevel::{GhlClient, Tenant};
+use flights::FlightTables;
+use loaders::Fetcher;
+
+/// How the per-request loaders batch.
+#[derive(Clone, Debug)]
+pub struct DataOptions {
+    /// Page size of the location-wide tasks search.
+    pub tasks_search_page_size: NonZeroU32,
+    /// How long the tasks loader waits to gather contacts into one `tasks/search` call.
+    pub batch_delay: Duration,
+}
+
+/// What every request shares: the client and the calls in flight. Cheap to clone.
+#[derive(Clone)]
+pub struct DataLayer {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    client: GhlClient,
+    options: DataOptions,
+    flights: FlightTables,
+}
+
+impl DataLayer {
+    pub fn new(client: GhlClient, options: DataOptions) -> Self {
+        Self { inner: Arc::new(Inner { client, options, flights: FlightTables::default() }) }
+    }
+
+    /// The data of one request acting for `tenant` (whose deadline bounds its calls).
+    pub fn for_request(&self, tenant: Tenant) -> RequestData {
+        RequestData::new(Fetcher { layer: self.clone(), tenant })
+    }
+}

@@ -1,0 +1,114 @@
+//! One request's view of the data layer: each (entity, id) is loaded at most once per request.
+//!
+//! A memo of shared loads sits in front of the loaders: the first ask for a key starts its load
+//! (through that kind's DataLoader, which batches it with its wave), every later or concurrent ask
+//! awaits the same result. Writes replace or amend the memo's entries, so a read after a mutation
+//! in the same request sees the change. Nothing here outlives the request.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock};
+
+use async_graphql::dataloader::DataLoader;
+use futures_util::future::{BoxFuture, FutureExt, Shared};
+
+use super::keys::{AppointmentsOf, ContactKey, Key, NoteKey, NotesOf, TaskKey, TasksOf};
+use super::loaders::Fetcher;
+use crate::error::AppError;
+use crate::highlevel::Tenant;
+
+/// The data of one request, for one tenant.
+pub struct RequestData {
+    pub(super) fetcher: Fetcher,
+    slots: Slots,
+}
+
+/// One slot per kind of entity.
+#[derive(Default)]
+pub struct Slots {
+    pub(super) contacts: Slot<ContactKey>,
+    pub(super) tasks: Slot<TasksOf>,
+    pub(super) notes: Slot<NotesOf>,
+    pub(super) appointments: Slot<AppointmentsOf>,
+    pub(super) task: Slot<TaskKey>,
+    pub(super) note: Slot<NoteKey>,
+}
+
+/// A kind's loader (made on first use) and what this request loaded or is loading of it.
+pub struct Slot<K: Key> {
+    loader: OnceLock<Arc<DataLoader<K::Loader>>>,
+    memo: Mutex<HashMap<K, SharedLoad<K>>>,
+}
+
+impl<K: Key> Default for Slot<K> {
+    fn default() -> Self {
+        Self { loader: OnceLock::new(), memo: Mutex::default() }
+    }
+}
+
+type SharedLoad<K> = Shared<BoxFuture<'static, Result<<K as Key>::Value, AppError>>>;
+
+impl RequestData {
+    pub(super) fn new(fetcher: Fetcher) -> Self {
+        Self { fetcher, slots: Slots::default() }
+    }
+
+    /// The tenant this request acts for (its deadline included).
+    pub fn tenant(&self) -> &Tenant {
+        &self.fetcher.tenant
+    }
+
+    /// The value of `key`: loaded once per request, however often and concurrently it is asked for.
+    pub async fn load<K: Key>(&self, key: K) -> Result<K::Value, AppError> {
+        let slot = K::slot(&self.slots);
+        let load = {
+            let mut memo = lock(&slot.memo);
+            match memo.get(&key) {
+                Some(load) => load.clone(),
+                None => {
+                    let loader = slot.loader.get_or_init(|| Arc::new(K::loader(&self.fetcher))).clone();
+                    let load = start(loader, key.clone());
+                    memo.insert(key, load.clone());
+                    load
+                }
+            }
+        };
+        load.await
+    }
+
+    /// Whether this request has loaded, or is loading, `key`.
+    pub fn knows<K: Key>(&self, key: &K) -> bool {
+        lock(&K::slot(&self.slots).memo).contains_key(key)
+    }
+
+    /// What this request knows of `key` from now on (a write's answer, or a listed contact).
+    pub fn put<K: Key>(&self, key: K, value: K::Value) {
+        let ready = futures_util::future::ready(Ok(value)).boxed().shared();
+        lock(&K::slot(&self.slots).memo).insert(key, ready);
+    }
+
+    /// Applies `change` to what this request loaded or is loading for `key`; a key it never asked
+    /// for stays unknown (its first load reads GHL, which already has the change).
+    pub fn amend<K: Key>(&self, key: &K, change: impl FnOnce(K::Value) -> K::Value + Send + 'static) {
+        let mut memo = lock(&K::slot(&self.slots).memo);
+        if let Some(before) = memo.get(key).cloned() {
+            memo.insert(key.clone(), async move { before.await.map(change) }.boxed().shared());
+        }
+    }
+}
+
+/// The load of `key` through its kind's loader, shared by every ask of this request.
+fn start<K: Key>(loader: Arc<DataLoader<K::Loader>>, key: K) -> SharedLoad<K> {
+    async move {
+        match loader.load_one(key).await {
+            Ok(Some(loaded)) => loaded.map_err(AppError::from),
+            Ok(None) => Err(AppError::Internal),
+            Err(never) => match never {},
+        }
+    }
+    .boxed()
+    .shared()
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|p| p.into_inner())
+}

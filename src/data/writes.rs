@@ -1,0 +1,182 @@
+//! Lists and writes: each makes exactly the GHL call it maps to, then tells the request's memo what
+//! changed (write-through), so a later read in the same request agrees with the write.
+
+use std::sync::Arc;
+
+use serde_json::Value;
+
+use super::keys::{BusinessPage, ContactKey, NoteKey, NotesOf, TaskKey, TasksOf};
+use super::request::RequestData;
+use crate::error::AppError;
+use crate::highlevel::models::{BusinessContactsEnvelope, Contact, ContactWrite, Note, NoteWrite, Task, TaskWrite};
+use crate::highlevel::PathId;
+
+/// A page of contacts, each also known to the request from now on.
+pub struct ContactPage {
+    pub contacts: Vec<Arc<Contact>>,
+    /// GHL's total (search) or count (business) of matching contacts, when it sent one.
+    pub total: Option<u64>,
+}
+
+impl RequestData {
+    /// `POST /contacts/search`.
+    pub async fn search_contacts(&self, query: Option<&str>, limit: u32, search_after: Option<&[Value]>) -> Result<ContactPage, AppError> {
+        let found = self.client().search_contacts(self.tenant(), query, limit, search_after).await?;
+        Ok(self.remember(found.contacts, found.total))
+    }
+
+    /// `GET /contacts/business/{businessId}`, shared with identical pages in flight.
+    pub async fn contacts_by_business(&self, business: &PathId, limit: u32, skip: u64) -> Result<ContactPage, AppError> {
+        let page = BusinessPage { business: business.clone(), limit, skip };
+        let client = self.client().clone();
+        let found: Arc<BusinessContactsEnvelope> = self
+            .fetcher
+            .layer
+            .inner
+            .flights
+            .business
+            .run(self.tenant(), page.clone(), "/contacts/business/{businessId}", |tenant| {
+                let (client, page) = (client.clone(), page.clone());
+                async move { page.fetch(&client, &tenant).await }
+            })
+            .await?;
+        Ok(self.remember(found.contacts.clone(), found.count))
+    }
+
+    /// Listed contacts prime the request's contacts, so a later `contact(id)` or entity reference
+    /// costs no upstream call.
+    fn remember(&self, contacts: Vec<Contact>, total: Option<u64>) -> ContactPage {
+        let contacts: Vec<Arc<Contact>> = contacts.into_iter().map(Arc::new).collect();
+        for contact in &contacts {
+            if let Ok(id) = PathId::parse(&contact.id, "id") {
+                self.put(ContactKey(id), Some(contact.clone()));
+            }
+        }
+        ContactPage { contacts, total }
+    }
+
+    // ---- contacts ----------------------------------------------------------------------------
+
+    pub async fn create_contact(&self, body: ContactWrite) -> Result<Arc<Contact>, AppError> {
+        let created = Arc::new(self.client().create_contact(self.tenant(), body).await?);
+        if let Ok(id) = PathId::parse(&created.id, "id") {
+            self.put(ContactKey(id), Some(created.clone()));
+        }
+        Ok(created)
+    }
+
+    pub async fn update_contact(&self, id: &PathId, body: ContactWrite) -> Result<Arc<Contact>, AppError> {
+        let updated = Arc::new(self.client().update_contact(self.tenant(), id, body).await?);
+        self.put(ContactKey(id.clone()), Some(updated.clone()));
+        Ok(updated)
+    }
+
+    pub async fn delete_contact(&self, id: &PathId) -> Result<bool, AppError> {
+        let deleted = self.client().delete_contact(self.tenant(), id).await?;
+        self.put(ContactKey(id.clone()), None);
+        Ok(deleted)
+    }
+
+    /// Adds tags; returns the contact's tags now, which a loaded contact takes on.
+    pub async fn add_tags(&self, id: &PathId, tags: &[String]) -> Result<Vec<String>, AppError> {
+        let now = self.client().add_tags(self.tenant(), id, tags).await?;
+        self.tags_changed(id, &now);
+        Ok(now)
+    }
+
+    /// Removes tags; returns the contact's tags now, which a loaded contact takes on.
+    pub async fn remove_tags(&self, id: &PathId, tags: &[String]) -> Result<Vec<String>, AppError> {
+        let now = self.client().remove_tags(self.tenant(), id, tags).await?;
+        self.tags_changed(id, &now);
+        Ok(now)
+    }
+
+    fn tags_changed(&self, id: &PathId, tags: &[String]) {
+        let tags = tags.to_vec();
+        self.amend(&ContactKey(id.clone()), move |contact| contact.map(|c| Arc::new(Contact { tags, ..(*c).clone() })));
+    }
+
+    // ---- tasks -------------------------------------------------------------------------------
+
+    pub async fn create_task(&self, contact: &PathId, body: &TaskWrite) -> Result<Arc<Task>, AppError> {
+        let task = self.client().create_task(self.tenant(), contact, body).await?;
+        Ok(self.task_written(contact, task))
+    }
+
+    pub async fn update_task(&self, contact: &PathId, task: &PathId, body: &TaskWrite) -> Result<Arc<Task>, AppError> {
+        let task = self.client().update_task(self.tenant(), contact, task, body).await?;
+        Ok(self.task_written(contact, task))
+    }
+
+    pub async fn complete_task(&self, contact: &PathId, task: &PathId, completed: bool) -> Result<Arc<Task>, AppError> {
+        let task = self.client().complete_task(self.tenant(), contact, task, completed).await?;
+        Ok(self.task_written(contact, task))
+    }
+
+    pub async fn delete_task(&self, contact: &PathId, task: &PathId) -> Result<bool, AppError> {
+        let deleted = self.client().delete_task(self.tenant(), contact, task).await?;
+        let gone = task.as_str().to_owned();
+        self.amend(&TasksOf(contact.clone()), move |list| without(&list, &gone, |t: &Task| &t.id));
+        self.put(TaskKey(contact.clone(), task.clone()), None);
+        Ok(deleted)
+    }
+
+    fn task_written(&self, contact: &PathId, task: Task) -> Arc<Task> {
+        let task = Arc::new(task);
+        let written = (*task).clone();
+        self.amend(&TasksOf(contact.clone()), move |list| upserted(&list, written, |t: &Task| &t.id));
+        if let Ok(id) = PathId::parse(&task.id, "id") {
+            self.put(TaskKey(contact.clone(), id), Some(task.clone()));
+        }
+        task
+    }
+
+    // ---- notes -------------------------------------------------------------------------------
+
+    pub async fn create_note(&self, contact: &PathId, body: &NoteWrite) -> Result<Arc<Note>, AppError> {
+        let note = self.client().create_note(self.tenant(), contact, body).await?;
+        Ok(self.note_written(contact, note))
+    }
+
+    pub async fn update_note(&self, contact: &PathId, note: &PathId, body: &NoteWrite) -> Result<Arc<Note>, AppError> {
+        let note = self.client().update_note(self.tenant(), contact, note, body).await?;
+        Ok(self.note_written(contact, note))
+    }
+
+    pub async fn delete_note(&self, contact: &PathId, note: &PathId) -> Result<bool, AppError> {
+        let deleted = self.client().delete_note(self.tenant(), contact, note).await?;
+        let gone = note.as_str().to_owned();
+        self.amend(&NotesOf(contact.clone()), move |list| without(&list, &gone, |n: &Note| &n.id));
+        self.put(NoteKey(contact.clone(), note.clone()), None);
+        Ok(deleted)
+    }
+
+    fn note_written(&self, contact: &PathId, note: Note) -> Arc<Note> {
+        let note = Arc::new(note);
+        let written = (*note).clone();
+        self.amend(&NotesOf(contact.clone()), move |list| upserted(&list, written, |n: &Note| &n.id));
+        if let Ok(id) = PathId::parse(&note.id, "id") {
+            self.put(NoteKey(contact.clone(), id), Some(note.clone()));
+        }
+        note
+    }
+
+    fn client(&self) -> &crate::highlevel::GhlClient {
+        &self.fetcher.layer.inner.client
+    }
+}
+
+/// `list` with `item` replacing the entry of the same id, or appended.
+fn upserted<T: Clone>(list: &[T], item: T, id_of: fn(&T) -> &String) -> Arc<Vec<T>> {
+    let mut list = list.to_vec();
+    match list.iter_mut().find(|existing| id_of(existing) == id_of(&item)) {
+        Some(existing) => *existing = item,
+        None => list.push(item),
+    }
+    Arc::new(list)
+}
+
+/// `list` without the entry of id `id`.
+fn without<T: Clone>(list: &[T], id: &str, id_of: fn(&T) -> &String) -> Arc<Vec<T>> {
+    Arc::new(list.iter().filter(|item| id_of(item) != id).cloned().collect())
+}
