@@ -17,6 +17,7 @@ mod limits;
 mod mutations;
 mod oauth;
 mod oauth_harness;
+mod once;
 mod partial;
 mod persisted;
 mod queries;
