@@ -28,7 +28,7 @@ impl ScalarType for DateTime {
 }
 
 impl DateTime {
-    pub fn to_rfc3339(&self) -> String {
+    pub fn to_rfc3339(self) -> String {
         self.0.to_rfc3339_opts(SecondsFormat::Millis, true)
     }
 

@@ -100,7 +100,7 @@ pub struct Scopes(BTreeSet<String>);
 impl Scopes {
     pub fn parse(raw: &str) -> Self {
         Self(
-            raw.split(|c: char| c == ' ' || c == ',')
+            raw.split([' ', ','])
                 .map(str::trim)
                 .filter(|s| !s.is_empty())
                 .map(str::to_owned)
