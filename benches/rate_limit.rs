@@ -10,7 +10,8 @@ use std::time::{Duration, Instant};
 use clap::Parser;
 use ghl_sandbox::{Sandbox, SandboxConfig};
 use ghl_subgraph::app::App;
-use ghl_subgraph::config::{Cli, Command};
+use ghl_subgraph::config::{Cli, Command, ServeConfig};
+use ghl_subgraph::services::Services;
 use serde_json::json;
 
 const QUERIES: usize = 1_000;
@@ -29,7 +30,9 @@ async fn main() {
         "--rate-limit", LIMIT, "--limiter-max-wait", "120s", "--operation-timeout", "180s",
     ];
     let Command::Serve(args) = Cli::try_parse_from(argv).expect("args").into_command() else { unreachable!() };
-    let app = App::build(args).await.expect("app");
+    let config = ServeConfig::try_from(args).expect("valid config");
+    let listener = tokio::net::TcpListener::bind(config.listen).await.expect("bind");
+    let app = App::new(listener, Services::build(&config).await.expect("services"), &config.http).expect("app");
     let url = format!("http://{}/graphql", app.local_addr().expect("addr"));
     tokio::spawn(app.run_until_stopped(std::future::pending()));
 

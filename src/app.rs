@@ -1,30 +1,25 @@
-//! Builds the running application: upstream (GHL or the embedded sandbox), client, schema,
-//! router, listener. `App::build` binds (port 0 allowed) so tests can read the real port.
+//! Serving: the router of HTTP routes over the [`Services`], on a listener it is given (bound by
+//! `main`, or by a test on `127.0.0.1:0`), until shutdown.
 
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use anyhow::Context as _;
 use axum::extract::DefaultBodyLimit;
 use axum::handler::Handler;
 use axum::routing::get;
 use axum::{Json, Router};
-use secrecy::SecretString;
 use serde_json::json;
 use tokio::net::TcpListener;
 use tower_http::timeout::RequestBodyTimeoutLayer;
 use tracing::{info, warn};
 
-use crate::auth::Auth;
-use crate::config::{AuthKind, PersistedMode, ServeArgs, Upstream};
-use crate::data::{DataLayer, DataOptions};
-use crate::graphql::{self, ApqCache, CursorKey, GraphqlState, OperationLimits, PersistedQueries, RequestOptions, Safelist, SchemaOptions};
-use crate::oauth::OAuthApp;
+use crate::config::HttpConfig;
+use crate::graphql::{self, GraphqlState};
 use crate::host_guard::HostPolicy;
 use crate::readiness::Readiness;
 use crate::serve::ConnectionLimits;
-use crate::highlevel::{BreakerConfig, ClientOptions, GhlClient, LimiterConfig, RetryConfig, Scopes, Tenant};
+use crate::services::Services;
 
 pub struct App {
     listener: TcpListener,
@@ -36,134 +31,43 @@ pub struct App {
 }
 
 impl App {
-    /// Validates the config, starts the embedded sandbox if needed, and binds the listener.
-    pub async fn build(args: ServeArgs) -> anyhow::Result<Self> {
-        let upstream = args.upstream()?;
-        let on_sandbox = upstream == Upstream::EmbeddedSandbox;
-        #[cfg(feature = "sandbox")]
-        let mut sandbox = None;
-        let callers = Arc::new(args.api_keys.clone().unwrap_or_default());
-        let mut oauth_routes = None;
-        let (base_url, auth) = match upstream {
-            Upstream::Remote { base_url } => {
-                let auth = match args.auth {
-                    AuthKind::Forward => Auth::Forward,
-                    AuthKind::Oauth => {
-                        let oauth = OAuthApp::build(&args.oauth, &base_url, callers.clone(), args.request_timeout).await?;
-                        oauth_routes = Some(oauth.routes);
-                        Auth::OAuth(oauth.auth)
-                    }
-                    AuthKind::Static => Auth::Static(Tenant::new(
-                        args.ghl_location_id.clone().unwrap_or_default(),
-                        SecretString::from(args.ghl_token.clone().unwrap_or_default()),
-                        Some(Scopes::parse(args.static_scopes())),
-                    )),
-                };
-                (base_url, auth)
-            }
-            #[cfg(feature = "sandbox")]
-            Upstream::EmbeddedSandbox => {
-                let config = ghl_sandbox::SandboxConfig {
-                    contacts: args.sandbox_contacts,
-                    latency: args.sandbox_latency,
-                    ..Default::default()
-                };
-                let running = ghl_sandbox::Sandbox::spawn(config).await.context("starting the embedded GHL sandbox")?;
-                let base_url = running.base_url();
-                sandbox = Some(running);
-                let tenant = Tenant::new(
-                    ghl_sandbox::LOCATION_ID,
-                    SecretString::from(ghl_sandbox::WRITE_TOKEN),
-                    Some(Scopes::parse("contacts.readonly contacts.write locations/tasks.readonly")),
-                );
-                (base_url, Auth::Static(tenant))
-            }
-            #[cfg(not(feature = "sandbox"))]
-            Upstream::EmbeddedSandbox => anyhow::bail!(crate::config::ConfigError::NoSandbox),
-        };
-
-        let client = GhlClient::new(ClientOptions {
-            base_url: base_url.clone(),
-            connect_timeout: args.connect_timeout,
-            request_timeout: args.request_timeout,
-            max_concurrency_per_location: args.max_concurrency_per_location,
-            limiter: LimiterConfig {
-                burst_max: args.rate_limit.max,
-                burst_interval: args.rate_limit.interval,
-                daily_max: args.daily_limit,
-                max_wait: args.limiter_max_wait,
-                max_queue: args.limiter_max_queue,
-            },
-            retry: RetryConfig { max_attempts: args.retry_max_attempts.max(1), base_delay: args.retry_base_delay, ..RetryConfig::default() },
-            breaker: BreakerConfig { failure_threshold: args.breaker_threshold.max(1), cool_down: args.breaker_cool_down },
-        })
-        .context("building the HTTP client for GHL")?;
-        let schema = graphql::build_schema(&SchemaOptions {
-            limits: OperationLimits {
-                max_depth: args.max_depth,
-                max_complexity: args.max_complexity,
-                max_aliases: args.max_aliases,
-                max_root_fields: args.max_root_fields,
-                max_directives: args.max_directives,
-                max_query_bytes: args.max_query_bytes,
-                max_recursion: args.max_recursion,
-                max_expanded_fields: args.max_expanded_fields,
-                max_entities: args.max_entities,
-            },
-            introspection: args.introspection.unwrap_or(on_sandbox),
-            field_suggestions: args.field_suggestions.unwrap_or(on_sandbox),
-        });
-        let tasks_search_page_size = std::num::NonZeroU32::new(args.tasks_search_page_size).context("GHL_TASKS_SEARCH_PAGE_SIZE must be at least 1")?;
-        let state = GraphqlState {
-            schema,
-            data: DataLayer::new(client.clone(), DataOptions { tasks_search_page_size, batch_delay: args.batch_delay }),
-            auth: Arc::new(auth),
-            request_options: RequestOptions { operation_timeout: args.operation_timeout, cursor_key: cursor_key(&args) },
-            max_batch: args.max_batch,
-            csrf_prevention: args.csrf_prevention,
-            persisted: Arc::new(persisted_queries(&args)?),
-            callers,
-            max_body_bytes: args.max_body_bytes,
-        };
-        let _ = crate::metrics::handle();
-        let metrics_key = args.metrics_key.as_ref().map(|key| sha256(secrecy::ExposeSecret::expose_secret(key)));
-        let static_tenant = match state.auth.as_ref() {
-            Auth::Static(tenant) => Some(tenant.clone()),
-            _ => None,
-        };
-        let readiness = Arc::new(Readiness::new(client, static_tenant));
-        let mut router = router(state, args.max_body_bytes, args.body_read_timeout, metrics_key).route("/readyz", get(move || readyz(readiness.clone())));
-        if let Some(oauth_routes) = oauth_routes {
-            router = router.merge(oauth_routes);
-        }
-
-        let listener = TcpListener::bind(args.listen).await.with_context(|| format!("binding {}", args.listen))?;
-        let public = !listener.local_addr()?.ip().is_loopback();
-        let hosts = HostPolicy::new(!public, &args.allowed_hosts);
-        let router = router
-            .layer(axum::middleware::from_fn_with_state(hosts, crate::host_guard::check))
-            .layer(axum::middleware::from_fn(crate::response_headers::add));
-        let keys = args.api_keys.as_ref().map_or(0, |k| k.len());
-        if public && keys == 0 && matches!(args.auth, AuthKind::Static) && !on_sandbox {
+    /// The routes over `services`, served on `listener`. Refuses a listener other machines can
+    /// reach when anyone reaching it would act in GHL as the configured token (no API keys).
+    pub fn new(listener: TcpListener, services: Services, http: &HttpConfig) -> anyhow::Result<Self> {
+        let addr = listener.local_addr()?;
+        let public = !addr.ip().is_loopback();
+        let keys = services.graphql.callers.len();
+        let static_token = services.static_tenant.is_some() && !services.on_embedded_sandbox();
+        if public && keys == 0 && static_token {
             // Anyone who reached the port would act in GHL as the configured token (F8).
             anyhow::bail!(
-                "refusing to listen on {} (reachable from other machines) with a static GHL token and no API keys: \
-                 set SUBGRAPH_API_KEYS, or listen on 127.0.0.1",
-                args.listen
+                "refusing to listen on {addr} (reachable from other machines) with a static GHL token and no API keys: \
+                 set SUBGRAPH_API_KEYS, or listen on 127.0.0.1"
             );
         } else if public && keys == 0 {
-            warn!(addr = %args.listen, "listening on a non-loopback address without API keys (SUBGRAPH_API_KEYS): any caller may use the subgraph");
+            warn!(%addr, "listening on a non-loopback address without API keys (SUBGRAPH_API_KEYS): any caller may use the subgraph");
         }
         if keys > 0 {
             info!(keys, "callers must present an API key in x-api-key");
         }
+        let _ = crate::metrics::handle();
+        let metrics_key = http.metrics_key.as_ref().map(|key| sha256(secrecy::ExposeSecret::expose_secret(key)));
+        let readiness = Arc::new(Readiness::new(services.client.clone(), services.static_tenant.clone()));
+        let mut router = router(services.graphql, http.max_body_bytes, http.body_read_timeout, metrics_key).route("/readyz", get(move || readyz(readiness.clone())));
+        if let Some(oauth_routes) = services.oauth_routes {
+            router = router.merge(oauth_routes);
+        }
+        let hosts = HostPolicy::new(!public, &http.allowed_hosts);
+        let router = router
+            .layer(axum::middleware::from_fn_with_state(hosts, crate::host_guard::check))
+            .layer(axum::middleware::from_fn(crate::response_headers::add));
         Ok(Self {
             listener,
             router,
-            connection_limits: ConnectionLimits { max_connections: args.max_connections, header_read_timeout: args.header_read_timeout },
-            upstream: base_url,
+            connection_limits: http.connections,
+            upstream: services.upstream_url,
             #[cfg(feature = "sandbox")]
-            sandbox,
+            sandbox: services.sandbox,
         })
     }
 
@@ -200,34 +104,6 @@ impl App {
         }
         Ok(())
     }
-}
-
-/// The cursor key from `CURSOR_SECRET`, else one of this process only (said once, at start-up).
-fn cursor_key(args: &ServeArgs) -> CursorKey {
-    match &args.cursor_secret {
-        Some(secret) => CursorKey::from_secret(secret),
-        None => {
-            info!("CURSOR_SECRET is not set: pagination cursors are signed with a key of this process only (set it on every replica behind a router)");
-            CursorKey::random()
-        }
-    }
-}
-
-/// The persisted query mode from the flags; a bad safelist file stops start-up.
-fn persisted_queries(args: &ServeArgs) -> anyhow::Result<PersistedQueries> {
-    Ok(match args.persisted_queries {
-        PersistedMode::Off => PersistedQueries::Off,
-        PersistedMode::Apq => {
-            let capacity = std::num::NonZeroUsize::new(args.apq_cache_size).context("GRAPHQL_APQ_CACHE_SIZE must be at least 1")?;
-            PersistedQueries::Apq(ApqCache::new(capacity, args.max_query_bytes))
-        }
-        PersistedMode::Safelist => {
-            let path = args.safelist_file.as_deref().context("--persisted-queries safelist needs --safelist-file")?;
-            let list = Safelist::load(path)?;
-            info!(operations = list.len(), "only operations from the safelist run");
-            PersistedQueries::Safelist(list)
-        }
-    })
 }
 
 /// The HTTP surface: `/graphql` (POST, GET, GraphiQL), vendored GraphiQL assets, health.

@@ -32,4 +32,5 @@ pub mod oauth;
 pub mod readiness;
 pub mod response_headers;
 pub mod serve;
+pub mod services;
 pub mod telemetry;

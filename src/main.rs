@@ -1,8 +1,11 @@
 //! Wiring only: parse the command line, start logging, run the chosen command.
 
+use anyhow::Context as _;
 use ghl_subgraph::app::{shutdown_signal, App};
-use ghl_subgraph::config::{Cli, Command};
+use ghl_subgraph::config::{Cli, Command, ServeConfig};
+use ghl_subgraph::services::Services;
 use ghl_subgraph::{graphql, telemetry};
+use tokio::net::TcpListener;
 
 /// A start-up error prints as one `error: …` line (its causes joined), never with a backtrace,
 /// even under `RUST_BACKTRACE=1`: these are configuration mistakes, not crashes.
@@ -19,7 +22,10 @@ async fn run() -> anyhow::Result<()> {
     telemetry::init();
     match command {
         Command::Serve(args) => {
-            let app = App::build(args).await?;
+            let config = ServeConfig::try_from(args)?;
+            let services = Services::build(&config).await?;
+            let listener = TcpListener::bind(config.listen).await.with_context(|| format!("binding {}", config.listen))?;
+            let app = App::new(listener, services, &config.http)?;
             println!("{}", app.banner());
             app.run_until_stopped(shutdown_signal()).await?;
         }

@@ -21,7 +21,7 @@ use super::nesting::{parse_within, ParseError};
 /// The code of every refusal by a limit.
 pub const OPERATION_LIMIT: &str = "OPERATION_LIMIT";
 
-/// Limits a single operation must stay within (all configurable; defaults in `config`).
+/// Limits a single operation must stay within (flags; their defaults are in `config`).
 #[derive(Clone, Debug)]
 pub struct OperationLimits {
     pub max_depth: usize,
@@ -36,22 +36,6 @@ pub struct OperationLimits {
     pub max_expanded_fields: usize,
     /// Most `_entities` representations in one operation.
     pub max_entities: usize,
-}
-
-impl Default for OperationLimits {
-    fn default() -> Self {
-        Self {
-            max_depth: 12,
-            max_complexity: 10_000,
-            max_aliases: 100,
-            max_root_fields: 50,
-            max_directives: 50,
-            max_query_bytes: 32 * 1024,
-            max_recursion: 64,
-            max_expanded_fields: 2000,
-            max_entities: 1000,
-        }
-    }
 }
 
 /// Installs the checks async-graphql does not do itself.

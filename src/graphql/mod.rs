@@ -47,9 +47,22 @@ pub struct SchemaOptions {
     pub field_suggestions: bool,
 }
 
-impl Default for SchemaOptions {
-    fn default() -> Self {
-        Self { limits: OperationLimits::default(), introspection: true, field_suggestions: true }
+impl SchemaOptions {
+    /// Only for printing the SDL: nothing refused, everything shown (the serving limits are flags).
+    fn for_sdl() -> Self {
+        let unbounded = usize::MAX;
+        let limits = OperationLimits {
+            max_depth: unbounded,
+            max_complexity: unbounded,
+            max_aliases: unbounded,
+            max_root_fields: unbounded,
+            max_directives: unbounded,
+            max_query_bytes: unbounded,
+            max_recursion: NESTING_CEILING,
+            max_expanded_fields: unbounded,
+            max_entities: unbounded,
+        };
+        Self { limits, introspection: true, field_suggestions: true }
     }
 }
 
@@ -75,7 +88,7 @@ pub fn build_schema(options: &SchemaOptions) -> AppSchema {
 
 /// The federation SDL exactly as `_service { sdl }` reports it to a router (`schema.graphql`).
 pub async fn federation_sdl() -> String {
-    let response = build_schema(&SchemaOptions::default()).execute("{ _service { sdl } }").await;
+    let response = build_schema(&SchemaOptions::for_sdl()).execute("{ _service { sdl } }").await;
     let data = response.data.into_json().unwrap_or_default();
     data["_service"]["sdl"].as_str().unwrap_or_default().to_owned()
 }

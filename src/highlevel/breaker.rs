@@ -9,15 +9,9 @@ use std::time::{Duration, Instant};
 #[derive(Clone, Debug)]
 pub struct BreakerConfig {
     /// Consecutive failures that open the circuit.
-    pub failure_threshold: u32,
+    pub failure_threshold: std::num::NonZeroU32,
     /// How long it stays open before a probe.
     pub cool_down: Duration,
-}
-
-impl Default for BreakerConfig {
-    fn default() -> Self {
-        Self { failure_threshold: 5, cool_down: Duration::from_secs(5) }
-    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -89,7 +83,7 @@ impl CircuitBreaker {
         let (next, transition) = match (*state, failed) {
             (State::Closed { .. }, false) => (State::Closed { failures: 0 }, Transition::None),
             (State::Open { .. } | State::HalfOpen, false) => (State::Closed { failures: 0 }, Transition::Closed),
-            (State::Closed { failures }, true) if failures + 1 >= self.config.failure_threshold => (open, Transition::Opened),
+            (State::Closed { failures }, true) if failures + 1 >= self.config.failure_threshold.get() => (open, Transition::Opened),
             (State::Closed { failures }, true) => (State::Closed { failures: failures + 1 }, Transition::None),
             (State::HalfOpen, true) => (open, Transition::Opened),
             (State::Open { until }, true) => (State::Open { until }, Transition::None),
@@ -135,7 +129,7 @@ mod tests {
 
     #[test]
     fn opens_after_the_threshold_then_probes_once_after_the_cool_down() {
-        let breaker = CircuitBreaker::new(BreakerConfig { failure_threshold: 3, cool_down: Duration::from_millis(30) });
+        let breaker = CircuitBreaker::new(BreakerConfig { failure_threshold: std::num::NonZeroU32::new(3).unwrap(), cool_down: Duration::from_millis(30) });
         for _ in 0..2 {
             assert_eq!(breaker.admit("a").expect("closed").record(true), Transition::None);
         }
@@ -152,7 +146,7 @@ mod tests {
 
     #[test]
     fn a_probe_dropped_without_an_outcome_lets_the_next_caller_probe() {
-        let breaker = CircuitBreaker::new(BreakerConfig { failure_threshold: 1, cool_down: Duration::from_millis(10) });
+        let breaker = CircuitBreaker::new(BreakerConfig { failure_threshold: std::num::NonZeroU32::MIN, cool_down: Duration::from_millis(10) });
         assert_eq!(breaker.admit("a").expect("closed").record(true), Transition::Opened);
         std::thread::sleep(Duration::from_millis(20));
         let abandoned = breaker.admit("a").expect("probe");

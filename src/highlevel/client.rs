@@ -36,7 +36,7 @@ pub struct ClientOptions {
     /// Per attempt, including reading the body.
     pub request_timeout: Duration,
     /// Upstream calls in flight at once for one location.
-    pub max_concurrency_per_location: usize,
+    pub max_concurrency_per_location: std::num::NonZeroUsize,
     pub limiter: LimiterConfig,
     pub retry: RetryConfig,
     pub breaker: BreakerConfig,
@@ -77,7 +77,7 @@ impl GhlClient {
                 http,
                 base_url: options.base_url.trim_end_matches('/').to_owned(),
                 request_timeout: options.request_timeout,
-                max_concurrency: options.max_concurrency_per_location.max(1),
+                max_concurrency: options.max_concurrency_per_location.get(),
                 in_flight: Mutex::new(HashMap::new()),
                 limiter: RateLimiter::new(options.limiter),
                 breaker: CircuitBreaker::new(options.breaker),
@@ -282,7 +282,7 @@ impl GhlClient {
                 Ok(bytes) => return Ok(bytes),
                 Err(error) => error,
             };
-            if attempt + 1 >= config.max_attempts || !is_retryable(method, &error) {
+            if attempt + 1 >= config.max_attempts.get() || !is_retryable(method, &error) {
                 return Err(error);
             }
             let wait = backoff(config, attempt, &error);

@@ -26,18 +26,6 @@ pub struct LimiterConfig {
     pub max_queue: usize,
 }
 
-impl Default for LimiterConfig {
-    fn default() -> Self {
-        Self {
-            burst_max: 100,
-            burst_interval: Duration::from_secs(10),
-            daily_max: 200_000,
-            max_wait: Duration::from_secs(10),
-            max_queue: 10_000,
-        }
-    }
-}
-
 /// Why a call was not let through.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Refusal {
@@ -343,7 +331,7 @@ mod tests {
 
     #[tokio::test]
     async fn an_exhausted_daily_budget_fails_fast() {
-        let limiter = RateLimiter::new(LimiterConfig { daily_max: 1, ..LimiterConfig::default() });
+        let limiter = RateLimiter::new(LimiterConfig { burst_max: 100, burst_interval: Duration::from_secs(10), daily_max: 1, max_wait: Duration::from_secs(10), max_queue: 10_000 });
         limiter.acquire("a", None).await.unwrap();
         assert!(matches!(limiter.acquire("a", None).await, Err(Refusal::DailyExhausted { .. })));
         let mut headers = HeaderMap::new();

@@ -5,6 +5,7 @@
 //! never reached GHL). Waits use exponential backoff with full jitter, or GHL's own hint on 429,
 //! and every retry spends from a budget refilled by first attempts, so retries never multiply an outage.
 
+use std::num::NonZeroU32;
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -15,16 +16,17 @@ use super::error::{GhlError, GhlErrorKind, Unavailability};
 #[derive(Clone, Debug)]
 pub struct RetryConfig {
     /// Attempts per call, the first included.
-    pub max_attempts: u32,
+    pub max_attempts: NonZeroU32,
     pub base_delay: Duration,
     pub max_delay: Duration,
     /// Share of first attempts that may be retried over time (0.2 = one retry per five calls).
     pub budget_ratio: f64,
 }
 
-impl Default for RetryConfig {
-    fn default() -> Self {
-        Self { max_attempts: 3, base_delay: Duration::from_millis(100), max_delay: Duration::from_secs(2), budget_ratio: 0.2 }
+impl RetryConfig {
+    /// The configured attempts and first backoff, with the fixed ceiling and retry budget.
+    pub fn with(max_attempts: NonZeroU32, base_delay: Duration) -> Self {
+        Self { max_attempts, base_delay, max_delay: Duration::from_secs(2), budget_ratio: 0.2 }
     }
 }
 
@@ -115,7 +117,7 @@ mod tests {
 
     #[test]
     fn backoff_is_bounded_and_honours_ghl_hints() {
-        let config = RetryConfig::default();
+        let config = RetryConfig::with(NonZeroU32::new(3).unwrap(), Duration::from_millis(100));
         let busy = error(GhlErrorKind::Unavailable { reason: Unavailability::ServerError }, Some(503));
         for attempt in 0..10 {
             assert!(backoff(&config, attempt, &busy) <= config.max_delay);

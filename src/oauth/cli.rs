@@ -8,8 +8,30 @@ use anyhow::Context as _;
 use chrono::Utc;
 
 use super::store::{FileStore, Listing, TokenStore};
-use crate::config::{TokensAction, TokensArgs};
 use crate::highlevel::PathId;
+
+#[derive(clap::Args, Debug, Clone)]
+pub struct TokensArgs {
+    #[command(subcommand)]
+    pub action: TokensAction,
+    /// Directory of the encrypted token store.
+    #[arg(long, env = "TOKEN_STORE", default_value = "./ghl-tokens", global = true)]
+    pub token_store: std::path::PathBuf,
+    /// Key of the token store: 32 bytes as 64 hex digits or base64. Never logged.
+    #[arg(long, env = "TOKEN_STORE_KEY", hide_env_values = true, global = true)]
+    pub token_store_key: Option<super::StoreKey>,
+}
+
+#[derive(clap::Subcommand, Debug, Clone)]
+pub enum TokensAction {
+    /// Every stored location: scopes, access token expiry, status (never a token).
+    List,
+    /// Delete a location's stored tokens; it must install the app again.
+    Revoke {
+        /// The GHL location id.
+        location: String,
+    },
+}
 
 /// Runs a `tokens` command; returns what to print.
 pub async fn run_tokens_command(args: TokensArgs) -> anyhow::Result<String> {

@@ -22,12 +22,12 @@ mod state;
 mod store;
 mod tokens;
 
-pub use cli::run_tokens_command;
+pub use cli::{run_tokens_command, TokensAction, TokensArgs};
 pub use error::OAuthError;
 pub use flow::{routes, FlowConfig};
 pub use grant::{GrantClient, GrantConfig, NotInstallable};
 pub use reauth::execute_with_reauth;
-pub use setup::OAuthApp;
+pub use setup::{OAuthApp, OAuthSettings};
 pub use state::StateSigner;
 pub use store::{Damaged, FileStore, Listing, StoreError, StoreKey, TokenRecord, TokenStatus, TokenStore};
-pub use tokens::{InstallError, TokenManager, DEFAULT_REFRESH_MARGIN};
+pub use tokens::{InstallError, TokenManager};

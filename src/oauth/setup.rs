@@ -13,9 +13,27 @@ use super::grant::{GrantClient, GrantConfig};
 use super::state::StateSigner;
 use super::store::FileStore;
 use super::tokens::TokenManager;
+use super::store::StoreKey;
 use crate::auth::OAuthAuth;
 use crate::callers::CallerKeys;
-use crate::config::OAuthArgs;
+
+/// OAuth mode's settings, validated at start-up (`config`).
+#[derive(Clone, Debug)]
+pub struct OAuthSettings {
+    pub client_id: String,
+    pub client_secret: secrecy::SecretString,
+    /// This server's `/oauth/callback`, as registered with the app.
+    pub redirect_uri: String,
+    /// Scopes the install asks for, space-separated.
+    pub scopes: String,
+    pub consent_url: String,
+    /// How long an install link stays valid.
+    pub state_ttl: Duration,
+    pub token_store: std::path::PathBuf,
+    pub token_store_key: StoreKey,
+    /// Refresh an access token this long before it expires.
+    pub refresh_margin: Duration,
+}
 
 /// OAuth mode, ready to serve.
 pub struct OAuthApp {
@@ -24,11 +42,9 @@ pub struct OAuthApp {
 }
 
 impl OAuthApp {
-    pub async fn build(args: &OAuthArgs, base_url: &str, callers: Arc<CallerKeys>, timeout: Duration) -> anyhow::Result<Self> {
-        let key = args.token_store_key.as_ref().context("TOKEN_STORE_KEY is required with --auth oauth")?;
-        let client_id = args.ghl_client_id.clone().context("GHL_CLIENT_ID is required with --auth oauth")?;
-        let client_secret = args.ghl_client_secret.clone().context("GHL_CLIENT_SECRET is required with --auth oauth")?;
-        let redirect_uri = args.ghl_redirect_uri.clone().context("GHL_REDIRECT_URI is required with --auth oauth")?;
+    pub async fn build(args: &OAuthSettings, base_url: &str, callers: Arc<CallerKeys>, timeout: Duration) -> anyhow::Result<Self> {
+        let key = &args.token_store_key;
+        let (client_id, client_secret, redirect_uri) = (args.client_id.clone(), args.client_secret.clone(), args.redirect_uri.clone());
         // The recorder first: loading publishes the reinstall gauge.
         let _ = crate::metrics::handle();
         if callers.is_empty() {
@@ -42,8 +58,8 @@ impl OAuthApp {
             .context("loading the token store (is TOKEN_STORE_KEY the key it was written with?)")?;
         let tokens = Arc::new(tokens);
         info!(store = %args.token_store.display(), install = %tokens.install_url(), "OAuth app mode");
-        let flow = FlowConfig { consent_url: args.oauth_consent_url.clone(), client_id, redirect_uri, scopes: args.ghl_oauth_scopes.clone() };
-        let routes = routes(flow, StateSigner::new(key, args.oauth_state_ttl), grants, tokens.clone());
+        let flow = FlowConfig { consent_url: args.consent_url.clone(), client_id, redirect_uri, scopes: args.scopes.clone() };
+        let routes = routes(flow, StateSigner::new(key, args.state_ttl), grants, tokens.clone());
         Ok(Self { auth: OAuthAuth { tokens, callers }, routes })
     }
 }

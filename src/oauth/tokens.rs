@@ -18,9 +18,6 @@ use super::grant::{GrantClient, GrantError, Granted, NotInstallable};
 use super::store::{StoreError, TokenRecord, TokenStatus, TokenStore};
 use crate::highlevel::{Scopes, Tenant};
 
-/// Refresh this long before the access token expires.
-pub const DEFAULT_REFRESH_MARGIN: Duration = Duration::from_secs(300);
-
 /// Why an install stored nothing.
 #[derive(Debug, thiserror::Error)]
 pub enum InstallError {
@@ -360,7 +357,7 @@ mod tests {
             timeout: Duration::from_secs(5),
         })
         .unwrap();
-        let manager = Arc::new(TokenManager::load(Arc::new(store), grants, DEFAULT_REFRESH_MARGIN, "/oauth/install".into()).await.unwrap());
+        let manager = Arc::new(TokenManager::load(Arc::new(store), grants, Duration::from_secs(300), "/oauth/install".into()).await.unwrap());
 
         let result = manager.tenant(ghl_sandbox::LOCATION_ID).await;
 

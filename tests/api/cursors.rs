@@ -104,7 +104,7 @@ async fn replicas_sharing_cursor_secret_accept_each_others_cursors_and_others_do
 async fn a_short_cursor_secret_stops_start_up_without_echoing_it() {
     let sandbox = ghl_sandbox::Sandbox::spawn(Default::default()).await.expect("sandbox starts");
     let args = crate::helpers::serve_args(&sandbox.base_url(), &with_secret(Setup::default(), "short-secret-15"));
-    let error = match ghl_subgraph::app::App::build(args).await {
+    let error = match crate::helpers::build_app(args).await {
         Ok(_) => panic!("a 15-character CURSOR_SECRET must be refused"),
         Err(error) => format!("{error:#}"),
     };

@@ -1,21 +1,65 @@
-//! Test harness: a real sandbox and a real subgraph on 127.0.0.1:0, driven over HTTP.
-
-
+//! Test harness: a real sandbox and a real subgraph on a listener the test binds (port 0),
+//! driven over HTTP. OAuth tests (`oauth_harness`) serve through the same [`serve_on`].
 
 use std::collections::BTreeMap;
 
 use clap::Parser;
 use ghl_sandbox::{RecordedRequest, RunningSandbox, Sandbox, SandboxConfig};
 use ghl_subgraph::app::App;
-use ghl_subgraph::config::{Cli, Command, ServeArgs};
+use ghl_subgraph::config::{Cli, Command, ServeArgs, ServeConfig};
+use ghl_subgraph::services::Services;
 use serde_json::{json, Value};
+use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 
 pub struct TestApp {
     pub url: String,
     pub sandbox: RunningSandbox,
     pub http: reqwest::Client,
+    _running: Running,
+}
+
+/// A subgraph serving until dropped.
+pub struct Running {
+    pub url: String,
     stop: Option<oneshot::Sender<()>>,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+/// Validates `args` and builds the subgraph on `listener`, as `main` does.
+pub async fn build_app_on(listener: TcpListener, args: ServeArgs) -> anyhow::Result<App> {
+    let config = ServeConfig::try_from(args)?;
+    let services = Services::build(&config).await?;
+    App::new(listener, services, &config.http)
+}
+
+/// As [`build_app_on`], on a listener bound here to `args`' address (always port 0 in tests).
+pub async fn build_app(args: ServeArgs) -> anyhow::Result<App> {
+    let listener = TcpListener::bind(args.http.listen).await?;
+    build_app_on(listener, args).await
+}
+
+/// Builds the subgraph on `listener` and serves it in the background.
+pub async fn serve_on(listener: TcpListener, args: ServeArgs) -> Running {
+    let app = build_app_on(listener, args).await.expect("app builds");
+    let url = format!("http://{}", app.local_addr().expect("bound"));
+    let (stop, stopped) = oneshot::channel::<()>();
+    tokio::spawn(app.run_until_stopped(async move {
+        let _ = stopped.await;
+    }));
+    Running { url, stop: Some(stop) }
+}
+
+/// A listener on 127.0.0.1 with a port the system picked.
+pub async fn local_listener() -> TcpListener {
+    TcpListener::bind("127.0.0.1:0").await.expect("bind 127.0.0.1:0")
 }
 
 /// How to start the subgraph against the sandbox.
@@ -77,21 +121,8 @@ pub fn serve_args(base_url: &str, setup: &Setup) -> ServeArgs {
 
 pub async fn spawn_app(setup: Setup) -> TestApp {
     let sandbox = Sandbox::spawn(setup.sandbox.clone()).await.expect("sandbox starts");
-    let app = App::build(serve_args(&sandbox.base_url(), &setup)).await.expect("app builds");
-    let url = format!("http://{}", app.local_addr().expect("bound"));
-    let (stop, stopped) = oneshot::channel::<()>();
-    tokio::spawn(app.run_until_stopped(async move {
-        let _ = stopped.await;
-    }));
-    TestApp { url, sandbox, http: reqwest::Client::new(), stop: Some(stop) }
-}
-
-impl Drop for TestApp {
-    fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-    }
+    let running = serve_on(local_listener().await, serve_args(&sandbox.base_url(), &setup)).await;
+    TestApp { url: running.url.clone(), sandbox, http: reqwest::Client::new(), _running: running }
 }
 
 impl TestApp {

@@ -1,5 +1,6 @@
 //! Harness of the OAuth-mode tests: a sandbox with short-lived tokens, the subgraph in
-//! `--auth oauth` on a known port (the consent screen redirects to its real `/oauth/callback`),
+//! `--auth oauth` on a listener bound first, so its port is known before the flags are (the
+//! consent screen redirects to its real `/oauth/callback`),
 //! an encrypted store in a fresh directory, and the install flow followed by hand, carrying the
 //! install cookie from `/oauth/install` to `/oauth/callback` as the browser would.
 
@@ -8,11 +9,11 @@ use std::time::Duration;
 
 use clap::Parser;
 use ghl_sandbox::{RunningSandbox, Sandbox, SandboxConfig, OAUTH_CLIENT_ID, OAUTH_CLIENT_SECRET};
-use ghl_subgraph::app::App;
 use ghl_subgraph::config::{Cli, Command};
 use ghl_subgraph::oauth::{FileStore, StoreKey, TokenRecord, TokenStore};
 use serde_json::{json, Value};
-use tokio::sync::oneshot;
+
+use crate::helpers::{local_listener, serve_on, Running};
 
 pub const STORE_KEY: &str = "5f1e3c7a9b2d4f6081a3c5e7092b4d6f8a1c3e5072b4d6f8091a2b3c4d5e6f70";
 /// May reach only the sandbox's first location.
@@ -45,11 +46,6 @@ pub async fn stored(dir: &Path, location: &str) -> Option<TokenRecord> {
     open_store(dir).get(location).await.expect("store readable")
 }
 
-/// A port free right now (the app binds it a moment later).
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
-}
-
 /// The flags of `serve --auth oauth` against `sandbox_url`, listening on `port`.
 pub fn oauth_argv(sandbox_url: &str, port: u16, store: &Path, extra: &[&str]) -> Vec<String> {
     let mut argv: Vec<String> = vec!["serve".into()];
@@ -78,7 +74,7 @@ pub struct OAuthTestApp {
     pub url: String,
     /// Never follows redirects: the tests follow them by hand.
     pub http: reqwest::Client,
-    stop: Option<oneshot::Sender<()>>,
+    _running: Running,
 }
 
 pub async fn spawn_oauth_app(sandbox: &RunningSandbox, store: &Path, extra: &[&str]) -> OAuthTestApp {
@@ -87,7 +83,8 @@ pub async fn spawn_oauth_app(sandbox: &RunningSandbox, store: &Path, extra: &[&s
 
 /// As [`spawn_oauth_app`], with `edit` changing the flags first (e.g. a wrong client secret).
 pub async fn spawn_oauth_app_with(sandbox: &RunningSandbox, store: &Path, extra: &[&str], edit: impl FnOnce(&mut Vec<String>)) -> OAuthTestApp {
-    let port = free_port();
+    let listener = local_listener().await;
+    let port = listener.local_addr().expect("bound").port();
     let mut argv = vec!["ghl-subgraph".to_owned()];
     argv.extend(oauth_argv(&sandbox.base_url(), port, store, extra));
     edit(&mut argv);
@@ -95,25 +92,12 @@ pub async fn spawn_oauth_app_with(sandbox: &RunningSandbox, store: &Path, extra:
         Command::Serve(args) => args,
         _ => unreachable!("serve args"),
     };
-    let app = App::build(args).await.expect("app builds");
-    let url = format!("http://{}", app.local_addr().expect("bound"));
-    let (stop, stopped) = oneshot::channel::<()>();
-    tokio::spawn(app.run_until_stopped(async move {
-        let _ = stopped.await;
-    }));
-    OAuthTestApp { url, http: no_redirects(), stop: Some(stop) }
+    let running = serve_on(listener, args).await;
+    OAuthTestApp { url: running.url.clone(), http: no_redirects(), _running: running }
 }
 
 pub fn no_redirects() -> reqwest::Client {
     reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client")
-}
-
-impl Drop for OAuthTestApp {
-    fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-    }
 }
 
 /// The `Location` of a 302.

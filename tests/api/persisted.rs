@@ -3,7 +3,6 @@
 
 use std::path::PathBuf;
 
-use ghl_subgraph::app::App;
 use ghl_subgraph::graphql::sha256_hex;
 use serde_json::{json, Value};
 
@@ -186,7 +185,7 @@ async fn a_missing_or_invalid_safelist_stops_start_up_with_a_clear_message() {
     let bad = TempFile::new("safelist-bad.json", "{ \"not-a-hash\": \"{ __typename }\" }");
 
     for (file, expected) in [(&missing, "reading the safelist file"), (&bad, "not valid")] {
-        let error = App::build(serve_args(&sandbox.base_url(), &safelist_setup(file))).await.err().expect("start-up fails");
+        let error = crate::helpers::build_app(serve_args(&sandbox.base_url(), &safelist_setup(file))).await.err().expect("start-up fails");
         assert!(format!("{error:#}").contains(expected), "{error:#}");
     }
 }

@@ -192,9 +192,9 @@ async fn listening_publicly_with_a_static_token_and_no_keys_is_refused_without_t
     capture_all_logs();
     let sandbox = ghl_sandbox::Sandbox::spawn(Default::default()).await.expect("sandbox starts");
     let mut args = crate::helpers::serve_args(&sandbox.base_url(), &Setup { token: Some(BAD_GHL_TOKEN), ..Default::default() });
-    args.listen = "0.0.0.0:0".parse().expect("address");
+    args.http.listen = "0.0.0.0:0".parse().expect("address");
 
-    let refused = ghl_subgraph::app::App::build(args).await.err().expect("start is refused");
+    let refused = crate::helpers::build_app(args).await.err().expect("start is refused");
 
     let message = format!("{refused:#}");
     assert!(message.contains("SUBGRAPH_API_KEYS"), "the error says what to do: {message}");

@@ -32,28 +32,10 @@ pub enum Command {
     Tokens(TokensArgs),
 }
 
-#[derive(Args, Debug, Clone)]
-pub struct TokensArgs {
-    #[command(subcommand)]
-    pub action: TokensAction,
-    /// Directory of the encrypted token store.
-    #[arg(long, env = "TOKEN_STORE", default_value = "./ghl-tokens", global = true)]
-    pub token_store: std::path::PathBuf,
-    /// Key of the token store: 32 bytes as 64 hex digits or base64. Never logged.
-    #[arg(long, env = "TOKEN_STORE_KEY", hide_env_values = true, global = true)]
-    pub token_store_key: Option<crate::oauth::StoreKey>,
-}
+pub use crate::oauth::{TokensAction, TokensArgs};
+pub use serve::{AuthConfig, ClientConfig, GraphqlConfig, HttpConfig, PersistedConfig, ServeConfig, UpstreamConfig};
 
-#[derive(Subcommand, Debug, Clone)]
-pub enum TokensAction {
-    /// Every stored location: scopes, access token expiry, status (never a token).
-    List,
-    /// Delete a location's stored tokens; it must install the app again.
-    Revoke {
-        /// The GHL location id.
-        location: String,
-    },
-}
+mod serve;
 
 impl Cli {
     /// Parses the command line and environment. A refused value is never echoed (clap's own
@@ -83,58 +65,30 @@ pub enum AuthKind {
     Oauth,
 }
 
+/// Flags of `serve`, by concern; [`ServeConfig`](crate::config::ServeConfig) is what they become once validated.
 #[derive(Args, Debug, Clone)]
 pub struct ServeArgs {
+    #[command(flatten)]
+    pub http: HttpArgs,
+    #[command(flatten)]
+    pub graphql: GraphqlArgs,
+    #[command(flatten)]
+    pub ghl: GhlArgs,
+    #[command(flatten)]
+    pub pacing: PacingArgs,
+    #[command(flatten)]
+    pub sandbox: EmbeddedSandboxArgs,
+    #[command(flatten)]
+    pub oauth: OAuthArgs,
+}
+
+/// The HTTP edge: where to listen and what a connection or request may take.
+#[derive(Args, Debug, Clone)]
+#[command(next_help_heading = "HTTP")]
+pub struct HttpArgs {
     /// Address to listen on, `IP:PORT` or `HOST:PORT` (e.g. `localhost:4000`); port 0 picks a free port (the bound address is printed).
     #[arg(long, env = "LISTEN_ADDR", default_value = "127.0.0.1:0", value_parser = listen_addr)]
     pub listen: SocketAddr,
-
-    /// How to authenticate to GHL.
-    #[arg(long, env = "GHL_AUTH", value_enum, default_value = "static")]
-    pub auth: AuthKind,
-
-    /// GHL API base URL. Default: https://services.leadconnectorhq.com when a token is set, else the embedded sandbox.
-    #[arg(long, env = "GHL_BASE_URL")]
-    pub ghl_base_url: Option<String>,
-
-    /// GHL token for `--auth static` (a private integration token). Never logged.
-    #[arg(long, env = "GHL_TOKEN", hide_env_values = true)]
-    pub ghl_token: Option<String>,
-
-    /// The GHL location (sub-account) id the static token belongs to.
-    #[arg(long, env = "GHL_LOCATION_ID")]
-    pub ghl_location_id: Option<String>,
-
-    /// Scopes the static token carries, space- or comma-separated. Mutations need `contacts.write`;
-    /// `locations/tasks.readonly` lets tasks of many contacts load in one call.
-    /// [default: contacts.readonly]
-    #[arg(long, env = "GHL_SCOPES")]
-    pub ghl_scopes: Option<String>,
-
-    /// Timeout to open a connection to GHL.
-    #[arg(long, env = "GHL_CONNECT_TIMEOUT", default_value = "5s", value_parser = humantime::parse_duration)]
-    pub connect_timeout: Duration,
-
-    /// Timeout of one GHL call, body included.
-    #[arg(long, env = "GHL_REQUEST_TIMEOUT", default_value = "30s", value_parser = duration_within::<1, 600_000>)]
-    pub request_timeout: Duration,
-
-    /// GHL calls in flight at once per location.
-    #[arg(long, env = "GHL_MAX_CONCURRENCY", default_value_t = 128)]
-    pub max_concurrency_per_location: usize,
-
-    /// How long the tasks loader waits to gather contacts into one `tasks/search` call (with scope
-    /// `locations/tasks.readonly`). Other loads start at once: GHL has no batch read for them.
-    #[arg(long, env = "GRAPHQL_BATCH_DELAY", default_value = "2ms", value_parser = duration_within::<0, 100>)]
-    pub batch_delay: Duration,
-
-    /// Page size of the location-wide tasks search.
-    #[arg(long, env = "GHL_TASKS_SEARCH_PAGE_SIZE", default_value_t = 100)]
-    pub tasks_search_page_size: u32,
-
-    /// Most operations in one batched (JSON array) request; 0 turns batching off.
-    #[arg(long, env = "GRAPHQL_MAX_BATCH", default_value_t = 10)]
-    pub max_batch: usize,
 
     /// Largest request body accepted, in bytes (larger answers 413).
     #[arg(long, env = "GRAPHQL_MAX_BODY_BYTES", default_value_t = 2 * 1024 * 1024)]
@@ -163,6 +117,15 @@ pub struct ServeArgs {
     /// Most client connections open at once; further ones are closed at once.
     #[arg(long, env = "HTTP_MAX_CONNECTIONS", default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..))]
     pub max_connections: u32,
+}
+
+/// The GraphQL edge: operation limits, what the schema shows, persisted queries, callers.
+#[derive(Args, Debug, Clone)]
+#[command(next_help_heading = "GraphQL")]
+pub struct GraphqlArgs {
+    /// Most operations in one batched (JSON array) request; 0 turns batching off.
+    #[arg(long, env = "GRAPHQL_MAX_BATCH", default_value_t = 10)]
+    pub max_batch: usize,
 
     /// Deepest selection nesting accepted (`__typename` and introspection not counted).
     #[arg(long, env = "GRAPHQL_MAX_DEPTH", default_value_t = 12)]
@@ -244,6 +207,63 @@ pub struct ServeArgs {
     #[arg(long, env = "SUBGRAPH_API_KEYS", hide_env_values = true)]
     pub api_keys: Option<crate::callers::CallerKeys>,
 
+    /// Longest one GraphQL operation may spend on GHL calls, queueing and retries included.
+    #[arg(long, env = "GRAPHQL_OPERATION_TIMEOUT", default_value = "30s", value_parser = duration_within::<1, 600_000>)]
+    pub operation_timeout: Duration,
+
+    /// How long the tasks loader waits to gather contacts into one `tasks/search` call (with scope
+    /// `locations/tasks.readonly`). Other loads start at once: GHL has no batch read for them.
+    #[arg(long, env = "GRAPHQL_BATCH_DELAY", default_value = "2ms", value_parser = duration_within::<0, 100>)]
+    pub batch_delay: Duration,
+}
+
+/// Where GHL is, as whom to call it, and how calls are sent.
+#[derive(Args, Debug, Clone)]
+#[command(next_help_heading = "GHL")]
+pub struct GhlArgs {
+    /// How to authenticate to GHL.
+    #[arg(long, env = "GHL_AUTH", value_enum, default_value = "static")]
+    pub auth: AuthKind,
+
+    /// GHL API base URL. Default: https://services.leadconnectorhq.com when a token is set, else the embedded sandbox.
+    #[arg(long, env = "GHL_BASE_URL")]
+    pub ghl_base_url: Option<String>,
+
+    /// GHL token for `--auth static` (a private integration token). Never logged.
+    #[arg(long, env = "GHL_TOKEN", hide_env_values = true)]
+    pub ghl_token: Option<String>,
+
+    /// The GHL location (sub-account) id the static token belongs to.
+    #[arg(long, env = "GHL_LOCATION_ID")]
+    pub ghl_location_id: Option<String>,
+
+    /// Scopes the static token carries, space- or comma-separated. Mutations need `contacts.write`;
+    /// `locations/tasks.readonly` lets tasks of many contacts load in one call.
+    /// [default: contacts.readonly]
+    #[arg(long, env = "GHL_SCOPES")]
+    pub ghl_scopes: Option<String>,
+
+    /// Timeout to open a connection to GHL.
+    #[arg(long, env = "GHL_CONNECT_TIMEOUT", default_value = "5s", value_parser = humantime::parse_duration)]
+    pub connect_timeout: Duration,
+
+    /// Timeout of one GHL call, body included.
+    #[arg(long, env = "GHL_REQUEST_TIMEOUT", default_value = "30s", value_parser = duration_within::<1, 600_000>)]
+    pub request_timeout: Duration,
+
+    /// GHL calls in flight at once per location.
+    #[arg(long, env = "GHL_MAX_CONCURRENCY", default_value_t = 128)]
+    pub max_concurrency_per_location: usize,
+
+    /// Page size of the location-wide tasks search.
+    #[arg(long, env = "GHL_TASKS_SEARCH_PAGE_SIZE", default_value_t = 100)]
+    pub tasks_search_page_size: u32,
+}
+
+/// How hard to push GHL, and what to do when it fails.
+#[derive(Args, Debug, Clone)]
+#[command(next_help_heading = "Rate limits, retries and circuit breaker")]
+pub struct PacingArgs {
     /// GHL burst limit per location: `N/interval` (e.g. `100/10s`), or a preset: `marketplace`
     /// (100/10s) or `trial` (25/10s, sandbox and trial private tokens). Stricter limits GHL
     /// reports in `X-RateLimit-*` headers are adopted automatically.
@@ -277,11 +297,12 @@ pub struct ServeArgs {
     /// How long an open circuit fails fast before one probe call.
     #[arg(long, env = "GHL_BREAKER_COOL_DOWN", default_value = "5s", value_parser = humantime::parse_duration)]
     pub breaker_cool_down: Duration,
+}
 
-    /// Longest one GraphQL operation may spend on GHL calls, queueing and retries included.
-    #[arg(long, env = "GRAPHQL_OPERATION_TIMEOUT", default_value = "30s", value_parser = duration_within::<1, 600_000>)]
-    pub operation_timeout: Duration,
-
+/// The GHL simulator `serve` starts when no GHL credentials are given.
+#[derive(Args, Debug, Clone)]
+#[command(next_help_heading = "Embedded sandbox")]
+pub struct EmbeddedSandboxArgs {
     /// Contacts the embedded sandbox seeds (only without a GHL token), at most 1,000,000 (the sandbox's cap).
     #[arg(long, env = "SANDBOX_CONTACTS", default_value_t = 200, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(0..=1_000_000))]
     pub sandbox_contacts: usize,
@@ -289,13 +310,11 @@ pub struct ServeArgs {
     /// Latency the embedded sandbox adds to every call, e.g. `50ms`.
     #[arg(long, env = "SANDBOX_LATENCY", default_value = "0ms", value_parser = humantime::parse_duration)]
     pub sandbox_latency: Duration,
-
-    #[command(flatten)]
-    pub oauth: OAuthArgs,
 }
 
 /// `--auth oauth`: the GHL marketplace app and where its tokens live.
 #[derive(Args, Debug, Clone)]
+#[command(next_help_heading = "OAuth app mode")]
 pub struct OAuthArgs {
     /// The GHL app's client id.
     #[arg(long, env = "GHL_CLIENT_ID")]
@@ -424,72 +443,54 @@ pub const MIN_CURSOR_SECRET_LEN: usize = 16;
 impl ServeArgs {
     /// The static token's scopes (`GHL_SCOPES`, by default read-only).
     pub fn static_scopes(&self) -> &str {
-        self.ghl_scopes.as_deref().unwrap_or("contacts.readonly")
+        self.ghl.ghl_scopes.as_deref().unwrap_or("contacts.readonly")
     }
 
     /// Validates the combination of flags and says where GHL calls go.
     pub fn upstream(&self) -> Result<Upstream, ConfigError> {
-        if let Some(url) = &self.ghl_base_url {
+        if let Some(url) = &self.ghl.ghl_base_url {
             if !(url.starts_with("http://") || url.starts_with("https://")) {
                 return Err(ConfigError::BadBaseUrl);
             }
         }
-        if self.max_concurrency_per_location == 0 {
-            return Err(ConfigError::Zero("GHL_MAX_CONCURRENCY"));
-        }
-        if self.tasks_search_page_size == 0 {
-            return Err(ConfigError::Zero("GHL_TASKS_SEARCH_PAGE_SIZE"));
-        }
-        if self.max_expanded_fields == 0 {
+        if self.graphql.max_expanded_fields == 0 {
             return Err(ConfigError::Zero("GRAPHQL_MAX_EXPANDED_FIELDS"));
         }
-        if self.apq_cache_size == 0 {
-            return Err(ConfigError::Zero("GRAPHQL_APQ_CACHE_SIZE"));
-        }
-        if self.cursor_secret.as_ref().is_some_and(|s| s.expose_secret().chars().count() < MIN_CURSOR_SECRET_LEN) {
+        if self.graphql.cursor_secret.as_ref().is_some_and(|s| s.expose_secret().chars().count() < MIN_CURSOR_SECRET_LEN) {
             return Err(ConfigError::ShortCursorSecret);
         }
-        if self.persisted_queries == PersistedMode::Safelist && self.safelist_file.is_none() {
+        if self.graphql.persisted_queries == PersistedMode::Safelist && self.graphql.safelist_file.is_none() {
             return Err(ConfigError::MissingSafelist);
         }
-        if self.persisted_queries != PersistedMode::Safelist && self.safelist_file.is_some() {
+        if self.graphql.persisted_queries != PersistedMode::Safelist && self.graphql.safelist_file.is_some() {
             return Err(ConfigError::SafelistWithoutMode);
         }
-        if let Some(location) = self.ghl_location_id.as_deref() {
+        if let Some(location) = self.ghl.ghl_location_id.as_deref() {
             if crate::highlevel::PathId::parse(location, "locationId").is_err() {
                 return Err(ConfigError::BadLocation);
             }
         }
-        if self.ghl_token.as_deref().is_some_and(|t| t.trim().is_empty()) {
+        if self.ghl.ghl_token.as_deref().is_some_and(|t| t.trim().is_empty()) {
             return Err(ConfigError::EmptyToken);
         }
-        let token = self.ghl_token.as_deref();
-        if token.is_none() && self.auth == AuthKind::Static {
+        let token = self.ghl.ghl_token.as_deref();
+        if token.is_none() && self.ghl.auth == AuthKind::Static {
             // The sandbox only stands in when no GHL setting at all is given.
-            let partial = [(self.ghl_location_id.is_some(), "GHL_LOCATION_ID"), (self.ghl_scopes.is_some(), "GHL_SCOPES")];
+            let partial = [(self.ghl.ghl_location_id.is_some(), "GHL_LOCATION_ID"), (self.ghl.ghl_scopes.is_some(), "GHL_SCOPES")];
             if let Some((_, name)) = partial.iter().find(|(set, _)| *set) {
                 return Err(ConfigError::PartialStatic(name));
             }
         }
         let remote = |url: &Option<String>| Upstream::Remote { base_url: url.clone().unwrap_or_else(|| GHL_BASE_URL.to_owned()) };
-        if self.auth == AuthKind::Oauth {
-            let oauth = &self.oauth;
-            let missing = [
-                (oauth.ghl_client_id.as_deref().is_none_or(str::is_empty), "GHL_CLIENT_ID (--ghl-client-id)"),
-                (oauth.ghl_client_secret.is_none(), "GHL_CLIENT_SECRET (--ghl-client-secret)"),
-                (oauth.ghl_redirect_uri.as_deref().is_none_or(str::is_empty), "GHL_REDIRECT_URI (--ghl-redirect-uri)"),
-                (oauth.token_store_key.is_none(), "TOKEN_STORE_KEY: 32 bytes as 64 hex digits (`openssl rand -hex 32`)"),
-            ];
-            if let Some((_, what)) = missing.iter().find(|(absent, _)| *absent) {
-                return Err(ConfigError::MissingOAuth(what));
-            }
+        if self.ghl.auth == AuthKind::Oauth {
+            serve::oauth_settings(self)?;
         }
-        match (self.auth, token, &self.ghl_base_url) {
+        match (self.ghl.auth, token, &self.ghl.ghl_base_url) {
             (AuthKind::Oauth, Some(_), _) => Err(ConfigError::TokenWithOAuth),
             (AuthKind::Oauth, None, url) => Ok(remote(url)),
             (AuthKind::Forward, Some(_), _) => Err(ConfigError::TokenWithForward),
             (AuthKind::Forward, None, url) => Ok(remote(url)),
-            (AuthKind::Static, Some(_), _) if self.ghl_location_id.as_deref().unwrap_or("").is_empty() => Err(ConfigError::MissingLocation),
+            (AuthKind::Static, Some(_), _) if self.ghl.ghl_location_id.as_deref().unwrap_or("").is_empty() => Err(ConfigError::MissingLocation),
             (AuthKind::Static, Some(_), url) => Ok(remote(url)),
             (AuthKind::Static, None, Some(_)) => Err(ConfigError::MissingToken),
             (AuthKind::Static, None, None) if cfg!(feature = "sandbox") => Ok(Upstream::EmbeddedSandbox),
@@ -514,23 +515,23 @@ mod tests {
     #[test]
     fn no_credentials_means_the_embedded_sandbox() {
         let mut a = args(&[]);
-        a.ghl_token = None;
-        a.ghl_base_url = None;
+        a.ghl.ghl_token = None;
+        a.ghl.ghl_base_url = None;
         assert_eq!(a.upstream(), Ok(Upstream::EmbeddedSandbox));
     }
 
     #[test]
     fn an_empty_token_or_a_partial_static_configuration_never_falls_back_to_the_sandbox() {
         let mut a = args(&[]);
-        (a.ghl_base_url, a.ghl_location_id, a.ghl_scopes) = (None, None, None);
-        a.ghl_token = Some(String::new());
+        (a.ghl.ghl_base_url, a.ghl.ghl_location_id, a.ghl.ghl_scopes) = (None, None, None);
+        a.ghl.ghl_token = Some(String::new());
         assert_eq!(a.upstream(), Err(ConfigError::EmptyToken));
-        a.ghl_token = None;
-        a.ghl_location_id = Some("ve9EPM428h8vShlRW1KT".into());
+        a.ghl.ghl_token = None;
+        a.ghl.ghl_location_id = Some("ve9EPM428h8vShlRW1KT".into());
         assert_eq!(a.upstream(), Err(ConfigError::PartialStatic("GHL_LOCATION_ID")));
-        (a.ghl_location_id, a.ghl_scopes) = (None, Some("contacts.write".into()));
+        (a.ghl.ghl_location_id, a.ghl.ghl_scopes) = (None, Some("contacts.write".into()));
         assert_eq!(a.upstream(), Err(ConfigError::PartialStatic("GHL_SCOPES")));
-        a.ghl_scopes = None;
+        a.ghl.ghl_scopes = None;
         assert_eq!(a.upstream(), Ok(Upstream::EmbeddedSandbox));
     }
 
@@ -554,36 +555,36 @@ mod tests {
             assert!(message.contains(flag), "{message}");
         }
         let mut a = args(&["--safelist-file", "ops.json"]);
-        (a.ghl_token, a.ghl_location_id, a.ghl_scopes, a.ghl_base_url) = (None, None, None, None);
+        (a.ghl.ghl_token, a.ghl.ghl_location_id, a.ghl.ghl_scopes, a.ghl.ghl_base_url) = (None, None, None, None);
         assert_eq!(a.upstream(), Err(ConfigError::SafelistWithoutMode));
         let mut a = args(&["--ghl-token", "t", "--ghl-location-id", "../etc/passwd"]);
-        a.ghl_base_url = None;
+        a.ghl.ghl_base_url = None;
         assert_eq!(a.upstream(), Err(ConfigError::BadLocation));
     }
 
     #[test]
     fn a_token_needs_its_location() {
         let mut a = args(&["--ghl-token", "t"]);
-        a.ghl_location_id = None;
+        a.ghl.ghl_location_id = None;
         assert_eq!(a.upstream(), Err(ConfigError::MissingLocation));
-        a.ghl_location_id = Some("loc".into());
+        a.ghl.ghl_location_id = Some("loc".into());
         assert_eq!(a.upstream(), Ok(Upstream::Remote { base_url: GHL_BASE_URL.into() }));
     }
 
     #[test]
     fn a_base_url_without_a_token_is_refused_in_static_mode() {
         let mut a = args(&["--ghl-base-url", "http://127.0.0.1:9"]);
-        a.ghl_token = None;
+        a.ghl.ghl_token = None;
         assert_eq!(a.upstream(), Err(ConfigError::MissingToken));
-        a.auth = AuthKind::Forward;
+        a.ghl.auth = AuthKind::Forward;
         assert_eq!(a.upstream(), Ok(Upstream::Remote { base_url: "http://127.0.0.1:9".into() }));
     }
 
     #[test]
     fn rate_limits_take_presets_and_explicit_values() {
-        assert_eq!(args(&[]).rate_limit, BurstLimit { max: 100, interval: Duration::from_secs(10) });
-        assert_eq!(args(&["--rate-limit", "trial"]).rate_limit.max, 25);
-        assert_eq!(args(&["--rate-limit", "20/1s"]).rate_limit, BurstLimit { max: 20, interval: Duration::from_secs(1) });
+        assert_eq!(args(&[]).pacing.rate_limit, BurstLimit { max: 100, interval: Duration::from_secs(10) });
+        assert_eq!(args(&["--rate-limit", "trial"]).pacing.rate_limit.max, 25);
+        assert_eq!(args(&["--rate-limit", "20/1s"]).pacing.rate_limit, BurstLimit { max: 20, interval: Duration::from_secs(1) });
         assert!(Cli::try_parse_from(["ghl-subgraph", "serve", "--rate-limit", "0/1s"]).is_err());
         assert!(Cli::try_parse_from(["ghl-subgraph", "serve", "--rate-limit", "lots"]).is_err());
     }
@@ -591,35 +592,35 @@ mod tests {
     #[test]
     fn hardening_flags_default_to_csrf_on_apq_and_no_keys() {
         let a = args(&[]);
-        assert!(a.csrf_prevention);
-        assert_eq!(a.persisted_queries, PersistedMode::Apq);
-        assert!(a.api_keys.is_none());
-        assert!(!args(&["--csrf-prevention", "false"]).csrf_prevention);
+        assert!(a.graphql.csrf_prevention);
+        assert_eq!(a.graphql.persisted_queries, PersistedMode::Apq);
+        assert!(a.graphql.api_keys.is_none());
+        assert!(!args(&["--csrf-prevention", "false"]).graphql.csrf_prevention);
         let mut safelist = args(&["--persisted-queries", "safelist"]);
-        safelist.ghl_token = None;
-        safelist.ghl_base_url = None;
+        safelist.ghl.ghl_token = None;
+        safelist.ghl.ghl_base_url = None;
         assert_eq!(safelist.upstream(), Err(ConfigError::MissingSafelist));
         assert!(Cli::try_parse_from(["ghl-subgraph", "serve", "--api-keys", "short"]).is_err());
     }
 
     #[test]
     fn parser_nesting_stays_under_the_stack_safe_ceiling() {
-        assert_eq!(args(&[]).max_recursion, 64);
-        assert_eq!(args(&["--max-recursion", "128"]).max_recursion, 128);
+        assert_eq!(args(&[]).graphql.max_recursion, 64);
+        assert_eq!(args(&["--max-recursion", "128"]).graphql.max_recursion, 128);
         for refused in ["129", "0"] {
             assert!(Cli::try_parse_from(["ghl-subgraph", "serve", "--max-recursion", refused]).is_err(), "{refused}");
         }
         let mut none = args(&["--max-expanded-fields", "0"]);
-        none.ghl_token = None;
-        none.ghl_base_url = None;
+        none.ghl.ghl_token = None;
+        none.ghl.ghl_base_url = None;
         assert_eq!(none.upstream(), Err(ConfigError::Zero("GRAPHQL_MAX_EXPANDED_FIELDS")));
-        assert_eq!(args(&[]).max_expanded_fields, 2000);
+        assert_eq!(args(&[]).graphql.max_expanded_fields, 2000);
     }
 
     #[test]
     fn oauth_mode_fails_fast_without_its_credentials_and_store_key() {
         let mut a = args(&["--auth", "oauth"]);
-        a.ghl_token = None;
+        a.ghl.ghl_token = None;
         a.oauth.ghl_client_id = Some("id".into());
         a.oauth.ghl_client_secret = Some("secret".into());
         a.oauth.ghl_redirect_uri = Some("https://x/oauth/callback".into());
@@ -633,26 +634,26 @@ mod tests {
     #[test]
     fn a_short_cursor_secret_is_refused_without_echoing_it() {
         let mut a = args(&["--cursor-secret", "too-short-value"]);
-        a.ghl_token = None;
-        a.ghl_base_url = None;
+        a.ghl.ghl_token = None;
+        a.ghl.ghl_base_url = None;
         let error = a.upstream().expect_err("15 characters");
         assert_eq!(error, ConfigError::ShortCursorSecret);
         assert!(!error.to_string().contains("too-short-value"));
         assert!(!format!("{a:?}").contains("too-short-value"), "Debug redacts it");
-        a.cursor_secret = Some("sixteen-chars-ok".into());
+        a.graphql.cursor_secret = Some("sixteen-chars-ok".into());
         assert_eq!(a.upstream(), Ok(Upstream::EmbeddedSandbox));
     }
 
     #[test]
     fn listen_takes_host_names_and_localhost_means_ipv4_loopback() {
-        assert_eq!(args(&["--listen", "localhost:0"]).listen, "127.0.0.1:0".parse().unwrap());
-        assert_eq!(args(&["--listen", "[::1]:4000"]).listen, "[::1]:4000".parse().unwrap());
-        assert_eq!(args(&["--listen", "0.0.0.0:4001"]).listen, "0.0.0.0:4001".parse().unwrap());
+        assert_eq!(args(&["--listen", "localhost:0"]).http.listen, "127.0.0.1:0".parse().unwrap());
+        assert_eq!(args(&["--listen", "[::1]:4000"]).http.listen, "[::1]:4000".parse().unwrap());
+        assert_eq!(args(&["--listen", "0.0.0.0:4001"]).http.listen, "0.0.0.0:4001".parse().unwrap());
     }
 
     #[test]
     fn sandbox_contacts_are_capped_at_a_million() {
-        assert_eq!(args(&["--sandbox-contacts", "1000000"]).sandbox_contacts, 1_000_000);
+        assert_eq!(args(&["--sandbox-contacts", "1000000"]).sandbox.sandbox_contacts, 1_000_000);
         let error = Cli::try_parse_from(["ghl-subgraph", "serve", "--sandbox-contacts", "1000001"]).unwrap_err();
         let message = message_without_values(&error).unwrap();
         assert!(message.contains("--sandbox-contacts") && message.contains("0..=1000000"), "{message}");
@@ -661,8 +662,8 @@ mod tests {
     #[test]
     fn durations_are_human_strings() {
         let a = args(&["--request-timeout", "1500ms", "--connect-timeout", "2s"]);
-        assert_eq!(a.request_timeout, Duration::from_millis(1500));
-        assert_eq!(a.connect_timeout, Duration::from_secs(2));
+        assert_eq!(a.ghl.request_timeout, Duration::from_millis(1500));
+        assert_eq!(a.ghl.connect_timeout, Duration::from_secs(2));
     }
 }
 

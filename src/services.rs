@@ -1,0 +1,147 @@
+//! The composition root: from a validated [`ServeConfig`] to everything that serves, without a
+//! listener. The upstream (GHL, or the embedded sandbox started here), the auth mode, the GHL
+//! client, the data layer, the schema and the routes. A command that only needs a GHL client
+//! (a connection check, an import) builds this and never binds a port.
+
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use axum::Router;
+use secrecy::SecretString;
+use tracing::info;
+
+use crate::auth::Auth;
+use crate::callers::CallerKeys;
+use crate::config::{AuthConfig, PersistedConfig, ServeConfig, UpstreamConfig};
+use crate::data::DataLayer;
+use crate::graphql::{self, ApqCache, CursorKey, GraphqlState, PersistedQueries, RequestOptions, Safelist};
+use crate::highlevel::{ClientOptions, GhlClient, Scopes, Tenant};
+use crate::oauth::OAuthApp;
+
+/// What serves requests, before it is given a listener.
+pub struct Services {
+    /// The GHL client every call goes through.
+    pub client: GhlClient,
+    /// The one tenant of static mode (the embedded sandbox included); `None` in forward and OAuth mode.
+    pub static_tenant: Option<Tenant>,
+    /// The GraphQL endpoint's state.
+    pub graphql: GraphqlState,
+    /// Routes of OAuth mode (`/oauth/install`, `/oauth/callback`).
+    pub oauth_routes: Option<Router>,
+    /// Where GHL calls go.
+    pub upstream_url: String,
+    #[cfg(feature = "sandbox")]
+    pub(crate) sandbox: Option<ghl_sandbox::RunningSandbox>,
+}
+
+impl Services {
+    /// Starts the embedded sandbox if the config asks for it, and builds the rest.
+    pub async fn build(config: &ServeConfig) -> anyhow::Result<Self> {
+        let callers = Arc::new(config.graphql.callers.clone());
+        #[cfg(feature = "sandbox")]
+        let mut sandbox = None;
+        let mut oauth_routes = None;
+        let (upstream_url, auth) = match &config.upstream {
+            UpstreamConfig::Remote { base_url, auth } => {
+                let auth = match auth {
+                    AuthConfig::Forward => Auth::Forward,
+                    AuthConfig::Static { token, location, scopes } => Auth::Static(Tenant::new(location.clone(), token.clone(), Some(scopes.clone()))),
+                    AuthConfig::OAuth(settings) => {
+                        let oauth = OAuthApp::build(settings, base_url, callers.clone(), config.client.request_timeout).await?;
+                        oauth_routes = Some(oauth.routes);
+                        Auth::OAuth(oauth.auth)
+                    }
+                };
+                (base_url.clone(), auth)
+            }
+            #[cfg(feature = "sandbox")]
+            UpstreamConfig::EmbeddedSandbox { contacts, latency } => {
+                let settings = ghl_sandbox::SandboxConfig { contacts: *contacts, latency: *latency, ..Default::default() };
+                let running = ghl_sandbox::Sandbox::spawn(settings).await.context("starting the embedded GHL sandbox")?;
+                let base_url = running.base_url();
+                sandbox = Some(running);
+                let scopes = Scopes::parse("contacts.readonly contacts.write locations/tasks.readonly");
+                (base_url, Auth::Static(Tenant::new(ghl_sandbox::LOCATION_ID, SecretString::from(ghl_sandbox::WRITE_TOKEN), Some(scopes))))
+            }
+            #[cfg(not(feature = "sandbox"))]
+            UpstreamConfig::EmbeddedSandbox { .. } => anyhow::bail!(crate::config::ConfigError::NoSandbox),
+        };
+        let client = client(config, &upstream_url)?;
+        let static_tenant = match &auth {
+            Auth::Static(tenant) => Some(tenant.clone()),
+            _ => None,
+        };
+        let graphql = graphql_state(config, client.clone(), auth, callers)?;
+        Ok(Self {
+            client,
+            static_tenant,
+            graphql,
+            oauth_routes,
+            upstream_url,
+            #[cfg(feature = "sandbox")]
+            sandbox,
+        })
+    }
+
+    /// Whether calls go to the sandbox this process started.
+    pub fn on_embedded_sandbox(&self) -> bool {
+        #[cfg(feature = "sandbox")]
+        return self.sandbox.is_some();
+        #[cfg(not(feature = "sandbox"))]
+        false
+    }
+}
+
+fn client(config: &ServeConfig, base_url: &str) -> anyhow::Result<GhlClient> {
+    let settings = &config.client;
+    GhlClient::new(ClientOptions {
+        base_url: base_url.to_owned(),
+        connect_timeout: settings.connect_timeout,
+        request_timeout: settings.request_timeout,
+        max_concurrency_per_location: settings.max_concurrency_per_location,
+        limiter: settings.limiter.clone(),
+        retry: settings.retry.clone(),
+        breaker: settings.breaker.clone(),
+    })
+    .context("building the HTTP client for GHL")
+}
+
+/// The GraphQL endpoint's state: schema, data layer, auth, callers and request guards.
+fn graphql_state(config: &ServeConfig, client: GhlClient, auth: Auth, callers: Arc<CallerKeys>) -> anyhow::Result<GraphqlState> {
+    let settings = &config.graphql;
+    Ok(GraphqlState {
+        schema: graphql::build_schema(&settings.schema),
+        data: DataLayer::new(client, settings.data.clone()),
+        auth: Arc::new(auth),
+        request_options: RequestOptions { operation_timeout: settings.operation_timeout, cursor_key: cursor_key(config) },
+        max_batch: settings.max_batch,
+        csrf_prevention: settings.csrf_prevention,
+        persisted: Arc::new(persisted_queries(config)?),
+        callers,
+        max_body_bytes: config.http.max_body_bytes,
+    })
+}
+
+/// The cursor key from `CURSOR_SECRET`, else one of this process only (said once, at start-up).
+fn cursor_key(config: &ServeConfig) -> CursorKey {
+    match &config.graphql.cursor_secret {
+        Some(secret) => CursorKey::from_secret(secret),
+        None => {
+            info!("CURSOR_SECRET is not set: pagination cursors are signed with a key of this process only (set it on every replica behind a router)");
+            CursorKey::random()
+        }
+    }
+}
+
+/// The persisted query mode; a bad safelist file stops start-up.
+fn persisted_queries(config: &ServeConfig) -> anyhow::Result<PersistedQueries> {
+    Ok(match &config.graphql.persisted {
+        PersistedConfig::Off => PersistedQueries::Off,
+        PersistedConfig::Apq { capacity } => PersistedQueries::Apq(ApqCache::new(*capacity, config.graphql.schema.limits.max_query_bytes)),
+        PersistedConfig::Safelist { path } => {
+            let list = Safelist::load(path)?;
+            info!(operations = list.len(), "only operations from the safelist run");
+            PersistedQueries::Safelist(list)
+        }
+    })
+}
