@@ -44,7 +44,7 @@ impl OAuthApp {
         info!(store = %args.token_store.display(), install = %tokens.install_url(), "OAuth app mode");
         let flow = FlowConfig { consent_url: args.oauth_consent_url.clone(), client_id, redirect_uri, scopes: args.ghl_oauth_scopes.clone() };
         let routes = routes(flow, StateSigner::new(key, args.oauth_state_ttl), grants, tokens.clone());
-        Ok(Self { auth: OAuthAuth { tokens, callers }, routes })
+        Ok(Self { auth: OAuthAuth { tokens }, routes })
     }
 }
 
