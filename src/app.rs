@@ -6,7 +6,6 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::extract::DefaultBodyLimit;
-use axum::handler::Handler;
 use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::json;
@@ -108,9 +107,8 @@ impl App {
 
 /// The HTTP surface: `/graphql` (POST, GET, GraphiQL), vendored GraphiQL assets, health.
 pub fn router(state: GraphqlState, max_body_bytes: usize, body_read_timeout: std::time::Duration, metrics_key: Option<[u8; 32]>) -> Router {
-    let admit = axum::middleware::from_fn_with_state(state.clone(), graphql::admit_post);
     Router::new()
-        .route("/graphql", get(graphql::graphql_get).post(graphql::graphql_post.layer(admit)))
+        .merge(graphql::routes(state.clone()))
         .route("/", get(|| async { axum::response::Redirect::temporary("/graphql") }))
         .route("/graphiql/{file}", get(graphql::graphiql_asset))
         .route("/healthz", get(|| async { Json(json!({ "status": "ok" })) }))
@@ -140,7 +138,9 @@ async fn metrics(headers: axum::http::HeaderMap, key: Option<[u8; 32]>) -> axum:
             .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
             .map(|(_, token)| sha256(token.trim()));
         if !presented.is_some_and(|presented| bool::from(subtle::ConstantTimeEq::ct_eq(&presented[..], &key[..]))) {
-            return (axum::http::StatusCode::UNAUTHORIZED, [(axum::http::header::WWW_AUTHENTICATE, "Bearer")], "send METRICS_API_KEY as a bearer token\n").into_response();
+            return crate::error::Refusal::new(crate::error::ErrorCode::Unauthenticated, "send METRICS_API_KEY as a bearer token")
+                .with_header(axum::http::header::WWW_AUTHENTICATE, axum::http::HeaderValue::from_static("Bearer"))
+                .into_response_as("application/json");
         }
     }
     match crate::metrics::handle() {

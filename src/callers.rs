@@ -5,9 +5,10 @@
 //! This is separate from `auth` (which GHL tenant a request acts for): in `--auth forward` mode
 //! `Authorization: Bearer` carries the GHL token, so caller keys use their own header.
 
-use axum::http::HeaderMap;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
+
+use crate::error::ErrorCode;
 
 /// The header callers present their key in.
 pub const API_KEY_HEADER: &str = "x-api-key";
@@ -36,43 +37,38 @@ impl CallerKeys {
         self.0.len()
     }
 
-    /// Checks the request's `x-api-key`. Always compares against every stored hash, so the time
-    /// taken does not say which key (or how much of one) matched.
-    pub fn check(&self, headers: &HeaderMap) -> Result<(), CallerError> {
+    /// Checks the presented key (the request's `x-api-key`, trimmed). Always compares against
+    /// every stored hash, so the time taken does not say which key (or how much of one) matched.
+    pub fn check(&self, presented: Option<&str>) -> Result<(), CallerError> {
         if self.is_empty() {
             return Ok(());
         }
-        headers
-            .get(API_KEY_HEADER)
-            .and_then(|v| v.to_str().ok())
-            .map(str::trim)
-            .filter(|k| !k.is_empty())
-            .ok_or(CallerError::Missing)?;
-        self.matching(headers).map(|_| ()).ok_or(CallerError::Invalid)
+        presented.filter(|k| !k.trim().is_empty()).ok_or(CallerError::Missing)?;
+        self.matching(presented).map(|_| ()).ok_or(CallerError::Invalid)
     }
 
-    /// True when the request's key may reach `location` (with no keys configured, anyone may).
-    pub fn may_reach(&self, headers: &HeaderMap, location: &str) -> bool {
+    /// True when the presented key may reach `location` (with no keys configured, anyone may).
+    pub fn may_reach(&self, presented: Option<&str>, location: &str) -> bool {
         if self.is_empty() {
             return true;
         }
-        match self.matching(headers) {
+        match self.matching(presented) {
             Some(CallerKey { locations: None, .. }) => true,
             Some(CallerKey { locations: Some(allowed), .. }) => allowed.iter().any(|l| l == location),
             None => false,
         }
     }
 
-    /// True when the request carries a configured key that reaches every location (a router's or
-    /// an operator's key, not a tenant's). False with no keys configured.
-    pub fn is_unrestricted(&self, headers: &HeaderMap) -> bool {
-        matches!(self.matching(headers), Some(CallerKey { locations: None, .. }))
+    /// True when the presented key is a configured one that reaches every location (a router's
+    /// or an operator's key, not a tenant's). False with no keys configured.
+    pub fn is_unrestricted(&self, presented: Option<&str>) -> bool {
+        matches!(self.matching(presented), Some(CallerKey { locations: None, .. }))
     }
 
     /// The stored key matching the presented one. Compares against every stored hash, so the
     /// time taken does not say which key matched.
-    fn matching(&self, headers: &HeaderMap) -> Option<&CallerKey> {
-        let presented = headers.get(API_KEY_HEADER).and_then(|v| v.to_str().ok()).map(str::trim).filter(|k| !k.is_empty())?;
+    fn matching(&self, presented: Option<&str>) -> Option<&CallerKey> {
+        let presented = presented.map(str::trim).filter(|k| !k.is_empty())?;
         let digest = hash(presented);
         let mut found = None;
         for stored in &self.0 {
@@ -138,8 +134,8 @@ pub enum CallerError {
 }
 
 impl CallerError {
-    pub fn code(self) -> &'static str {
-        "UNAUTHENTICATED"
+    pub fn code(self) -> ErrorCode {
+        ErrorCode::Unauthenticated
     }
 }
 
@@ -150,37 +146,35 @@ mod tests {
     const KEY_A: &str = "key-a-0123456789abcdef";
     const KEY_B: &str = "key-b-0123456789abcdef";
 
-    fn with_key(key: &str) -> HeaderMap {
-        let mut headers = HeaderMap::new();
-        headers.insert(API_KEY_HEADER, key.parse().unwrap());
-        headers
+    fn with_key(key: &str) -> Option<&str> {
+        Some(key)
     }
 
     #[test]
     fn any_configured_key_is_accepted_and_others_are_not() {
         let keys: CallerKeys = format!(" {KEY_A} ,{KEY_B},").parse().unwrap();
         assert_eq!(keys.len(), 2);
-        assert_eq!(keys.check(&with_key(KEY_A)), Ok(()));
-        assert_eq!(keys.check(&with_key(KEY_B)), Ok(()));
-        assert_eq!(keys.check(&with_key("key-c-0123456789abcdef")), Err(CallerError::Invalid));
-        assert_eq!(keys.check(&HeaderMap::new()), Err(CallerError::Missing));
+        assert_eq!(keys.check(with_key(KEY_A)), Ok(()));
+        assert_eq!(keys.check(with_key(KEY_B)), Ok(()));
+        assert_eq!(keys.check(with_key("key-c-0123456789abcdef")), Err(CallerError::Invalid));
+        assert_eq!(keys.check(None), Err(CallerError::Missing));
     }
 
     #[test]
     fn a_key_with_locations_reaches_only_those() {
         let keys: CallerKeys = format!("{KEY_A}=loc-1|loc-2,{KEY_B}").parse().unwrap();
-        assert_eq!(keys.check(&with_key(KEY_A)), Ok(()));
-        assert!(keys.may_reach(&with_key(KEY_A), "loc-2"));
-        assert!(!keys.may_reach(&with_key(KEY_A), "loc-3"));
-        assert!(keys.may_reach(&with_key(KEY_B), "loc-3"), "no list: every location");
-        assert!(!keys.may_reach(&with_key("key-c-0123456789abcdef"), "loc-1"));
+        assert_eq!(keys.check(with_key(KEY_A)), Ok(()));
+        assert!(keys.may_reach(with_key(KEY_A), "loc-2"));
+        assert!(!keys.may_reach(with_key(KEY_A), "loc-3"));
+        assert!(keys.may_reach(with_key(KEY_B), "loc-3"), "no list: every location");
+        assert!(!keys.may_reach(with_key("key-c-0123456789abcdef"), "loc-1"));
         let padded: CallerKeys = "YWJjZGVmZ2hpamtsbW5vcA==".parse().unwrap();
-        assert_eq!(padded.check(&with_key("YWJjZGVmZ2hpamtsbW5vcA==")), Ok(()), "base64 padding stays in the key");
+        assert_eq!(padded.check(with_key("YWJjZGVmZ2hpamtsbW5vcA==")), Ok(()), "base64 padding stays in the key");
     }
 
     #[test]
     fn no_keys_lets_everyone_in() {
-        assert_eq!(CallerKeys::default().check(&HeaderMap::new()), Ok(()));
+        assert_eq!(CallerKeys::default().check(None), Ok(()));
     }
 
     #[test]

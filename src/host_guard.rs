@@ -7,10 +7,11 @@
 use std::sync::Arc;
 
 use axum::extract::{Request, State};
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{header, HeaderMap};
 use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
-use serde_json::json;
+use axum::response::Response;
+
+use crate::error::{ErrorCode, Refusal};
 
 /// Which `Host` and `Origin` values are ours.
 #[derive(Clone, Debug)]
@@ -66,8 +67,7 @@ fn is_loopback_name(host: &str) -> bool {
 /// The middleware: 403 with code `HOST_NOT_ALLOWED` for a foreign `Host` or `Origin`.
 pub async fn check(State(policy): State<HostPolicy>, request: Request, next: Next) -> Response {
     if let Some(reason) = policy.refusal(request.headers()) {
-        let body = json!({ "errors": [{ "message": reason, "extensions": { "code": "HOST_NOT_ALLOWED" } }] });
-        return (StatusCode::FORBIDDEN, [(header::CONTENT_TYPE, "application/json")], body.to_string()).into_response();
+        return Refusal::new(ErrorCode::HostNotAllowed, reason).into_response_as("application/json");
     }
     next.run(request).await
 }

@@ -72,7 +72,7 @@ impl Extension for NullPropagation {
             Err(error) => {
                 // Our resolvers' errors carry their code; async-graphql's own (an argument or
                 // variable that does not coerce, e.g. `dueDate: "tomorrow"`) are the caller's input.
-                let error = super::limits::with_code(error, "BAD_USER_INPUT");
+                let error = crate::error::ErrorCode::BadUserInput.fill_in(error);
                 self.errors.lock().unwrap_or_else(|p| p.into_inner()).push(error);
                 Ok(Some(self.null_at(path, nullable)))
             }

@@ -3,8 +3,8 @@
 //! accept only that), 405 for mutations over GET, capped batches, 400 for malformed requests, and
 //! request errors (nothing executed) answered without `data`. `tests/federation/audit.mjs` audits it.
 //!
-//! Before anything runs, in this order: caller API keys (401), CSRF prevention (400), persisted
-//! query resolution. The GraphiQL page itself needs none of them.
+//! The guards (declared body size, API key, CSRF) run before this handler, as layers that
+//! [`routes`] attaches (`guards`); then persisted queries resolve. The GraphiQL page needs no guard.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -13,29 +13,29 @@ use async_graphql::parser::types::OperationType;
 use async_graphql::{BatchRequest, BatchResponse, Request, ServerError, Value, Variables};
 use axum::body::Bytes;
 use axum::extract::{Query, State};
+use axum::handler::Handler;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode, Uri};
+use axum::middleware::{from_fn_with_state, Next};
 use axum::response::{IntoResponse, Response};
+use axum::routing::get as get_route;
+use axum::Router;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
+use tower::ServiceBuilder;
 
 use super::expansion::FieldTally;
 use super::graphiql;
-use super::persisted::{ApqPartition, PersistedQueries};
-use super::request_context::{RequestContext, RequestOptions};
+use super::guards;
 use super::introspection::SchemaReader;
+use super::media::{content_type_essence, MediaType, JSON};
+use super::persisted::{ApqPartition, PersistedQueries};
+use super::reauth::execute_with_reauth;
+use super::request_context::{RequestContext, RequestOptions};
 use super::AppSchema;
-use crate::auth::{Auth, LOCATION_HEADER};
+use crate::auth::{Auth, Credentials, LOCATION_HEADER};
 use crate::callers::{CallerKeys, API_KEY_HEADER};
-use crate::error::AppError;
 use crate::data::DataLayer;
-
-const GRAPHQL_RESPONSE_JSON: &str = "application/graphql-response+json";
-const JSON: &str = "application/json";
-
-/// Headers a browser cannot send cross-site without a CORS preflight; either one, non-empty,
-/// shows the request is not a "simple" cross-site request (Apollo's names, so Apollo clients
-/// and GraphiQL already send them).
-const PREFLIGHT_HEADERS: [&str; 2] = ["apollo-require-preflight", "x-apollo-operation-name"];
+use crate::error::{ErrorCode, Refusal};
 
 /// What the GraphQL endpoint needs; cheap to clone.
 #[derive(Clone)]
@@ -55,72 +55,23 @@ pub struct GraphqlState {
     pub max_body_bytes: usize,
 }
 
-/// The media type a response is written in.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum MediaType {
-    GraphqlResponseJson,
-    Json,
+/// `/graphql`: GET (queries from the URL, or GraphiQL for a browser) and POST, each behind the
+/// guards it needs. The route's state is applied here, so it merges into any router.
+pub fn routes<S: Clone + Send + Sync + 'static>(state: GraphqlState) -> Router<S> {
+    let post_guards = ServiceBuilder::new()
+        .layer(from_fn_with_state(state.clone(), guards::declared_body_size))
+        .layer(from_fn_with_state(state.clone(), guards::api_key))
+        .layer(from_fn_with_state(state.clone(), guards::csrf_prevention));
+    let get_guards = ServiceBuilder::new()
+        .layer(from_fn_with_state(state.clone(), graphiql_page))
+        .layer(from_fn_with_state(state.clone(), guards::api_key))
+        .layer(from_fn_with_state(state.clone(), guards::csrf_prevention));
+    Router::new().route("/graphql", get_route(get.layer(get_guards)).post(post.layer(post_guards))).with_state(state)
 }
 
-impl MediaType {
-    fn as_str(self) -> &'static str {
-        match self {
-            Self::GraphqlResponseJson => GRAPHQL_RESPONSE_JSON,
-            Self::Json => JSON,
-        }
-    }
-
-    /// Picks from `Accept`: the first acceptable type wins; none or `*/*` means `application/json`.
-    fn negotiate(headers: &HeaderMap) -> Option<Self> {
-        let Some(accept) = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()) else {
-            return Some(Self::Json);
-        };
-        let mut any = false;
-        for part in accept.split(',') {
-            let mut params = part.split(';');
-            let media = params.next().unwrap_or("").trim().to_ascii_lowercase();
-            let refused = params.any(|p| matches!(p.trim().replace(' ', "").as_str(), "q=0" | "q=0.0" | "q=0.00" | "q=0.000"));
-            if refused {
-                continue;
-            }
-            match media.as_str() {
-                GRAPHQL_RESPONSE_JSON => return Some(Self::GraphqlResponseJson),
-                JSON => return Some(Self::Json),
-                "*/*" | "application/*" => any = true,
-                _ => {}
-            }
-        }
-        any.then_some(Self::Json)
-    }
-}
-
-/// The checks of `POST /graphql` that need only the headers, run before the body is read: a
-/// declared body over the limit (413 at once), the caller's API key and CSRF prevention. A caller
-/// without a key never gets to send us a body.
-pub async fn admit_post(State(state): State<GraphqlState>, request: axum::extract::Request, next: axum::middleware::Next) -> Response {
-    let headers = request.headers();
-    let declared = headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.trim().parse::<u64>().ok());
-    if declared.is_some_and(|length| length > state.max_body_bytes as u64) {
-        let media = MediaType::negotiate(headers).unwrap_or(MediaType::Json);
-        let message = format!("the request body is larger than {} bytes", state.max_body_bytes);
-        let mut response = refusal(media, StatusCode::PAYLOAD_TOO_LARGE, "PAYLOAD_TOO_LARGE", &message);
-        response.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
-        return response;
-    }
-    if let Some(refused) = guard(&state, headers, json_essence(headers) != JSON) {
-        return refused;
-    }
-    next.run(request).await
-}
-
-fn json_essence(headers: &HeaderMap) -> String {
-    let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
-    content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase()
-}
-
-/// `POST /graphql`, after [`admit_post`].
-pub async fn post(State(state): State<GraphqlState>, headers: HeaderMap, body: Bytes) -> Response {
-    let essence = json_essence(&headers);
+/// `POST /graphql`, after its guards.
+async fn post(State(state): State<GraphqlState>, headers: HeaderMap, body: Bytes) -> Response {
+    let essence = content_type_essence(&headers);
     let Some(media) = MediaType::negotiate(&headers) else {
         return not_acceptable();
     };
@@ -173,32 +124,6 @@ fn apq_partition(auth: &Auth, headers: &HeaderMap) -> ApqPartition {
     ApqPartition::of(&[value(header::AUTHORIZATION.as_str()), value(LOCATION_HEADER), value(API_KEY_HEADER)])
 }
 
-/// The checks every GraphQL request passes before it is read: the caller's API key, then CSRF
-/// prevention for requests a browser could send cross-site without a preflight (`simple`).
-/// Returns the refusal, if any.
-fn guard(state: &GraphqlState, headers: &HeaderMap, simple: bool) -> Option<Response> {
-    let media = MediaType::negotiate(headers).unwrap_or(MediaType::Json);
-    if let Err(error) = state.callers.check(headers) {
-        let mut response = refusal(media, StatusCode::UNAUTHORIZED, error.code(), &error.to_string());
-        response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("ApiKey header=\"x-api-key\""));
-        return Some(response);
-    }
-    if state.csrf_prevention && simple && !has_preflight_header(headers) {
-        return Some(refusal(
-            media,
-            StatusCode::BAD_REQUEST,
-            "CSRF_PREVENTION",
-            "this request was blocked as a possible cross-site request forgery: send a non-empty \
-             `apollo-require-preflight` (or `x-apollo-operation-name`) header, or POST with `Content-Type: application/json`",
-        ));
-    }
-    None
-}
-
-fn has_preflight_header(headers: &HeaderMap) -> bool {
-    PREFLIGHT_HEADERS.iter().any(|name| headers.get(*name).is_some_and(|v| !v.as_bytes().iter().all(u8::is_ascii_whitespace)))
-}
-
 /// The URL parameters of a GET request, named as the spec names them (async-graphql's
 /// `parse_query_string` reads `operation_name` instead of `operationName`).
 #[derive(Deserialize)]
@@ -235,20 +160,24 @@ impl GetParams {
     }
 }
 
-/// `GET /graphql`: queries from the URL, or GraphiQL for a browser.
-pub async fn get(State(state): State<GraphqlState>, headers: HeaderMap, uri: Uri) -> Response {
-    let params = Query::<GetParams>::try_from_uri(&uri);
-    let wants_html = headers
+/// In front of the GET guards: a browser asking for a page (HTML, no operation in the URL) gets
+/// GraphiQL, which needs no key; the page then sends its own requests through the guards.
+async fn graphiql_page(State(state): State<GraphqlState>, request: axum::extract::Request, next: Next) -> Response {
+    let wants_html = request
+        .headers()
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|accept| accept.contains("text/html"));
-    let has_query = params.as_ref().is_ok_and(|Query(p)| p.query.is_some() || p.extensions.is_some());
+    let has_query = Query::<GetParams>::try_from_uri(request.uri()).is_ok_and(|Query(p)| p.query.is_some() || p.extensions.is_some());
     if wants_html && !has_query {
         return graphiql::page(!state.callers.is_empty());
     }
-    if let Some(refused) = guard(&state, &headers, true) {
-        return refused;
-    }
+    next.run(request).await
+}
+
+/// `GET /graphql`: queries from the URL, after the guards.
+async fn get(State(state): State<GraphqlState>, headers: HeaderMap, uri: Uri) -> Response {
+    let params = Query::<GetParams>::try_from_uri(&uri);
     let Some(media) = MediaType::negotiate(&headers) else {
         return not_acceptable();
     };
@@ -276,17 +205,15 @@ fn is_mutation(request: &Request) -> bool {
 
 /// Runs each prepared request in turn; `batched` says whether the client sent a JSON array.
 async fn execute(state: &GraphqlState, headers: &HeaderMap, media: MediaType, requests: Vec<Prepared>, batched: bool) -> Response {
-    // A key scoped to locations (`key=loc1|loc2`) holds in every auth mode (OAuth checks it
-    // earlier too, before any token is refreshed).
-    let tenant = state.auth.tenant_for(headers).await.and_then(|tenant| match state.callers.may_reach(headers, tenant.location_id()) {
-        true => Ok(tenant),
-        false => Err(AppError::Forbidden(format!("this API key may not reach location `{}`", tenant.location_id()))),
-    });
+    // A key scoped to locations (`key=loc1|loc2`) holds in every auth mode; `auth` checks it
+    // before any token is touched.
+    let credentials = Credentials::from_headers(headers);
+    let tenant = state.auth.tenant_for(&credentials, &state.callers).await;
     // The operations of one HTTP request share one budget of expanded fields (`limits`).
     let tally = FieldTally::default();
     // With keys configured, only an unrestricted (router or operator) key reads the SDL while
     // introspection is off; without keys there is nobody to tell apart.
-    let schema_reader = state.callers.is_empty() || state.callers.is_unrestricted(headers);
+    let schema_reader = state.callers.is_empty() || state.callers.is_unrestricted(credentials.api_key());
     let mut responses = Vec::with_capacity(requests.len());
     for prepared in requests {
         let response = match prepared {
@@ -296,7 +223,7 @@ async fn execute(state: &GraphqlState, headers: &HeaderMap, media: MediaType, re
                 if schema_reader {
                     request = request.data(SchemaReader);
                 }
-                crate::oauth::execute_with_reauth(&state.schema, &state.auth, request, &tenant, context).await
+                execute_with_reauth(&state.schema, &state.auth, request, &tenant, context).await
             }
             Err(refused) => async_graphql::Response::from_errors(vec![refused]),
         };
@@ -305,9 +232,7 @@ async fn execute(state: &GraphqlState, headers: &HeaderMap, media: MediaType, re
     for response in &mut responses {
         for error in &mut response.errors {
             // What is still without a code failed before execution: choosing the operation.
-            if error.extensions.as_ref().is_none_or(|e| e.get("code").is_none()) {
-                *error = super::limits::with_code(std::mem::replace(error, ServerError::new("", None)), "OPERATION_RESOLUTION_FAILURE");
-            }
+            *error = ErrorCode::OperationResolutionFailure.fill_in(std::mem::replace(error, ServerError::new("", None)));
         }
     }
     let response = match responses.pop() {
@@ -375,14 +300,9 @@ fn json_response<T: Serialize>(status: StatusCode, media: MediaType, body: &T) -
     }
 }
 
-/// A request the server refuses before running it, in GraphQL's error shape.
+/// A malformed request the server refuses before running it, in GraphQL's error shape.
 fn request_error(media: MediaType, status: StatusCode, message: &str) -> Response {
-    refusal(media, status, "BAD_REQUEST", message)
-}
-
-fn refusal(media: MediaType, status: StatusCode, code: &str, message: &str) -> Response {
-    let body = json!({ "errors": [{ "message": message, "extensions": { "code": code } }] });
-    json_response(status, media, &body)
+    Refusal::new(ErrorCode::BadRequest, message).with_status(status).into_response_as(media.as_str())
 }
 
 fn not_acceptable() -> Response {
@@ -395,26 +315,6 @@ mod tests {
     use async_graphql::ErrorExtensions;
 
     use super::*;
-
-    fn accept(value: &str) -> HeaderMap {
-        let mut headers = HeaderMap::new();
-        headers.insert(header::ACCEPT, value.parse().unwrap());
-        headers
-    }
-
-    #[test]
-    fn json_only_clients_get_application_json() {
-        assert_eq!(MediaType::negotiate(&accept("application/json")), Some(MediaType::Json));
-        assert_eq!(MediaType::negotiate(&HeaderMap::new()), Some(MediaType::Json));
-        assert_eq!(MediaType::negotiate(&accept("*/*")), Some(MediaType::Json));
-    }
-
-    #[test]
-    fn graphql_response_json_is_used_when_preferred() {
-        let both = accept("application/graphql-response+json, application/json;q=0.9");
-        assert_eq!(MediaType::negotiate(&both), Some(MediaType::GraphqlResponseJson));
-        assert_eq!(MediaType::negotiate(&accept("text/html")), None);
-    }
 
     fn get_params(query: &str) -> Result<Request, &'static str> {
         let uri: axum::http::Uri = format!("/graphql?{query}").parse().unwrap();
@@ -442,7 +342,7 @@ mod tests {
         assert!(is_request_error(&async_graphql::Response::from_errors(vec![unset_variable])));
 
         let mut nulled_root = async_graphql::Error::new("upstream failed")
-            .extend_with(|_, e| e.set("code", "UPSTREAM_UNAVAILABLE"))
+            .extend_with(|_, e| e.set("code", ErrorCode::UpstreamUnavailable.as_str()))
             .into_server_error(async_graphql::Pos::default());
         nulled_root.path = vec![async_graphql::PathSegment::Field("contacts".into())];
         let partial = async_graphql::Response::from_errors(vec![nulled_root]);
@@ -450,18 +350,6 @@ mod tests {
         let written = serde_json::to_value(WireResponse::from(&partial)).unwrap();
         assert_eq!(written["data"], serde_json::Value::Null);
         assert!(written.as_object().unwrap().contains_key("data"), "{written}");
-    }
-
-    #[test]
-    fn only_a_non_empty_preflight_header_counts() {
-        assert!(!has_preflight_header(&HeaderMap::new()));
-        for (name, value, expected) in
-            [("apollo-require-preflight", "true", true), ("x-apollo-operation-name", "Op", true), ("apollo-require-preflight", " ", false), ("x-requested-with", "x", false)]
-        {
-            let mut headers = HeaderMap::new();
-            headers.insert(name, value.parse().unwrap());
-            assert_eq!(has_preflight_header(&headers), expected, "{name}: {value:?}");
-        }
     }
 
     #[test]

@@ -7,10 +7,9 @@ use std::sync::Arc;
 
 use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, NextParseQuery};
 use async_graphql::parser::types::{ExecutableDocument, Selection, SelectionSet};
-use async_graphql::{ServerError, ServerResult, Variables};
+use async_graphql::{ServerResult, Variables};
 
-/// The code of the refusal. Apollo Server's name for the same case (its `validationErrorCode`).
-pub const INTROSPECTION_DISABLED: &str = "INTROSPECTION_DISABLED";
+use crate::error::ErrorCode;
 
 /// The root fields that read the schema itself.
 pub fn is_introspection_field(name: &str) -> bool {
@@ -79,8 +78,8 @@ impl Extension for IntrospectionGate {
         let found = introspection_in(&document).or_else(|| (!reads_sdl).then(|| sdl_in(&document)).flatten());
         match found {
             Some(field) => {
-                let error = ServerError::new(format!("introspection is disabled on this server; the operation selects `{field}`"), None);
-                Err(super::limits::with_code(error, INTROSPECTION_DISABLED))
+                // Apollo Server's code for the same case (its `validationErrorCode`).
+                Err(ErrorCode::IntrospectionDisabled.server_error(format!("introspection is disabled on this server; the operation selects `{field}`")))
             }
             None => Ok(document),
         }

@@ -12,14 +12,12 @@ use std::sync::Arc;
 
 use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, NextParseQuery, NextPrepareRequest, NextValidation};
 use async_graphql::parser::types::{ExecutableDocument, Selection, SelectionSet};
-use async_graphql::{ErrorExtensionValues, Request, ServerError, ServerResult, ValidationResult, Variables};
+use async_graphql::{Request, ServerError, ServerResult, ValidationResult, Variables};
 
 use super::expansion::{expand, FieldTally};
 use super::introspection::{is_introspection_field, is_introspection_type};
 use super::nesting::{parse_within, ParseError};
-
-/// The code of every refusal by a limit.
-pub const OPERATION_LIMIT: &str = "OPERATION_LIMIT";
+use crate::error::ErrorCode;
 
 /// Limits a single operation must stay within (flags; their defaults are in `config`).
 #[derive(Clone, Debug)]
@@ -55,25 +53,9 @@ struct LimitCheck {
     introspection_cost: AtomicUsize,
 }
 
-/// Apollo's codes for a document that does not parse, or does not validate against the schema.
-pub const GRAPHQL_PARSE_FAILED: &str = "GRAPHQL_PARSE_FAILED";
-pub const GRAPHQL_VALIDATION_FAILED: &str = "GRAPHQL_VALIDATION_FAILED";
-
-/// `error` with `code`, unless it already carries one.
-pub fn with_code(mut error: ServerError, code: &'static str) -> ServerError {
-    let extensions = error.extensions.get_or_insert_with(ErrorExtensionValues::default);
-    if extensions.get("code").is_none() {
-        extensions.set("code", code);
-    }
-    error
-}
-
+/// The refusal by a limit (code `OPERATION_LIMIT`).
 fn refusal(message: String) -> ServerError {
-    let mut error = ServerError::new(message, None);
-    let mut extensions = ErrorExtensionValues::default();
-    extensions.set("code", OPERATION_LIMIT);
-    error.extensions = Some(extensions);
-    error
+    ErrorCode::OperationLimit.server_error(message)
 }
 
 /// Counts of what a document asks for.
@@ -133,7 +115,7 @@ impl LimitCheck {
             ParseError::Syntax(async_graphql::parser::Error::RecursionLimitExceeded) => {
                 refusal(format!("the operation nests deeper than {} levels", limits.max_recursion))
             }
-            ParseError::Syntax(syntax) => with_code(ServerError::from(syntax), GRAPHQL_PARSE_FAILED),
+            ParseError::Syntax(syntax) => ErrorCode::GraphqlParseFailed.fill_in(ServerError::from(syntax)),
         })?;
         let shape = shape_of(&document);
         if shape.aliases > limits.max_aliases {
@@ -241,7 +223,7 @@ impl Extension for LimitCheck {
         let result = next
             .run(ctx)
             .await
-            .map_err(|errors| errors.into_iter().map(|error| with_code(error, GRAPHQL_VALIDATION_FAILED)).collect::<Vec<_>>())?;
+            .map_err(|errors| errors.into_iter().map(|error| ErrorCode::GraphqlValidationFailed.fill_in(error)).collect::<Vec<_>>())?;
         let max = self.limits.max_complexity;
         if result.complexity.saturating_sub(self.introspection_cost.load(Ordering::Relaxed)) > max {
             return Err(vec![refusal(format!("the operation is too complex (limit {max}); ask for fewer items per list"))]);

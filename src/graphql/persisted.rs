@@ -13,9 +13,11 @@ use std::num::NonZeroUsize;
 use std::path::Path;
 use std::sync::{Arc, Mutex, PoisonError};
 
-use async_graphql::{ErrorExtensionValues, Request, ServerError};
+use async_graphql::{Request, ServerError};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
+
+use crate::error::ErrorCode;
 
 /// How the server treats `extensions.persistedQuery`.
 #[derive(Debug)]
@@ -43,23 +45,19 @@ pub enum PersistedError {
 }
 
 impl PersistedError {
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> ErrorCode {
         match self {
-            Self::NotFound => "PERSISTED_QUERY_NOT_FOUND",
-            Self::NotSupported => "PERSISTED_QUERY_NOT_SUPPORTED",
-            Self::HashMismatch => "PERSISTED_QUERY_HASH_MISMATCH",
-            Self::NotInSafelist => "PERSISTED_QUERY_NOT_IN_SAFELIST",
-            Self::Malformed(_) => "BAD_REQUEST",
+            Self::NotFound => ErrorCode::PersistedQueryNotFound,
+            Self::NotSupported => ErrorCode::PersistedQueryNotSupported,
+            Self::HashMismatch => ErrorCode::PersistedQueryHashMismatch,
+            Self::NotInSafelist => ErrorCode::PersistedQueryNotInSafelist,
+            Self::Malformed(_) => ErrorCode::BadRequest,
         }
     }
 
     /// The error as a GraphQL request error (no path: nothing ran).
     pub fn into_server_error(self) -> ServerError {
-        let mut error = ServerError::new(self.to_string(), None);
-        let mut extensions = ErrorExtensionValues::default();
-        extensions.set("code", self.code());
-        error.extensions = Some(extensions);
-        error
+        self.code().server_error(self.to_string())
     }
 }
 
@@ -374,10 +372,10 @@ mod tests {
     #[test]
     fn malformed_extensions_are_bad_requests() {
         let pq = apq();
-        assert_eq!(pq.resolve(&mut with_hash("", "xyz"), &shared()).map_err(|e| e.code()), Err("BAD_REQUEST"));
+        assert_eq!(pq.resolve(&mut with_hash("", "xyz"), &shared()).map_err(|e| e.code().as_str()), Err("BAD_REQUEST"));
         let mut v2 = Request::new("");
         v2.extensions.insert("persistedQuery".into(), async_graphql::Value::from_json(json!({ "version": 2, "sha256Hash": sha256_hex(QUERY) })).unwrap());
-        assert_eq!(pq.resolve(&mut v2, &shared()).map_err(|e| e.code()), Err("BAD_REQUEST"));
+        assert_eq!(pq.resolve(&mut v2, &shared()).map_err(|e| e.code().as_str()), Err("BAD_REQUEST"));
     }
 
     #[test]

@@ -7,7 +7,6 @@
 //! - `grant`: the one client of GHL's `POST /oauth/token` (code exchange and refresh).
 //! - `store`: the `TokenStore` trait and its embedded default, encrypted files written atomically.
 //! - `tokens`: per-location tenants that refresh themselves, single-flight, persisted before use.
-//! - `reauth`: runs a GraphQL request once more after an expired-token 401.
 //! - `cli`: `ghl-subgraph tokens list|revoke`.
 //! - `setup`: wiring from the flags at start-up.
 
@@ -16,7 +15,6 @@ mod cli;
 mod error;
 mod flow;
 mod grant;
-mod reauth;
 mod setup;
 mod state;
 mod store;
@@ -26,7 +24,6 @@ pub use cli::{run_tokens_command, TokensAction, TokensArgs};
 pub use error::OAuthError;
 pub use flow::{routes, FlowConfig};
 pub use grant::{GrantClient, GrantConfig, NotInstallable};
-pub use reauth::execute_with_reauth;
 pub use setup::{OAuthApp, OAuthSettings};
 pub use state::StateSigner;
 pub use store::{Damaged, FileStore, Listing, StoreError, StoreKey, TokenRecord, TokenStatus, TokenStore};

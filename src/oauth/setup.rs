@@ -60,7 +60,7 @@ impl OAuthApp {
         info!(store = %args.token_store.display(), install = %tokens.install_url(), "OAuth app mode");
         let flow = FlowConfig { consent_url: args.consent_url.clone(), client_id, redirect_uri, scopes: args.scopes.clone() };
         let routes = routes(flow, StateSigner::new(key, args.state_ttl), grants, tokens.clone());
-        Ok(Self { auth: OAuthAuth { tokens, callers }, routes })
+        Ok(Self { auth: OAuthAuth { tokens }, routes })
     }
 }
 

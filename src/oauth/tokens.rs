@@ -16,6 +16,8 @@ use tracing::{error, info, warn};
 use super::error::OAuthError;
 use super::grant::{GrantClient, GrantError, Granted, NotInstallable};
 use super::store::{StoreError, TokenRecord, TokenStatus, TokenStore};
+use crate::auth::TenantFuture;
+use crate::error::AppError;
 use crate::highlevel::{Scopes, Tenant};
 
 /// Why an install stored nothing.
@@ -37,6 +39,18 @@ pub struct TokenManager {
     refresh_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     /// When each location was last checked against the store for a revoke.
     revoke_checks: Mutex<HashMap<String, std::time::Instant>>,
+}
+
+/// `auth` asks for tenants through this trait, so it never depends on `oauth`. (Named in full
+/// here only: in scope, its by-value methods would shadow the inherent ones.)
+impl crate::auth::TokenSource for TokenManager {
+    fn tenant<'a>(self: Arc<Self>, location: &'a str) -> TenantFuture<'a> {
+        Box::pin(async move { TokenManager::tenant(&self, location).await.map_err(AppError::from) })
+    }
+
+    fn refresh_after_rejection<'a>(self: Arc<Self>, rejected: &'a Tenant) -> TenantFuture<'a> {
+        Box::pin(async move { TokenManager::refresh_after_rejection(&self, rejected).await.map_err(AppError::from) })
+    }
 }
 
 /// How stale a "not revoked" answer may be.

@@ -257,3 +257,23 @@ async fn every_error_carries_a_documented_code() {
         }
     }
 }
+
+/// README's table of codes and `ErrorCode::ALL` agree both ways: every code is documented, and
+/// every documented code exists.
+#[test]
+fn readme_documents_exactly_the_registered_error_codes() {
+    use ghl_subgraph::error::ErrorCode;
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).expect("README");
+    let table: Vec<&str> = readme.lines().skip_while(|l| l.trim() != "| code | when |").skip(2).take_while(|l| l.starts_with('|')).collect();
+    assert!(!table.is_empty(), "README has a `| code | when |` table");
+    let documented: std::collections::BTreeSet<String> = table
+        .iter()
+        .filter_map(|row| row.split('|').nth(1))
+        .flat_map(|cell| cell.split('`').skip(1).step_by(2).map(str::to_owned).collect::<Vec<_>>())
+        .collect();
+    let registered: std::collections::BTreeSet<String> = ErrorCode::ALL.iter().map(|c| c.as_str().to_owned()).collect();
+    let undocumented: Vec<_> = registered.difference(&documented).collect();
+    let unknown: Vec<_> = documented.difference(&registered).collect();
+    assert!(undocumented.is_empty(), "codes missing from README's table: {undocumented:?}");
+    assert!(unknown.is_empty(), "README documents codes that do not exist: {unknown:?}");
+}

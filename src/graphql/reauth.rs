@@ -1,17 +1,18 @@
 //! One more try after an expired-token 401, in OAuth mode only. GHL answers 401 for an access
-//! token it no longer accepts (revoked, or our clock ahead of GHL's expiry); the token manager then
+//! token it no longer accepts (revoked, or our clock ahead of GHL's expiry); the token source then
 //! refreshes once (or finds another request's refresh) and a query runs again with the new token.
 //! A mutation is not replayed (part of it may have run); its refresh still helps the next request.
-//! The client (`highlevel`) stays unaware: it reports the 401, this layer decides.
+//! The client (`highlevel`) stays unaware: it reports the 401, this layer decides, from the typed
+//! error each GraphQL error carries as its source (`error.rs`).
 
 use std::any::Any;
 
 use async_graphql::parser::types::OperationType;
 use async_graphql::{Request, Response};
 
+use super::AppSchema;
 use crate::auth::Auth;
-use crate::error::AppError;
-use crate::graphql::AppSchema;
+use crate::error::{AppError, FieldError};
 use crate::highlevel::Tenant;
 
 /// Runs `request` with the data `context` builds for a tenant; in OAuth mode, once more after a
@@ -35,20 +36,16 @@ pub async fn execute_with_reauth<D: Any + Send + Sync>(
     if !token_rejected(&response) {
         return response;
     }
-    match oauth.tokens.refresh_after_rejection(tenant).await {
+    match oauth.tokens.clone().refresh_after_rejection(tenant).await {
         Ok(fresh) if is_query(&again) => schema.execute(again.data(context(Ok(fresh)))).await,
         Ok(_) => response,
-        Err(error) => Response::from_errors(vec![async_graphql::Error::from(crate::error::FieldError(AppError::from(error))).into_server_error(Default::default())]),
+        Err(error) => Response::from_errors(vec![async_graphql::Error::from(FieldError(error)).into_server_error(Default::default())]),
     }
 }
 
 /// GHL said the token is invalid or expired (not a missing scope: that one is FORBIDDEN).
 fn token_rejected(response: &Response) -> bool {
-    response.errors.iter().any(|e| {
-        e.extensions.as_ref().is_some_and(|x| {
-            matches!(x.get("code"), Some(async_graphql::Value::String(code)) if code == "UNAUTHENTICATED") && x.get("upstream").is_some()
-        })
-    })
+    response.errors.iter().any(|e| e.source::<AppError>().is_some_and(AppError::is_rejected_token))
 }
 
 fn copy(request: &Request) -> Request {
@@ -62,7 +59,7 @@ fn copy(request: &Request) -> Request {
 
 /// True when the operation that runs is a query (unparsable ones are never replayed).
 fn is_query(request: &Request) -> bool {
-    crate::graphql::operation_type(request) == Some(OperationType::Query)
+    super::operation_type(request) == Some(OperationType::Query)
 }
 
 #[cfg(test)]
@@ -70,7 +67,6 @@ mod tests {
     use async_graphql::ErrorExtensions;
 
     use super::*;
-    use crate::error::FieldError;
     use crate::highlevel::{GhlError, GhlErrorKind, UpstreamCall};
 
     fn failed_with(kind: GhlErrorKind) -> Response {
