@@ -30,7 +30,7 @@ async fn main() {
         "--rate-limit", LIMIT, "--limiter-max-wait", "120s", "--operation-timeout", "180s",
     ];
     let Command::Serve(args) = Cli::try_parse_from(argv).expect("args").into_command() else { unreachable!() };
-    let config = ServeConfig::try_from(args).expect("valid config");
+    let config = ServeConfig::try_from(*args).expect("valid config");
     let listener = tokio::net::TcpListener::bind(config.listen).await.expect("bind");
     let app = App::new(listener, Services::build(&config).await.expect("services"), &config.http).expect("app");
     let url = format!("http://{}/graphql", app.local_addr().expect("addr"));

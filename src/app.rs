@@ -13,6 +13,7 @@ use tokio::net::TcpListener;
 use tower_http::timeout::RequestBodyTimeoutLayer;
 use tracing::{info, warn};
 
+use crate::callers::CallerKeys;
 use crate::config::HttpConfig;
 use crate::graphql::{self, GraphqlState};
 use crate::host_guard::HostPolicy;
@@ -50,7 +51,7 @@ impl App {
             info!(keys, "callers must present an API key in x-api-key");
         }
         let _ = crate::metrics::handle();
-        let metrics_key = http.metrics_key.as_ref().map(|key| sha256(secrecy::ExposeSecret::expose_secret(key)));
+        let metrics_key = http.metrics_key.as_ref().map(|key| Arc::new(CallerKeys::single(secrecy::ExposeSecret::expose_secret(key))));
         let readiness = Arc::new(Readiness::new(services.client.clone(), services.static_tenant.clone()));
         let mut router = router(services.graphql, http.max_body_bytes, http.body_read_timeout, metrics_key).route("/readyz", get(move || readyz(readiness.clone())));
         if let Some(oauth_routes) = services.oauth_routes {
@@ -106,13 +107,13 @@ impl App {
 }
 
 /// The HTTP surface: `/graphql` (POST, GET, GraphiQL), vendored GraphiQL assets, health.
-pub fn router(state: GraphqlState, max_body_bytes: usize, body_read_timeout: std::time::Duration, metrics_key: Option<[u8; 32]>) -> Router {
+pub fn router(state: GraphqlState, max_body_bytes: usize, body_read_timeout: std::time::Duration, metrics_key: Option<Arc<CallerKeys>>) -> Router {
     Router::new()
         .merge(graphql::routes(state.clone()))
         .route("/", get(|| async { axum::response::Redirect::temporary("/graphql") }))
         .route("/graphiql/{file}", get(graphql::graphiql_asset))
         .route("/healthz", get(|| async { Json(json!({ "status": "ok" })) }))
-        .route("/metrics", get(move |headers: axum::http::HeaderMap| metrics(headers, metrics_key)))
+        .route("/metrics", get(move |headers: axum::http::HeaderMap| metrics(headers, metrics_key.clone())))
         .layer(DefaultBodyLimit::max(max_body_bytes))
         .layer(RequestBodyTimeoutLayer::new(body_read_timeout))
         .with_state(state)
@@ -128,16 +129,11 @@ async fn readyz(readiness: Arc<Readiness>) -> axum::response::Response {
 }
 
 /// `GET /metrics`: Prometheus text format; with `METRICS_API_KEY`, only for `Bearer <key>`.
-async fn metrics(headers: axum::http::HeaderMap, key: Option<[u8; 32]>) -> axum::response::Response {
+async fn metrics(headers: axum::http::HeaderMap, key: Option<Arc<CallerKeys>>) -> axum::response::Response {
     use axum::response::IntoResponse;
     if let Some(key) = key {
-        let presented = headers
-            .get(axum::http::header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split_once(' '))
-            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-            .map(|(_, token)| sha256(token.trim()));
-        if !presented.is_some_and(|presented| bool::from(subtle::ConstantTimeEq::ct_eq(&presented[..], &key[..]))) {
+        let presented = headers.get(axum::http::header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(crate::auth::bearer_token);
+        if key.check(presented).is_err() {
             return crate::error::Refusal::new(crate::error::ErrorCode::Unauthenticated, "send METRICS_API_KEY as a bearer token")
                 .with_header(axum::http::header::WWW_AUTHENTICATE, axum::http::HeaderValue::from_static("Bearer"))
                 .into_response_as("application/json");
@@ -147,11 +143,6 @@ async fn metrics(headers: axum::http::HeaderMap, key: Option<[u8; 32]>) -> axum:
         Some(handle) => ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], handle.render()).into_response(),
         None => axum::http::StatusCode::SERVICE_UNAVAILABLE.into_response(),
     }
-}
-
-fn sha256(text: &str) -> [u8; 32] {
-    use sha2::Digest;
-    sha2::Sha256::digest(text.as_bytes()).into()
 }
 
 /// Resolves on Ctrl-C or SIGTERM.

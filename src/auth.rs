@@ -72,7 +72,9 @@ pub trait TokenSource: Send + Sync {
     fn refresh_after_rejection<'a>(self: Arc<Self>, rejected: &'a Tenant) -> TenantFuture<'a>;
 }
 
+/// Who requests act as in GHL.
 #[derive(Clone, Debug)]
+#[allow(clippy::enum_variant_names)] // `OAuth` is the protocol's name, not a repeat of `Auth`.
 pub enum Auth {
     Static(Tenant),
     Forward,
@@ -125,7 +127,7 @@ impl Auth {
 }
 
 /// The token of an `Authorization: Bearer …` value; the scheme is case-insensitive (RFC 9110).
-fn bearer_token(value: &str) -> Option<&str> {
+pub fn bearer_token(value: &str) -> Option<&str> {
     let (scheme, token) = value.trim_start().split_once(' ')?;
     scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
 }

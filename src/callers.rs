@@ -29,6 +29,11 @@ struct CallerKey {
 
 impl CallerKeys {
     /// True when no key is configured: then every caller is let in.
+    /// One key that may reach every location (e.g. `METRICS_API_KEY`).
+    pub fn single(key: &str) -> Self {
+        Self(vec![CallerKey { hash: hash(key), locations: None }])
+    }
+
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }

@@ -19,18 +19,18 @@
 //! - `serve`: the accept loop: connection cap, header-read and idle timeouts, graceful drain.
 
 pub mod app;
-pub mod auth;
-pub mod callers;
+mod auth;
+mod callers;
 pub mod config;
-pub mod data;
+mod data;
 pub mod error;
 pub mod graphql;
-pub mod highlevel;
-pub mod host_guard;
-pub mod metrics;
+mod highlevel;
+mod host_guard;
+mod metrics;
 pub mod oauth;
-pub mod readiness;
-pub mod response_headers;
-pub mod serve;
+mod readiness;
+mod response_headers;
+mod serve;
 pub mod services;
 pub mod telemetry;

@@ -22,7 +22,7 @@ async fn run() -> anyhow::Result<()> {
     telemetry::init();
     match command {
         Command::Serve(args) => {
-            let config = ServeConfig::try_from(args)?;
+            let config = ServeConfig::try_from(*args)?;
             let services = Services::build(&config).await?;
             let listener = TcpListener::bind(config.listen).await.with_context(|| format!("binding {}", config.listen))?;
             let app = App::new(listener, services, &config.http)?;

@@ -22,7 +22,7 @@ pub struct Cli {
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Run the GraphQL server (the default).
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Print the federation SDL (the contents of schema.graphql).
     Schema,
     /// Run the GHL sandbox alone: a seeded simulator of the GHL Contacts API.
@@ -50,7 +50,7 @@ impl Cli {
 
     /// The command to run, with `serve` as the default.
     pub fn into_command(self) -> Command {
-        self.command.unwrap_or(Command::Serve(self.serve))
+        self.command.unwrap_or_else(|| Command::Serve(Box::new(self.serve)))
     }
 }
 
@@ -499,6 +499,80 @@ impl ServeArgs {
     }
 }
 
+/// `IP:PORT`, or `HOST:PORT` resolved once here; of several addresses the first IPv4 one, so
+/// `localhost` means 127.0.0.1 (what the default and the docs use) rather than `::1`.
+fn listen_addr(value: &str) -> Result<SocketAddr, String> {
+    if let Ok(addr) = value.parse::<SocketAddr>() {
+        return Ok(addr);
+    }
+    let usage = "must be IP:PORT or HOST:PORT, e.g. 127.0.0.1:4000 or localhost:4000";
+    let addrs: Vec<SocketAddr> = std::net::ToSocketAddrs::to_socket_addrs(value).map_err(|e| format!("{usage} ({e})"))?.collect();
+    addrs.iter().find(|a| a.is_ipv4()).or(addrs.first()).copied().ok_or_else(|| format!("{usage} (the host resolves to no address)"))
+}
+
+/// A duration above zero (`250ms`, `10s`).
+fn positive_duration(value: &str) -> Result<Duration, String> {
+    match humantime::parse_duration(value) {
+        Ok(duration) if !duration.is_zero() => Ok(duration),
+        Ok(_) => Err("must be above zero".into()),
+        Err(error) => Err(error.to_string()),
+    }
+}
+
+/// At least 16 characters; the error never repeats the value.
+fn metrics_key(value: &str) -> Result<secrecy::SecretString, String> {
+    if value.trim().chars().count() < 16 {
+        return Err("METRICS_API_KEY must be at least 16 characters (the value is not shown)".into());
+    }
+    Ok(secrecy::SecretString::from(value.trim().to_owned()))
+}
+
+/// The message of a refused value without the value itself; other clap errors as clap prints them.
+pub fn message_without_values(error: &clap::Error) -> Option<String> {
+    use clap::error::{ContextKind, ContextValue};
+    error.get(ContextKind::InvalidValue)?;
+    let setting = match error.get(ContextKind::InvalidArg) {
+        Some(ContextValue::String(arg)) => arg.clone(),
+        _ => "a setting".to_owned(),
+    };
+    let reason = match (std::error::Error::source(error), error.get(ContextKind::ValidValue)) {
+        (Some(source), _) => source.to_string(),
+        (None, Some(ContextValue::Strings(valid))) => format!("use one of {}", valid.join(", ")),
+        (None, _) => "not an accepted value".to_owned(),
+    };
+    Some(format!("error: invalid value for {setting} (the value is not shown): {reason}\n\nFor more information, try '--help'."))
+}
+
+fn exit_without_values(error: clap::Error) -> ! {
+    match message_without_values(&error) {
+        Some(message) => {
+            eprintln!("{message}");
+            std::process::exit(2);
+        }
+        None => error.exit(),
+    }
+}
+
+/// A duration from `MIN_MS` to `MAX_MS` milliseconds, e.g. `250ms`, `5s`.
+fn duration_within<const MIN_MS: u64, const MAX_MS: u64>(value: &str) -> Result<Duration, String> {
+    let duration = humantime::parse_duration(value).map_err(|e| e.to_string())?;
+    let range = || format!("{} to {}", humantime::format_duration(Duration::from_millis(MIN_MS)), humantime::format_duration(Duration::from_millis(MAX_MS)));
+    if duration < Duration::from_millis(MIN_MS) || duration > Duration::from_millis(MAX_MS) {
+        return Err(format!("must be from {}", range()));
+    }
+    Ok(duration)
+}
+
+/// An absolute `http://` or `https://` URL with a host.
+fn http_url(value: &str) -> Result<String, String> {
+    let rest = value.strip_prefix("https://").or_else(|| value.strip_prefix("http://")).ok_or("must be an http:// or https:// URL")?;
+    let host = rest.split(['/', '?', '#']).next().unwrap_or("");
+    if host.is_empty() || value.chars().any(char::is_whitespace) {
+        return Err("must be an absolute URL with a host, e.g. https://subgraph.example.com/oauth/callback".into());
+    }
+    Ok(value.to_owned())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -507,7 +581,7 @@ mod tests {
         let mut argv = vec!["ghl-subgraph", "serve"];
         argv.extend_from_slice(extra);
         match Cli::try_parse_from(argv).unwrap().into_command() {
-            Command::Serve(args) => args,
+            Command::Serve(args) => *args,
             other => panic!("expected serve, got {other:?}"),
         }
     }
@@ -665,78 +739,4 @@ mod tests {
         assert_eq!(a.ghl.request_timeout, Duration::from_millis(1500));
         assert_eq!(a.ghl.connect_timeout, Duration::from_secs(2));
     }
-}
-
-/// `IP:PORT`, or `HOST:PORT` resolved once here; of several addresses the first IPv4 one, so
-/// `localhost` means 127.0.0.1 (what the default and the docs use) rather than `::1`.
-fn listen_addr(value: &str) -> Result<SocketAddr, String> {
-    if let Ok(addr) = value.parse::<SocketAddr>() {
-        return Ok(addr);
-    }
-    let usage = "must be IP:PORT or HOST:PORT, e.g. 127.0.0.1:4000 or localhost:4000";
-    let addrs: Vec<SocketAddr> = std::net::ToSocketAddrs::to_socket_addrs(value).map_err(|e| format!("{usage} ({e})"))?.collect();
-    addrs.iter().find(|a| a.is_ipv4()).or(addrs.first()).copied().ok_or_else(|| format!("{usage} (the host resolves to no address)"))
-}
-
-/// A duration above zero (`250ms`, `10s`).
-fn positive_duration(value: &str) -> Result<Duration, String> {
-    match humantime::parse_duration(value) {
-        Ok(duration) if !duration.is_zero() => Ok(duration),
-        Ok(_) => Err("must be above zero".into()),
-        Err(error) => Err(error.to_string()),
-    }
-}
-
-/// At least 16 characters; the error never repeats the value.
-fn metrics_key(value: &str) -> Result<secrecy::SecretString, String> {
-    if value.trim().chars().count() < 16 {
-        return Err("METRICS_API_KEY must be at least 16 characters (the value is not shown)".into());
-    }
-    Ok(secrecy::SecretString::from(value.trim().to_owned()))
-}
-
-/// The message of a refused value without the value itself; other clap errors as clap prints them.
-pub fn message_without_values(error: &clap::Error) -> Option<String> {
-    use clap::error::{ContextKind, ContextValue};
-    error.get(ContextKind::InvalidValue)?;
-    let setting = match error.get(ContextKind::InvalidArg) {
-        Some(ContextValue::String(arg)) => arg.clone(),
-        _ => "a setting".to_owned(),
-    };
-    let reason = match (std::error::Error::source(error), error.get(ContextKind::ValidValue)) {
-        (Some(source), _) => source.to_string(),
-        (None, Some(ContextValue::Strings(valid))) => format!("use one of {}", valid.join(", ")),
-        (None, _) => "not an accepted value".to_owned(),
-    };
-    Some(format!("error: invalid value for {setting} (the value is not shown): {reason}\n\nFor more information, try '--help'."))
-}
-
-fn exit_without_values(error: clap::Error) -> ! {
-    match message_without_values(&error) {
-        Some(message) => {
-            eprintln!("{message}");
-            std::process::exit(2);
-        }
-        None => error.exit(),
-    }
-}
-
-/// A duration from `MIN_MS` to `MAX_MS` milliseconds, e.g. `250ms`, `5s`.
-fn duration_within<const MIN_MS: u64, const MAX_MS: u64>(value: &str) -> Result<Duration, String> {
-    let duration = humantime::parse_duration(value).map_err(|e| e.to_string())?;
-    let range = || format!("{} to {}", humantime::format_duration(Duration::from_millis(MIN_MS)), humantime::format_duration(Duration::from_millis(MAX_MS)));
-    if duration < Duration::from_millis(MIN_MS) || duration > Duration::from_millis(MAX_MS) {
-        return Err(format!("must be from {}", range()));
-    }
-    Ok(duration)
-}
-
-/// An absolute `http://` or `https://` URL with a host.
-fn http_url(value: &str) -> Result<String, String> {
-    let rest = value.strip_prefix("https://").or_else(|| value.strip_prefix("http://")).ok_or("must be an http:// or https:// URL")?;
-    let host = rest.split(['/', '?', '#']).next().unwrap_or("");
-    if host.is_empty() || value.chars().any(char::is_whitespace) {
-        return Err("must be an absolute URL with a host, e.g. https://subgraph.example.com/oauth/callback".into());
-    }
-    Ok(value.to_owned())
 }

@@ -114,7 +114,7 @@ pub fn serve_args(base_url: &str, setup: &Setup) -> ServeArgs {
     }
     argv.extend(setup.extra.iter().cloned());
     match Cli::try_parse_from(argv).expect("valid test args").into_command() {
-        Command::Serve(args) => args,
+        Command::Serve(args) => *args,
         _ => unreachable!("serve args"),
     }
 }

@@ -89,7 +89,7 @@ pub async fn spawn_oauth_app_with(sandbox: &RunningSandbox, store: &Path, extra:
     argv.extend(oauth_argv(&sandbox.base_url(), port, store, extra));
     edit(&mut argv);
     let args = match Cli::try_parse_from(argv).expect("valid oauth args").into_command() {
-        Command::Serve(args) => args,
+        Command::Serve(args) => *args,
         _ => unreachable!("serve args"),
     };
     let running = serve_on(listener, args).await;
