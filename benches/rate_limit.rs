@@ -20,14 +20,26 @@ const LIMIT_PER_SECOND: f64 = 100.0;
 
 #[tokio::main]
 async fn main() {
-    let sandbox = Sandbox::spawn(SandboxConfig { contacts: QUERIES, rate_limit: LIMIT.parse().expect("limit"), ..Default::default() })
-        .await
-        .expect("sandbox");
+    let sandbox = Sandbox::spawn(SandboxConfig { contacts: QUERIES, rate_limit: LIMIT.parse().expect("limit"), ..Default::default() }).await.expect("sandbox");
     let argv = [
-        "ghl-subgraph", "serve", "--listen", "127.0.0.1:0",
-        "--ghl-base-url", &sandbox.base_url(),
-        "--ghl-token", ghl_sandbox::READ_TOKEN, "--ghl-location-id", ghl_sandbox::LOCATION_ID, "--ghl-scopes", "contacts.readonly",
-        "--rate-limit", LIMIT, "--limiter-max-wait", "120s", "--operation-timeout", "180s",
+        "ghl-subgraph",
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--ghl-base-url",
+        &sandbox.base_url(),
+        "--ghl-token",
+        ghl_sandbox::READ_TOKEN,
+        "--ghl-location-id",
+        ghl_sandbox::LOCATION_ID,
+        "--ghl-scopes",
+        "contacts.readonly",
+        "--rate-limit",
+        LIMIT,
+        "--limiter-max-wait",
+        "120s",
+        "--operation-timeout",
+        "180s",
     ];
     let Command::Serve(args) = Cli::try_parse_from(argv).expect("args").into_command() else { unreachable!() };
     let config = ServeConfig::try_from(*args).expect("valid config");

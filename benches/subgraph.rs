@@ -84,12 +84,7 @@ impl Subgraph {
 
     fn peak_rss_kib(&self) -> u64 {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap_or_default();
-        status
-            .lines()
-            .find(|l| l.starts_with("VmHWM:"))
-            .and_then(|l| l.split_whitespace().nth(1))
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0)
+        status.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| l.split_whitespace().nth(1)).and_then(|v| v.parse().ok()).unwrap_or(0)
     }
 }
 
@@ -106,14 +101,10 @@ fn ms(d: Duration) -> String {
 
 #[tokio::main]
 async fn main() {
-    let sandbox = Sandbox::spawn(SandboxConfig {
-        contacts: 1_000,
-        rate_limit: "10000000/1s".parse().expect("limit"),
-        daily_limit: u64::MAX / 2,
-        ..Default::default()
-    })
-    .await
-    .expect("sandbox");
+    let sandbox =
+        Sandbox::spawn(SandboxConfig { contacts: 1_000, rate_limit: "10000000/1s".parse().expect("limit"), daily_limit: u64::MAX / 2, ..Default::default() })
+            .await
+            .expect("sandbox");
     let subgraph = Subgraph::start(&sandbox.base_url());
     let ids = Arc::new(sandbox.contact_ids());
     let http = reqwest::Client::builder().pool_max_idle_per_host(64).build().expect("client");
@@ -165,7 +156,8 @@ async fn main() {
         sandbox.set_latency(latency);
         // Baseline: one direct upstream round trip at this latency.
         let t = Instant::now();
-        let _ = http.get(format!("{}/contacts/{}", sandbox.base_url(), ids[0])).bearer_auth(ghl_sandbox::WRITE_TOKEN).header("Version", "2021-07-28").send().await;
+        let _ =
+            http.get(format!("{}/contacts/{}", sandbox.base_url(), ids[0])).bearer_auth(ghl_sandbox::WRITE_TOKEN).header("Version", "2021-07-28").send().await;
         let round_trip = t.elapsed();
         sandbox.clear_requests();
         let t = Instant::now();

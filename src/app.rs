@@ -53,14 +53,14 @@ impl App {
         let _ = crate::metrics::handle();
         let metrics_key = http.metrics_key.as_ref().map(|key| Arc::new(CallerKeys::single(secrecy::ExposeSecret::expose_secret(key))));
         let readiness = Arc::new(Readiness::new(services.client.clone(), services.static_tenant.clone()));
-        let mut router = router(services.graphql, http.max_body_bytes, http.body_read_timeout, metrics_key).route("/readyz", get(move || readyz(readiness.clone())));
+        let mut router =
+            router(services.graphql, http.max_body_bytes, http.body_read_timeout, metrics_key).route("/readyz", get(move || readyz(readiness.clone())));
         if let Some(oauth_routes) = services.oauth_routes {
             router = router.merge(oauth_routes);
         }
         let hosts = HostPolicy::new(!public, &http.allowed_hosts);
-        let router = router
-            .layer(axum::middleware::from_fn_with_state(hosts, crate::host_guard::check))
-            .layer(axum::middleware::from_fn(crate::response_headers::add));
+        let router =
+            router.layer(axum::middleware::from_fn_with_state(hosts, crate::host_guard::check)).layer(axum::middleware::from_fn(crate::response_headers::add));
         Ok(Self {
             listener,
             router,
@@ -86,7 +86,11 @@ impl App {
         ];
         #[cfg(feature = "sandbox")]
         if self.sandbox.is_some() {
-            lines.push(format!("Running on the embedded GHL sandbox at {} (location `{}`, seeded data, no credentials needed).", self.upstream, ghl_sandbox::LOCATION_ID));
+            lines.push(format!(
+                "Running on the embedded GHL sandbox at {} (location `{}`, seeded data, no credentials needed).",
+                self.upstream,
+                ghl_sandbox::LOCATION_ID
+            ));
             lines.push("To use real GHL: set GHL_TOKEN (a private integration token), GHL_LOCATION_ID and GHL_SCOPES, or pass --auth forward.".into());
             return lines.join("\n");
         }

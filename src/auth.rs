@@ -134,10 +134,8 @@ pub fn bearer_token(value: &str) -> Option<&str> {
 
 /// The location named in `x-ghl-location-id`, checked to be a valid GHL id.
 fn location_of(credentials: &Credentials) -> Result<PathId, AppError> {
-    let location = credentials
-        .location
-        .as_deref()
-        .ok_or_else(|| AppError::Unauthenticated(format!("send the GHL location id in the `{LOCATION_HEADER}` header")))?;
+    let location =
+        credentials.location.as_deref().ok_or_else(|| AppError::Unauthenticated(format!("send the GHL location id in the `{LOCATION_HEADER}` header")))?;
     PathId::parse(location.trim(), "x-ghl-location-id").map_err(|_| AppError::BadUserInput(format!("`{LOCATION_HEADER}` is not a valid GHL location id")))
 }
 

@@ -17,17 +17,10 @@ const DATA_POLICY: &str = "default-src 'none'; frame-ancestors 'none'";
 
 pub async fn add(request: Request, next: Next) -> Response {
     let mut response = next.run(request).await;
-    let is_html = response
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("text/html"));
+    let is_html = response.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|v| v.starts_with("text/html"));
     let headers = response.headers_mut();
-    let fixed: [(HeaderName, &'static str); 3] = [
-        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
-        (header::REFERRER_POLICY, "no-referrer"),
-        (header::X_FRAME_OPTIONS, "DENY"),
-    ];
+    let fixed: [(HeaderName, &'static str); 3] =
+        [(header::X_CONTENT_TYPE_OPTIONS, "nosniff"), (header::REFERRER_POLICY, "no-referrer"), (header::X_FRAME_OPTIONS, "DENY")];
     for (name, value) in fixed {
         headers.insert(name, HeaderValue::from_static(value));
     }

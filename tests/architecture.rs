@@ -105,12 +105,10 @@ fn the_flow_runs_from_the_schema_through_the_data_layer_to_the_client() {
 
 #[test]
 fn the_cycle_finder_finds_a_cycle() {
-    let graph: Graph = [("a", "b"), ("b", "c"), ("c", "a"), ("c", "d")]
-        .iter()
-        .fold(Graph::new(), |mut g, (from, to)| {
-            g.entry((*from).into()).or_default().insert((*to).into());
-            g
-        });
+    let graph: Graph = [("a", "b"), ("b", "c"), ("c", "a"), ("c", "d")].iter().fold(Graph::new(), |mut g, (from, to)| {
+        g.entry((*from).into()).or_default().insert((*to).into());
+        g
+    });
     assert_eq!(cycle_from(&graph, "a"), Some(vec!["a".into(), "b".into(), "c".into(), "a".into()]));
     assert_eq!(cycle_from(&graph, "d"), None);
 }

@@ -42,10 +42,25 @@ fn a_short_metrics_key_is_refused_without_printing_it() {
 
 /// `serve --auth oauth` whose token store cannot be created: it logs (no API keys) and then fails.
 fn start_oauth_on_an_impossible_store(extra_env: &[(&str, &str)]) -> (i32, String) {
-    let file = std::env::temp_dir().join(format!("ghl-config-errors-{}-{:x}", std::process::id(), std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos()));
+    let file = std::env::temp_dir().join(format!(
+        "ghl-config-errors-{}-{:x}",
+        std::process::id(),
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos()
+    ));
     std::fs::write(&file, b"a file, not a directory").unwrap();
     let output = Command::new(env!("CARGO_BIN_EXE_ghl-subgraph"))
-        .args(["--listen", "127.0.0.1:0", "--auth", "oauth", "--ghl-client-id", "id", "--ghl-client-secret", "secret", "--ghl-redirect-uri", "https://x.example/oauth/callback"])
+        .args([
+            "--listen",
+            "127.0.0.1:0",
+            "--auth",
+            "oauth",
+            "--ghl-client-id",
+            "id",
+            "--ghl-client-secret",
+            "secret",
+            "--ghl-redirect-uri",
+            "https://x.example/oauth/callback",
+        ])
         .env("TOKEN_STORE", file.join("store"))
         .env("TOKEN_STORE_KEY", "ab".repeat(32))
         .env_remove("SUBGRAPH_API_KEYS")

@@ -6,8 +6,8 @@
 //!   secret, store key or API key appears in its logs, its responses, `tokens list`, or the store.
 
 use std::collections::BTreeSet;
-use std::process::Child as Process;
 use std::path::{Path, PathBuf};
+use std::process::Child as Process;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 

@@ -102,7 +102,10 @@ where
         let call = async move {
             receiver.await.unwrap_or_else(|_| {
                 tracing::error!(endpoint, "a shared GHL call's task ended abnormally");
-                Err(GhlError::at(GhlErrorKind::Unavailable { reason: Unavailability::ConnectionLost }, UpstreamCall { method: "GET", path: endpoint, status: None }))
+                Err(GhlError::at(
+                    GhlErrorKind::Unavailable { reason: Unavailability::ConnectionLost },
+                    UpstreamCall { method: "GET", path: endpoint, status: None },
+                ))
             })
         }
         .boxed()

@@ -200,20 +200,12 @@ pub fn page_request(cursors: &TenantCursors, first: i32, after: Option<&str>) ->
 }
 
 /// Builds a page from rows fetched with one extra row to learn whether more follow.
-pub fn page(
-    cursors: &TenantCursors,
-    mut rows: Vec<(PageCursor, Contact)>,
-    first: u32,
-    has_previous_page: bool,
-    total: Option<u64>,
-) -> ContactConnection {
+pub fn page(cursors: &TenantCursors, mut rows: Vec<(PageCursor, Contact)>, first: u32, has_previous_page: bool, total: Option<u64>) -> ContactConnection {
     let has_next_page = rows.len() > first as usize;
     rows.truncate(first as usize);
     let total_count = total.map(|t| i32::try_from(t).unwrap_or(i32::MAX));
     let mut connection = Connection::with_additional_fields(has_previous_page, has_next_page, ConnectionTotals { total_count });
-    connection.edges.extend(
-        rows.into_iter().map(|(cursor, node)| Edge::new(SignedCursor { cursor, cursors: cursors.clone() }, node)),
-    );
+    connection.edges.extend(rows.into_iter().map(|(cursor, node)| Edge::new(SignedCursor { cursor, cursors: cursors.clone() }, node)));
     connection
 }
 

@@ -53,12 +53,7 @@ impl Contact {
     async fn name(&self) -> Option<String> {
         let data = &self.data;
         data.name.clone().filter(|n| !n.trim().is_empty()).or_else(|| {
-            let joined = [data.first_name.as_deref(), data.last_name.as_deref()]
-                .into_iter()
-                .flatten()
-                .filter(|s| !s.is_empty())
-                .collect::<Vec<_>>()
-                .join(" ");
+            let joined = [data.first_name.as_deref(), data.last_name.as_deref()].into_iter().flatten().filter(|s| !s.is_empty()).collect::<Vec<_>>().join(" ");
             (!joined.is_empty()).then_some(joined)
         })
     }
@@ -333,9 +328,8 @@ pub struct UpdateContactInput {
 
 impl CreateContactInput {
     pub fn into_wire(self) -> AppResult<ContactWrite> {
-        let identifies = [&self.name, &self.first_name, &self.last_name, &self.email, &self.phone]
-            .iter()
-            .any(|f| f.as_deref().is_some_and(|s| !s.trim().is_empty()));
+        let identifies =
+            [&self.name, &self.first_name, &self.last_name, &self.email, &self.phone].iter().any(|f| f.as_deref().is_some_and(|s| !s.trim().is_empty()));
         if !identifies {
             return Err(AppError::BadUserInput("a contact needs at least one of name, firstName, lastName, email or phone".into()));
         }

@@ -179,7 +179,11 @@ fn enter<'a>(name: &'a Name, fragments: &HashMap<&'a Name, Written<'a>>, measure
 
 /// The measure of fragment `root`, depth-first with an explicit stack: a chain of thousands of
 /// fragments must not recurse thousands of frames deep.
-fn fragment_measure<'a>(root: &'a Name, fragments: &HashMap<&'a Name, Written<'a>>, measured: &mut HashMap<&'a Name, Status>) -> Result<Measure, FragmentCycle> {
+fn fragment_measure<'a>(
+    root: &'a Name,
+    fragments: &HashMap<&'a Name, Written<'a>>,
+    measured: &mut HashMap<&'a Name, Status>,
+) -> Result<Measure, FragmentCycle> {
     let spreads_of = |name: &Name| fragments.get(name).map_or(&[][..], |w| &w.spreads[..]);
     let mut stack = match enter(root, fragments, measured)? {
         Entry::Known(m) => return Ok(m),
@@ -215,9 +219,7 @@ impl FieldTally {
     /// Spends `fields` if the total stays within `limit`: the new total, or what was already
     /// spent (a refused operation spends nothing).
     pub fn spend(&self, fields: usize, limit: usize) -> Result<usize, usize> {
-        self.0
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |spent| spent.checked_add(fields).filter(|total| *total <= limit))
-            .map(|spent| spent + fields)
+        self.0.fetch_update(Ordering::AcqRel, Ordering::Acquire, |spent| spent.checked_add(fields).filter(|total| *total <= limit)).map(|spent| spent + fields)
     }
 }
 
@@ -321,7 +323,8 @@ mod tests {
         assert_eq!(e.depth, 3, "1 + F's 2; F inside `__schema` adds no depth");
         assert_eq!(e.introspection, 2 + 3, "`__schema`, `types` and F's three fields");
         assert_eq!(e.fields, 1 + 3 + 2 + 3);
-        let nested = measure("{ __schema { ...G } } fragment G on __Schema { types { ...H } } fragment H on __Type { name ofType { name } }").expect("measured");
+        let nested =
+            measure("{ __schema { ...G } } fragment G on __Schema { types { ...H } } fragment H on __Type { name ofType { name } }").expect("measured");
         assert_eq!((nested.depth, nested.introspection), (0, 5));
     }
 

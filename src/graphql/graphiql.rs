@@ -34,11 +34,7 @@ pub fn page(ask_for_api_key: bool) -> Response {
 /// `GET /graphiql/{file}`: one of the vendored files, cached for a day.
 pub async fn asset(Path(file): Path<String>) -> Response {
     match ASSETS.iter().find(|(name, _, _)| *name == file) {
-        Some((_, content_type, bytes)) => (
-            [(header::CONTENT_TYPE, *content_type), (header::CACHE_CONTROL, "public, max-age=86400")],
-            *bytes,
-        )
-            .into_response(),
+        Some((_, content_type, bytes)) => ([(header::CONTENT_TYPE, *content_type), (header::CACHE_CONTROL, "public, max-age=86400")], *bytes).into_response(),
         None => StatusCode::NOT_FOUND.into_response(),
     }
 }

@@ -69,9 +69,12 @@ mod tests {
     #[test]
     fn only_a_non_empty_preflight_header_counts() {
         assert!(!has_preflight_header(&HeaderMap::new()));
-        for (name, value, expected) in
-            [("apollo-require-preflight", "true", true), ("x-apollo-operation-name", "Op", true), ("apollo-require-preflight", " ", false), ("x-requested-with", "x", false)]
-        {
+        for (name, value, expected) in [
+            ("apollo-require-preflight", "true", true),
+            ("x-apollo-operation-name", "Op", true),
+            ("apollo-require-preflight", " ", false),
+            ("x-requested-with", "x", false),
+        ] {
             let mut headers = HeaderMap::new();
             headers.insert(name, value.parse().unwrap());
             assert_eq!(has_preflight_header(&headers), expected, "{name}: {value:?}");

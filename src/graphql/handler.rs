@@ -163,11 +163,7 @@ impl GetParams {
 /// In front of the GET guards: a browser asking for a page (HTML, no operation in the URL) gets
 /// GraphiQL, which needs no key; the page then sends its own requests through the guards.
 async fn graphiql_page(State(state): State<GraphqlState>, request: axum::extract::Request, next: Next) -> Response {
-    let wants_html = request
-        .headers()
-        .get(header::ACCEPT)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|accept| accept.contains("text/html"));
+    let wants_html = request.headers().get(header::ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|accept| accept.contains("text/html"));
     let has_query = Query::<GetParams>::try_from_uri(request.uri()).is_ok_and(|Query(p)| p.query.is_some() || p.extensions.is_some());
     if wants_html && !has_query {
         return graphiql::page(!state.callers.is_empty());
@@ -281,11 +277,7 @@ struct WireResponse<'a> {
 
 impl<'a> From<&'a async_graphql::Response> for WireResponse<'a> {
     fn from(response: &'a async_graphql::Response) -> Self {
-        Self {
-            data: (!is_request_error(response)).then_some(&response.data),
-            errors: &response.errors,
-            extensions: &response.extensions,
-        }
+        Self { data: (!is_request_error(response)).then_some(&response.data), errors: &response.errors, extensions: &response.extensions }
     }
 }
 

@@ -46,9 +46,7 @@ pub struct SchemaReader;
 
 /// `_service` at the root of an operation: the federation SDL, the whole schema with its docs.
 fn sdl_in(document: &ExecutableDocument) -> Option<&'static str> {
-    let at_root = |set: &SelectionSet| {
-        set.items.iter().any(|item| matches!(&item.node, Selection::Field(field) if field.node.name.node == "_service"))
-    };
+    let at_root = |set: &SelectionSet| set.items.iter().any(|item| matches!(&item.node, Selection::Field(field) if field.node.name.node == "_service"));
     let fragments_too = document.fragments.values().any(|f| at_root(&f.node.selection_set.node));
     (document.operations.iter().any(|(_, op)| at_root(&op.node.selection_set.node)) || fragments_too).then_some("_service")
 }
@@ -66,13 +64,7 @@ impl ExtensionFactory for IntrospectionGate {
 #[async_graphql::async_trait::async_trait]
 impl Extension for IntrospectionGate {
     /// Runs on the document the limit checks already parsed (no second parse).
-    async fn parse_query(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        query: &str,
-        variables: &Variables,
-        next: NextParseQuery<'_>,
-    ) -> ServerResult<ExecutableDocument> {
+    async fn parse_query(&self, ctx: &ExtensionContext<'_>, query: &str, variables: &Variables, next: NextParseQuery<'_>) -> ServerResult<ExecutableDocument> {
         let document = next.run(ctx, query, variables).await?;
         let reads_sdl = ctx.data_opt::<SchemaReader>().is_some();
         let found = introspection_in(&document).or_else(|| (!reads_sdl).then(|| sdl_in(&document)).flatten());

@@ -127,8 +127,7 @@ impl LimitCheck {
         if shape.directives > limits.max_directives {
             return Err(refusal(format!("the operation uses {} directives; the limit is {}", shape.directives, limits.max_directives)));
         }
-        let expansion = expand(&document)
-            .map_err(|cycle| refusal(format!("fragment `{}` spreads itself, directly or through other fragments", cycle.0)))?;
+        let expansion = expand(&document).map_err(|cycle| refusal(format!("fragment `{}` spreads itself, directly or through other fragments", cycle.0)))?;
         let (fields, max) = (expansion.fields, limits.max_expanded_fields);
         if fields > max {
             return Err(refusal(format!("the operation selects {fields} fields once its fragments are inlined; the limit is {max}")));
@@ -143,17 +142,14 @@ impl LimitCheck {
         // Each reference resolves the whole `_entities` selection again.
         let entity_cost = references.saturating_mul(fields);
         if entity_cost > limits.max_complexity {
-            return Err(refusal(format!(
-                "the operation is too complex (limit {}): {references} entity references × {fields} fields",
-                limits.max_complexity
-            )));
+            return Err(refusal(format!("the operation is too complex (limit {}): {references} entity references × {fields} fields", limits.max_complexity)));
         }
         self.introspection_cost.store(expansion.introspection, Ordering::Relaxed);
         // Last, so an operation refused for anything else spends nothing of its batch's budget.
         if let Some(tally) = tally_of(request) {
-            tally.spend(fields, max).map_err(|spent| {
-                refusal(format!("the batch selects more than {max} fields in all: {spent} before this operation's {fields}"))
-            })?;
+            tally
+                .spend(fields, max)
+                .map_err(|spent| refusal(format!("the batch selects more than {max} fields in all: {spent} before this operation's {fields}")))?;
         }
         Ok(document)
     }
@@ -198,13 +194,7 @@ impl Extension for LimitCheck {
     }
 
     /// Gives async-graphql's own recursion and directive checks our code.
-    async fn parse_query(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        query: &str,
-        variables: &Variables,
-        next: NextParseQuery<'_>,
-    ) -> ServerResult<ExecutableDocument> {
+    async fn parse_query(&self, ctx: &ExtensionContext<'_>, query: &str, variables: &Variables, next: NextParseQuery<'_>) -> ServerResult<ExecutableDocument> {
         let limits = &self.limits;
         next.run(ctx, query, variables).await.map_err(|error| {
             if error.message.contains("recursion") || error.message.contains("too deep") {
@@ -220,10 +210,8 @@ impl Extension for LimitCheck {
     /// The complexity check, done here rather than by async-graphql's `limit_complexity`, which
     /// would count introspection too.
     async fn validation(&self, ctx: &ExtensionContext<'_>, next: NextValidation<'_>) -> Result<ValidationResult, Vec<ServerError>> {
-        let result = next
-            .run(ctx)
-            .await
-            .map_err(|errors| errors.into_iter().map(|error| ErrorCode::GraphqlValidationFailed.fill_in(error)).collect::<Vec<_>>())?;
+        let result =
+            next.run(ctx).await.map_err(|errors| errors.into_iter().map(|error| ErrorCode::GraphqlValidationFailed.fill_in(error)).collect::<Vec<_>>())?;
         let max = self.limits.max_complexity;
         if result.complexity.saturating_sub(self.introspection_cost.load(Ordering::Relaxed)) > max {
             return Err(vec![refusal(format!("the operation is too complex (limit {max}); ask for fewer items per list"))]);

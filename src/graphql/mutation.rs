@@ -86,13 +86,7 @@ impl Mutation {
     }
 
     /// Marks a task completed or pending (`PUT /contacts/{contactId}/tasks/{taskId}/completed`).
-    async fn complete_task(
-        &self,
-        ctx: &Context<'_>,
-        contact_id: ID,
-        id: ID,
-        #[graphql(default = true)] completed: bool,
-    ) -> FieldResult<Option<Task>> {
+    async fn complete_task(&self, ctx: &Context<'_>, contact_id: ID, id: ID, #[graphql(default = true)] completed: bool) -> FieldResult<Option<Task>> {
         let scope = Scope::for_write(ctx)?;
         let contact = PathId::parse(&contact_id, "contactId")?;
         let task_id = PathId::parse(&id, "id")?;

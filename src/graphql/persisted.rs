@@ -243,7 +243,8 @@ impl Safelist {
     /// Parses the file's text; a map key that is not its text's sha256 is refused, since a client
     /// computing the hash would never find it.
     pub fn parse(raw: &str) -> Result<Self, String> {
-        let file: SafelistFile = serde_json::from_str(raw).map_err(|e| format!("expected a JSON map of sha256 → operation, a list of operations, or an Apollo manifest ({e})"))?;
+        let file: SafelistFile =
+            serde_json::from_str(raw).map_err(|e| format!("expected a JSON map of sha256 → operation, a list of operations, or an Apollo manifest ({e})"))?;
         let mut list = Self::default();
         match file {
             SafelistFile::Map(map) => {

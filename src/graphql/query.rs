@@ -48,10 +48,8 @@ impl Query {
             return Ok(Some(page(&scope.cursors, Vec::new(), 0, search_after.is_some(), None)));
         }
         let ContactPage { contacts, total } = scope.data.search_contacts(query.as_deref(), first + 1, search_after.as_deref()).await?;
-        let rows = contacts
-            .into_iter()
-            .map(|contact| (PageCursor::SearchAfter(contact.search_after.clone().unwrap_or_default()), Contact::new(contact)))
-            .collect();
+        let rows =
+            contacts.into_iter().map(|contact| (PageCursor::SearchAfter(contact.search_after.clone().unwrap_or_default()), Contact::new(contact))).collect();
         Ok(Some(page(&scope.cursors, rows, first, search_after.is_some(), total)))
     }
 

@@ -34,10 +34,8 @@ impl RequestContext {
     /// The operation's deadline starts now: every upstream call it makes stops by then.
     pub fn new(tenant: Result<Tenant, AppError>, data: &DataLayer, options: &RequestOptions) -> Self {
         let deadline = Instant::now() + options.operation_timeout;
-        let scope = tenant.map(|tenant| Scope {
-            cursors: options.cursor_key.for_location(tenant.location_id()),
-            data: data.for_request(tenant.until(deadline)),
-        });
+        let scope =
+            tenant.map(|tenant| Scope { cursors: options.cursor_key.for_location(tenant.location_id()), data: data.for_request(tenant.until(deadline)) });
         Self { scope, entity_positions: OnceLock::new() }
     }
 

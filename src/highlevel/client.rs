@@ -20,10 +20,10 @@ use tracing::{debug, instrument, warn};
 
 use super::breaker::{BreakerConfig, CircuitBreaker, Transition};
 use super::error::{GhlError, GhlErrorKind, Unavailability, UpstreamCall};
-use super::limiter::{LimiterConfig, RateLimiter, Refusal};
-use super::retry::{backoff, is_retryable, RetryBudget, RetryConfig};
 use super::ids::PathId;
+use super::limiter::{LimiterConfig, RateLimiter, Refusal};
 use super::models::*;
+use super::retry::{backoff, is_retryable, RetryBudget, RetryConfig};
 use super::tenant::Tenant;
 use super::API_VERSION;
 
@@ -111,19 +111,9 @@ impl GhlClient {
         self.call(tenant, Method::POST, route, &[], Some(&body)).await
     }
 
-    pub async fn contacts_by_business(
-        &self,
-        tenant: &Tenant,
-        business_id: &PathId,
-        limit: u32,
-        skip: u64,
-    ) -> Result<BusinessContactsEnvelope, GhlError> {
+    pub async fn contacts_by_business(&self, tenant: &Tenant, business_id: &PathId, limit: u32, skip: u64) -> Result<BusinessContactsEnvelope, GhlError> {
         let route = Route::new("/contacts/business/{businessId}", format!("/contacts/business/{}", business_id.segment()));
-        let query = [
-            ("locationId", tenant.location_id().to_owned()),
-            ("limit", limit.to_string()),
-            ("skip", skip.to_string()),
-        ];
+        let query = [("locationId", tenant.location_id().to_owned()), ("limit", limit.to_string()), ("skip", skip.to_string())];
         self.call(tenant, Method::GET, route, &query, None::<&()>).await
     }
 
@@ -302,14 +292,7 @@ impl GhlClient {
 
     /// One HTTP exchange with GHL: breaker, limiter, concurrency bound, timeout, classification.
     #[instrument(name = "ghl.call", skip_all, fields(method = %method, endpoint = route.template, location = tenant.location_id()))]
-    async fn attempt(
-        &self,
-        tenant: &Tenant,
-        method: &Method,
-        route: &Route,
-        query: &[(String, String)],
-        body: Option<Bytes>,
-    ) -> Result<Bytes, GhlError> {
+    async fn attempt(&self, tenant: &Tenant, method: &Method, route: &Route, query: &[(String, String)], body: Option<Bytes>) -> Result<Bytes, GhlError> {
         let location = tenant.location_id();
         let budget = tenant.budget_key();
         let mut call = UpstreamCall { method: method_name(method), path: route.template, status: None };
@@ -397,7 +380,12 @@ impl GhlClient {
         histogram!("ghl_upstream_call_duration_seconds", "endpoint" => route.template).record(started.elapsed().as_secs_f64());
         let failed = matches!(
             &result,
-            Err(GhlError { kind: GhlErrorKind::Unavailable { reason: Unavailability::ServerError | Unavailability::Timeout | Unavailability::ConnectFailed | Unavailability::ConnectionLost }, .. })
+            Err(GhlError {
+                kind: GhlErrorKind::Unavailable {
+                    reason: Unavailability::ServerError | Unavailability::Timeout | Unavailability::ConnectFailed | Unavailability::ConnectionLost
+                },
+                ..
+            })
         );
         match admission.record(failed) {
             Transition::Opened => {
@@ -441,11 +429,7 @@ impl Route {
     }
 
     fn task(contact: &PathId, task: &PathId, suffix: &'static str) -> Self {
-        let template = if suffix.is_empty() {
-            "/contacts/{contactId}/tasks/{taskId}"
-        } else {
-            "/contacts/{contactId}/tasks/{taskId}/completed"
-        };
+        let template = if suffix.is_empty() { "/contacts/{contactId}/tasks/{taskId}" } else { "/contacts/{contactId}/tasks/{taskId}/completed" };
         Self::new(template, format!("/contacts/{}/tasks/{}{suffix}", contact.segment(), task.segment()))
     }
 
@@ -534,19 +518,13 @@ mod tests {
         let nf = br#"{"statusCode":400,"message":"Contact not found"}"#;
         assert_eq!(classify(StatusCode::BAD_REQUEST, &headers, nf), GhlErrorKind::NotFound);
         let invalid = br#"{"statusCode":422,"message":["title must be a string"],"error":"Unprocessable Entity"}"#;
-        assert_eq!(
-            classify(StatusCode::UNPROCESSABLE_ENTITY, &headers, invalid),
-            GhlErrorKind::Rejected { detail: Some("title must be a string".into()) }
-        );
+        assert_eq!(classify(StatusCode::UNPROCESSABLE_ENTITY, &headers, invalid), GhlErrorKind::Rejected { detail: Some("title must be a string".into()) });
     }
 
     #[test]
     fn rate_limited_uses_the_interval_header_when_retry_after_is_absent() {
         let mut headers = HeaderMap::new();
         headers.insert("x-ratelimit-interval-milliseconds", "10000".parse().unwrap());
-        assert_eq!(
-            classify(StatusCode::TOO_MANY_REQUESTS, &headers, b""),
-            GhlErrorKind::RateLimited { retry_after: Some(Duration::from_secs(10)) }
-        );
+        assert_eq!(classify(StatusCode::TOO_MANY_REQUESTS, &headers, b""), GhlErrorKind::RateLimited { retry_after: Some(Duration::from_secs(10)) });
     }
 }

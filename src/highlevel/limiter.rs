@@ -162,11 +162,7 @@ impl RateLimiter {
             let now = Instant::now();
             map.retain(|_, location| Arc::strong_count(location) > 1 || location.is_busy(now));
         }
-        let location = Arc::new(Location {
-            line: tokio::sync::Mutex::new(()),
-            waiting: AtomicUsize::new(0),
-            window: Mutex::new(Window::new(&self.config)),
-        });
+        let location = Arc::new(Location { line: tokio::sync::Mutex::new(()), waiting: AtomicUsize::new(0), window: Mutex::new(Window::new(&self.config)) });
         map.insert(id.to_owned(), location.clone());
         location
     }
@@ -331,7 +327,13 @@ mod tests {
 
     #[tokio::test]
     async fn an_exhausted_daily_budget_fails_fast() {
-        let limiter = RateLimiter::new(LimiterConfig { burst_max: 100, burst_interval: Duration::from_secs(10), daily_max: 1, max_wait: Duration::from_secs(10), max_queue: 10_000 });
+        let limiter = RateLimiter::new(LimiterConfig {
+            burst_max: 100,
+            burst_interval: Duration::from_secs(10),
+            daily_max: 1,
+            max_wait: Duration::from_secs(10),
+            max_queue: 10_000,
+        });
         limiter.acquire("a", None).await.unwrap();
         assert!(matches!(limiter.acquire("a", None).await, Err(Refusal::DailyExhausted { .. })));
         let mut headers = HeaderMap::new();

@@ -14,10 +14,10 @@ mod tenant;
 
 pub use breaker::BreakerConfig;
 pub use client::{ClientOptions, GhlClient};
-pub use limiter::LimiterConfig;
-pub use retry::RetryConfig;
 pub use error::{GhlError, GhlErrorKind, Unavailability, UpstreamCall};
 pub use ids::PathId;
+pub use limiter::LimiterConfig;
+pub use retry::RetryConfig;
 pub use tenant::{Scopes, Tenant, SCOPE_READ, SCOPE_TASKS_SEARCH, SCOPE_WRITE};
 
 /// The `Version` header value the contacts, locations and oauth services require.

@@ -85,11 +85,7 @@ impl Tenant {
 
 impl fmt::Debug for Tenant {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Tenant")
-            .field("location_id", &self.location_id)
-            .field("token", &"[redacted]")
-            .field("scopes", &self.scopes)
-            .finish()
+        f.debug_struct("Tenant").field("location_id", &self.location_id).field("token", &"[redacted]").field("scopes", &self.scopes).finish()
     }
 }
 
@@ -99,13 +95,7 @@ pub struct Scopes(BTreeSet<String>);
 
 impl Scopes {
     pub fn parse(raw: &str) -> Self {
-        Self(
-            raw.split([' ', ','])
-                .map(str::trim)
-                .filter(|s| !s.is_empty())
-                .map(str::to_owned)
-                .collect(),
-        )
+        Self(raw.split([' ', ',']).map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect())
     }
 
     pub fn contains(&self, scope: &str) -> bool {

@@ -81,7 +81,9 @@ mod tests {
         let path = |uri: &str| CookieScope::for_redirect_uri(uri).path;
         assert_eq!(path("HTTPS://x.example/api/oauth/callback?a=b"), "/api/oauth");
         assert!(CookieScope::for_redirect_uri("HTTPS://x.example/oauth/callback").secure);
-        for odd in ["https://x.example/a;Domain=evil/oauth/callback", "https://x.example/callback", "https://x.example", "nonsense", "https://x.example/a b/callback"] {
+        for odd in
+            ["https://x.example/a;Domain=evil/oauth/callback", "https://x.example/callback", "https://x.example", "nonsense", "https://x.example/a b/callback"]
+        {
             assert_eq!(path(odd), "/", "{odd}");
         }
     }

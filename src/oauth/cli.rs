@@ -120,7 +120,13 @@ mod tests {
 
     #[test]
     fn listed_ids_and_scopes_cannot_carry_terminal_escapes() {
-        let out = listing(&Listing { records: vec![record("evil\u{1b}]0;owned\u{7}\u{1b}[2J\r\nloc", "contacts.readonly\u{1b}[31m \u{202e}x\\u{1b}"), record("loc-ok_1", "contacts.readonly")], damaged: vec![] });
+        let out = listing(&Listing {
+            records: vec![
+                record("evil\u{1b}]0;owned\u{7}\u{1b}[2J\r\nloc", "contacts.readonly\u{1b}[31m \u{202e}x\\u{1b}"),
+                record("loc-ok_1", "contacts.readonly"),
+            ],
+            damaged: vec![],
+        });
         assert!(out.chars().all(|c| c == '\n' || (' '..='~').contains(&c)), "{out:?}");
         assert_eq!(out.lines().count(), 4, "one line per record: {out:?}");
         assert!(out.contains("(invalid id) evil\\u{1b}]0;owned\\u{7}\\u{1b}[2J\\u{d}\\u{a}loc"), "{out}");

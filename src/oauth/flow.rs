@@ -40,10 +40,13 @@ struct Flow {
 
 /// `/oauth/install` and `/oauth/callback`.
 pub fn routes(config: FlowConfig, signer: StateSigner, grants: GrantClient, tokens: Arc<TokenManager>) -> Router {
-    Router::new()
-        .route("/oauth/install", get(install))
-        .route("/oauth/callback", get(callback))
-        .with_state(Arc::new(Flow { cookie: CookieScope::for_redirect_uri(&config.redirect_uri), config, signer, grants, tokens }))
+    Router::new().route("/oauth/install", get(install)).route("/oauth/callback", get(callback)).with_state(Arc::new(Flow {
+        cookie: CookieScope::for_redirect_uri(&config.redirect_uri),
+        config,
+        signer,
+        grants,
+        tokens,
+    }))
 }
 
 async fn install(State(flow): State<Arc<Flow>>) -> Response {
@@ -61,11 +64,10 @@ async fn install(State(flow): State<Arc<Flow>>) -> Response {
     );
     let cookie = browser::set_cookie(&issued.browser_secret, flow.signer.ttl(), &flow.cookie);
     match (HeaderValue::from_str(&target), cookie) {
-        (Ok(location), Some(cookie)) => (
-            StatusCode::FOUND,
-            [(header::LOCATION, location), (header::SET_COOKIE, cookie), (header::CACHE_CONTROL, HeaderValue::from_static("no-store"))],
-        )
-            .into_response(),
+        (Ok(location), Some(cookie)) => {
+            (StatusCode::FOUND, [(header::LOCATION, location), (header::SET_COOKIE, cookie), (header::CACHE_CONTROL, HeaderValue::from_static("no-store"))])
+                .into_response()
+        }
         _ => page(StatusCode::INTERNAL_SERVER_ERROR, "Install failed", "The consent URL is not valid; check --oauth-consent-url."),
     }
 }
@@ -93,7 +95,9 @@ async fn complete(flow: &Flow, code: Option<&str>, cancelled: bool) -> Response 
     };
     let granted = match flow.grants.exchange_code(code).await {
         Ok(granted) => granted,
-        Err(GrantError::InvalidGrant) => return page(StatusCode::BAD_REQUEST, "Install refused", "GHL refused the authorization code (used or expired). Start again from /oauth/install."),
+        Err(GrantError::InvalidGrant) => {
+            return page(StatusCode::BAD_REQUEST, "Install refused", "GHL refused the authorization code (used or expired). Start again from /oauth/install.")
+        }
         Err(GrantError::InvalidClient) => {
             error!("code exchange refused: GHL rejected the app's client id or secret (check GHL_CLIENT_ID / GHL_CLIENT_SECRET)");
             return page(
@@ -108,11 +112,9 @@ async fn complete(flow: &Flow, code: Option<&str>, cancelled: bool) -> Response 
         }
     };
     match flow.tokens.install(granted).await {
-        Ok(record) => page(
-            StatusCode::OK,
-            "App installed",
-            &format!("The app is installed for location {} with scopes: {}.", record.location_id, record.scopes),
-        ),
+        Ok(record) => {
+            page(StatusCode::OK, "App installed", &format!("The app is installed for location {} with scopes: {}.", record.location_id, record.scopes))
+        }
         Err(InstallError::NotInstallable(NotInstallable::Agency)) => {
             warn!("install refused: GHL issued an agency (Company) token");
             page(

@@ -122,10 +122,7 @@ struct ErrorBody {
 
 impl GrantClient {
     pub fn new(config: GrantConfig) -> Result<Self, reqwest::Error> {
-        let http = reqwest::Client::builder()
-            .timeout(config.timeout)
-            .user_agent(concat!("ghl-subgraph/", env!("CARGO_PKG_VERSION")))
-            .build()?;
+        let http = reqwest::Client::builder().timeout(config.timeout).user_agent(concat!("ghl-subgraph/", env!("CARGO_PKG_VERSION"))).build()?;
         Ok(Self { http, config })
     }
 
@@ -172,7 +169,10 @@ impl GrantClient {
         } else if error == "invalid_client" || status.as_u16() == 401 {
             Err(GrantError::InvalidClient)
         } else {
-            Err(GrantError::Rejected(format!("status {status}, error `{}`", error.chars().filter(|c| c.is_ascii_alphanumeric() || *c == '_').collect::<String>())))
+            Err(GrantError::Rejected(format!(
+                "status {status}, error `{}`",
+                error.chars().filter(|c| c.is_ascii_alphanumeric() || *c == '_').collect::<String>()
+            )))
         }
     }
 }

@@ -12,8 +12,8 @@ use super::flow::{routes, FlowConfig};
 use super::grant::{GrantClient, GrantConfig};
 use super::state::StateSigner;
 use super::store::FileStore;
-use super::tokens::TokenManager;
 use super::store::StoreKey;
+use super::tokens::TokenManager;
 use crate::auth::OAuthAuth;
 use crate::callers::CallerKeys;
 
@@ -51,8 +51,14 @@ impl OAuthApp {
             warn!("--auth oauth without SUBGRAPH_API_KEYS: any caller may act for every installed location");
         }
         let store = FileStore::open(&args.token_store, key).with_context(|| format!("opening the token store {}", args.token_store.display()))?;
-        let grants = GrantClient::new(GrantConfig { base_url: base_url.to_owned(), client_id: client_id.clone(), client_secret, redirect_uri: redirect_uri.clone(), timeout })
-            .context("building the HTTP client for GHL's token endpoint")?;
+        let grants = GrantClient::new(GrantConfig {
+            base_url: base_url.to_owned(),
+            client_id: client_id.clone(),
+            client_secret,
+            redirect_uri: redirect_uri.clone(),
+            timeout,
+        })
+        .context("building the HTTP client for GHL's token endpoint")?;
         let tokens = TokenManager::load(Arc::new(store), grants.clone(), args.refresh_margin, install_url(&redirect_uri))
             .await
             .context("loading the token store (is TOKEN_STORE_KEY the key it was written with?)")?;

@@ -247,10 +247,8 @@ impl FileInner {
         let path = self.path_of(&record.location_id);
         let plaintext = serde_json::to_vec(&sealed).map_err(|_| StoreError::Undecryptable { path: path.clone() })?;
         let nonce = XChaCha20Poly1305::generate_nonce(&mut OsRng);
-        let ciphertext = self
-            .cipher
-            .encrypt(&nonce, Payload { msg: &plaintext, aad: record.location_id.as_bytes() })
-            .map_err(|_| StoreError::Undecryptable { path })?;
+        let ciphertext =
+            self.cipher.encrypt(&nonce, Payload { msg: &plaintext, aad: record.location_id.as_bytes() }).map_err(|_| StoreError::Undecryptable { path })?;
         let mut out = Vec::with_capacity(MAGIC.len() + NONCE_LEN + ciphertext.len());
         out.extend_from_slice(MAGIC);
         out.extend_from_slice(&nonce);
@@ -270,10 +268,7 @@ impl FileInner {
             Some(location) => location.to_owned(),
             None => location_of(path).ok_or_else(bad)?,
         };
-        let plaintext = self
-            .cipher
-            .decrypt(nonce.into(), Payload { msg: ciphertext, aad: expected.as_bytes() })
-            .map_err(|_| bad())?;
+        let plaintext = self.cipher.decrypt(nonce.into(), Payload { msg: ciphertext, aad: expected.as_bytes() }).map_err(|_| bad())?;
         let sealed: Sealed = serde_json::from_slice(&plaintext).map_err(|_| bad())?;
         Ok(TokenRecord {
             location_id: sealed.location_id,

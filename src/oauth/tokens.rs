@@ -162,11 +162,7 @@ impl TokenManager {
 
     /// The single-flight refresh, on its own task: GHL spends the old refresh token as soon as it
     /// answers, so a caller that goes away mid-refresh must not take the new pair with it.
-    async fn refresh(
-        self: &Arc<Self>,
-        location: &str,
-        still_needed: impl Fn(&Self, &TokenRecord) -> bool + Send + 'static,
-    ) -> Result<Tenant, OAuthError> {
+    async fn refresh(self: &Arc<Self>, location: &str, still_needed: impl Fn(&Self, &TokenRecord) -> bool + Send + 'static) -> Result<Tenant, OAuthError> {
         let (manager, location) = (self.clone(), location.to_owned());
         tokio::spawn(async move { manager.refresh_now(&location, still_needed).await })
             .await

@@ -44,7 +44,11 @@ async fn forward_mode_maps_ghl_answers_to_codes() {
     assert_eq!(scope["errors"][0]["extensions"]["upstream"]["status"], json!(401));
 
     let bad = app
-        .graphql_with("query($id: ID!) { contact(id: $id) { id } }", json!({ "id": id }), &[("authorization", "Bearer wrong-token"), (LOCATION, ghl_sandbox::LOCATION_ID)])
+        .graphql_with(
+            "query($id: ID!) { contact(id: $id) { id } }",
+            json!({ "id": id }),
+            &[("authorization", "Bearer wrong-token"), (LOCATION, ghl_sandbox::LOCATION_ID)],
+        )
         .await;
     assert_eq!(codes(&bad), vec!["UNAUTHENTICATED"], "{bad}");
     assert!(!bad.to_string().contains("wrong-token"));
@@ -52,7 +56,11 @@ async fn forward_mode_maps_ghl_answers_to_codes() {
     // A contact of another location: GHL's 403.
     let other = format!("Bearer {}", ghl_sandbox::OTHER_LOCATION_TOKEN);
     let foreign = app
-        .graphql_with("query($id: ID!) { contact(id: $id) { id } }", json!({ "id": id }), &[("authorization", &other), (LOCATION, ghl_sandbox::OTHER_LOCATION_ID)])
+        .graphql_with(
+            "query($id: ID!) { contact(id: $id) { id } }",
+            json!({ "id": id }),
+            &[("authorization", &other), (LOCATION, ghl_sandbox::OTHER_LOCATION_ID)],
+        )
         .await;
     assert_eq!(codes(&foreign), vec!["FORBIDDEN"], "{foreign}");
     assert_eq!(foreign["data"]["contact"], Value::Null);

@@ -8,8 +8,26 @@ use crate::helpers::{codes, spawn_app, Setup, TestApp};
 
 /// Ids that try to leave `/contacts/{id}`: traversal, encoded slashes, NUL, unicode look-alikes.
 const HOSTILE_IDS: &[&str] = &[
-    "../", "..", "../../locations/x", "..%2f", "%2F", "%2e%2e%2f", "a/b", "a\\b", "a\u{0}b", "\u{0}", "é", "ａｂｃ",
-    "a\u{202e}b", "a b", "a?b=1", "a#b", "a;b", "\n", "a\u{2215}b", "%00",
+    "../",
+    "..",
+    "../../locations/x",
+    "..%2f",
+    "%2F",
+    "%2e%2e%2f",
+    "a/b",
+    "a\\b",
+    "a\u{0}b",
+    "\u{0}",
+    "é",
+    "ａｂｃ",
+    "a\u{202e}b",
+    "a b",
+    "a?b=1",
+    "a#b",
+    "a;b",
+    "\n",
+    "a\u{2215}b",
+    "%00",
 ];
 
 fn url(app: &TestApp) -> String {
@@ -111,15 +129,8 @@ async fn wrong_content_types_are_refused() {
     let body = json!({ "query": "{ __typename }" }).to_string();
 
     for content_type in ["text/plain", "application/graphql", "application/xml", "application/jsonx", "json", "application/x-www-form-urlencoded"] {
-        let response = app
-            .http
-            .post(url(&app))
-            .header("content-type", content_type)
-            .header("apollo-require-preflight", "true")
-            .body(body.clone())
-            .send()
-            .await
-            .unwrap();
+        let response =
+            app.http.post(url(&app)).header("content-type", content_type).header("apollo-require-preflight", "true").body(body.clone()).send().await.unwrap();
         assert_eq!(response.status(), 415, "{content_type}");
         assert_eq!(codes(&response.json().await.unwrap()), vec!["BAD_REQUEST"], "{content_type}");
     }
@@ -156,9 +167,7 @@ async fn hostile_ids_inside_federation_representations_never_reach_ghl() {
     let app = spawn_app(Setup::default()).await;
     let representations: Vec<Value> = HOSTILE_IDS.iter().map(|id| json!({ "__typename": "Contact", "id": id })).collect();
 
-    let response = app
-        .graphql("query($r: [_Any!]!) { _entities(representations: $r) { ... on Contact { id } } }", json!({ "r": representations }))
-        .await;
+    let response = app.graphql("query($r: [_Any!]!) { _entities(representations: $r) { ... on Contact { id } } }", json!({ "r": representations })).await;
 
     assert!(response["errors"].as_array().is_some_and(|e| !e.is_empty()), "{response}");
     assert!(app.requests().is_empty(), "{:?}", app.requests());
@@ -237,11 +246,7 @@ async fn every_error_carries_a_documented_code() {
     let cases: [(&str, Value, &str); 5] = [
         ("{ contact(id: ", json!({}), "GRAPHQL_PARSE_FAILED"),
         ("{ contact(id: \"x\") { nope } }", json!({}), "GRAPHQL_VALIDATION_FAILED"),
-        (
-            "mutation($id: ID!) { createTask(contactId: $id, input: { title: \"t\", dueDate: \"tomorrow\" }) { id } }",
-            json!({ "id": id }),
-            "BAD_USER_INPUT",
-        ),
+        ("mutation($id: ID!) { createTask(contactId: $id, input: { title: \"t\", dueDate: \"tomorrow\" }) { id } }", json!({ "id": id }), "BAD_USER_INPUT"),
         ("query A { __typename } query B { __typename }", json!({}), "OPERATION_RESOLUTION_FAILURE"),
         ("query($f: Int!) { contacts(first: $f) { totalCount } }", json!({ "f": "many" }), "GRAPHQL_VALIDATION_FAILED"),
     ];

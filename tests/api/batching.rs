@@ -12,9 +12,7 @@ fn twenty_contacts_twice(ids: &[String]) -> String {
         .iter()
         .take(20)
         .enumerate()
-        .flat_map(|(i, id)| {
-            [format!("a{i}: contact(id: \"{id}\") {{ {NESTED} }}"), format!("b{i}: contact(id: \"{id}\") {{ {NESTED} }}")]
-        })
+        .flat_map(|(i, id)| [format!("a{i}: contact(id: \"{id}\") {{ {NESTED} }}"), format!("b{i}: contact(id: \"{id}\") {{ {NESTED} }}")])
         .collect();
     format!("{{ {} }}", fields.join("\n"))
 }
@@ -76,14 +74,10 @@ async fn tasks_of_many_contacts_load_through_the_location_search_when_the_scope_
 async fn entities_with_repeated_representations_fetch_each_contact_once() {
     let app = spawn_app(Setup::read_only()).await;
     let ids: Vec<String> = app.contact_ids().into_iter().take(10).collect();
-    let representations: Vec<Value> =
-        ids.iter().chain(ids.iter()).chain(ids.iter().take(3)).map(|id| json!({ "__typename": "Contact", "id": id })).collect();
+    let representations: Vec<Value> = ids.iter().chain(ids.iter()).chain(ids.iter().take(3)).map(|id| json!({ "__typename": "Contact", "id": id })).collect();
 
     let response = app
-        .graphql(
-            "query($r: [_Any!]!) { _entities(representations: $r) { ... on Contact { id email notes { id } } } }",
-            json!({ "r": representations }),
-        )
+        .graphql("query($r: [_Any!]!) { _entities(representations: $r) { ... on Contact { id email notes { id } } } }", json!({ "r": representations }))
         .await;
 
     assert_eq!(response["errors"], Value::Null, "{response}");

@@ -35,14 +35,8 @@ async fn requests_without_a_valid_api_key_are_unauthenticated_before_any_ghl_cal
         assert_eq!(codes(&body), vec!["UNAUTHENTICATED"], "{body}");
         assert!(body.get("data").is_none());
     }
-    let get = app
-        .http
-        .get(format!("{}/graphql", app.url))
-        .header("apollo-require-preflight", "true")
-        .query(&[("query", "{ __typename }")])
-        .send()
-        .await
-        .unwrap();
+    let get =
+        app.http.get(format!("{}/graphql", app.url)).header("apollo-require-preflight", "true").query(&[("query", "{ __typename }")]).send().await.unwrap();
     assert_eq!(get.status(), 401, "GET queries need a key too");
     assert!(app.requests().is_empty());
 }

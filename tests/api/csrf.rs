@@ -93,6 +93,7 @@ async fn a_rebound_host_name_or_a_foreign_origin_cannot_drive_a_loopback_server(
     assert_eq!(foreign.status(), 403);
     assert!(app.requests().is_empty(), "GHL was never asked");
 
-    let same_origin = app.http.post(format!("{}/graphql", app.url)).header("origin", app.url.clone()).json(&json!({ "query": "{ __typename }" })).send().await.unwrap();
+    let same_origin =
+        app.http.post(format!("{}/graphql", app.url)).header("origin", app.url.clone()).json(&json!({ "query": "{ __typename }" })).send().await.unwrap();
     assert_eq!(same_origin.status(), 200);
 }

@@ -96,16 +96,11 @@ impl Setup {
 }
 
 pub fn serve_args(base_url: &str, setup: &Setup) -> ServeArgs {
-    let mut argv: Vec<String> = ["ghl-subgraph", "serve", "--listen", "127.0.0.1:0", "--ghl-base-url", base_url]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
+    let mut argv: Vec<String> = ["ghl-subgraph", "serve", "--listen", "127.0.0.1:0", "--ghl-base-url", base_url].iter().map(|s| s.to_string()).collect();
     match setup.token {
-        Some(token) => argv.extend(
-            ["--ghl-token", token, "--ghl-location-id", ghl_sandbox::LOCATION_ID, "--ghl-scopes", setup.scopes]
-                .iter()
-                .map(|s| s.to_string()),
-        ),
+        Some(token) => {
+            argv.extend(["--ghl-token", token, "--ghl-location-id", ghl_sandbox::LOCATION_ID, "--ghl-scopes", setup.scopes].iter().map(|s| s.to_string()))
+        }
         None => argv.extend(["--auth", "forward"].iter().map(|s| s.to_string())),
     }
     if !setup.extra.iter().any(|a| a == "--rate-limit") {
@@ -160,8 +155,5 @@ impl TestApp {
 
 /// The `extensions.code` of every error.
 pub fn codes(response: &Value) -> Vec<String> {
-    response["errors"]
-        .as_array()
-        .map(|errors| errors.iter().filter_map(|e| e["extensions"]["code"].as_str().map(str::to_owned)).collect())
-        .unwrap_or_default()
+    response["errors"].as_array().map(|errors| errors.iter().filter_map(|e| e["extensions"]["code"].as_str().map(str::to_owned)).collect()).unwrap_or_default()
 }

@@ -24,14 +24,8 @@ async fn get_graphql_in_a_browser_serves_graphiql_with_local_assets() {
 async fn queries_run_over_get_and_mutations_over_get_are_refused() {
     let app = spawn_app(Setup::default()).await;
 
-    let query = app
-        .http
-        .get(format!("{}/graphql", app.url))
-        .header("apollo-require-preflight", "true")
-        .query(&[("query", "{ __typename }")])
-        .send()
-        .await
-        .unwrap();
+    let query =
+        app.http.get(format!("{}/graphql", app.url)).header("apollo-require-preflight", "true").query(&[("query", "{ __typename }")]).send().await.unwrap();
     assert_eq!(query.status(), 200);
     assert_eq!(query.json::<Value>().await.unwrap()["data"]["__typename"], json!("Query"));
 
@@ -51,9 +45,7 @@ async fn queries_run_over_get_and_mutations_over_get_are_refused() {
 #[tokio::test]
 async fn content_type_follows_the_accept_header() {
     let app = spawn_app(Setup::default()).await;
-    let post = |accept: &'static str| {
-        app.http.post(format!("{}/graphql", app.url)).header("accept", accept).json(&json!({ "query": "{ __typename }" })).send()
-    };
+    let post = |accept: &'static str| app.http.post(format!("{}/graphql", app.url)).header("accept", accept).json(&json!({ "query": "{ __typename }" })).send();
 
     let json_only = post("application/json").await.unwrap();
     assert_eq!(json_only.headers()["content-type"], "application/json");
@@ -72,15 +64,8 @@ async fn bad_requests_get_clear_http_errors() {
     assert!(not_json.json::<Value>().await.unwrap()["errors"][0]["message"].is_string());
 
     // With the preflight header the CSRF check passes and the content type itself is refused.
-    let wrong_type = app
-        .http
-        .post(&url)
-        .header("content-type", "text/plain")
-        .header("apollo-require-preflight", "true")
-        .body("{ __typename }")
-        .send()
-        .await
-        .unwrap();
+    let wrong_type =
+        app.http.post(&url).header("content-type", "text/plain").header("apollo-require-preflight", "true").body("{ __typename }").send().await.unwrap();
     assert_eq!(wrong_type.status(), 415);
 
     let too_big = app.http.post(&url).header("content-type", "application/json").body(vec![b' '; 3 * 1024 * 1024]).send().await.unwrap();
@@ -94,14 +79,7 @@ async fn bad_requests_get_clear_http_errors() {
     let ok = app.http.post(&url).json(&small).send().await.unwrap().json::<Value>().await.unwrap();
     assert_eq!(ok.as_array().map(Vec::len), Some(3));
 
-    let invalid = app
-        .http
-        .post(&url)
-        .header("accept", "application/graphql-response+json")
-        .json(&json!({ "query": "{ nope }" }))
-        .send()
-        .await
-        .unwrap();
+    let invalid = app.http.post(&url).header("accept", "application/graphql-response+json").json(&json!({ "query": "{ nope }" })).send().await.unwrap();
     assert_eq!(invalid.status(), 400, "validation errors are request errors");
 }
 

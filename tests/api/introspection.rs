@@ -183,7 +183,8 @@ async fn introspection_counts_toward_no_depth_alias_or_complexity_limit() {
     assert_no_errors(&aliased);
     assert_eq!(aliased["data"]["e"]["f"], json!("Contact"));
     // The same limits still hold for the ordinary part of the same operation.
-    assert_limit(&app, &format!("{{ __schema {{ queryType {{ name }} }} {} }}", &deep_query(4)[1..deep_query(4).len() - 1]), "nests deeper than 3 levels").await;
+    assert_limit(&app, &format!("{{ __schema {{ queryType {{ name }} }} {} }}", &deep_query(4)[1..deep_query(4).len() - 1]), "nests deeper than 3 levels")
+        .await;
     assert_limit(&app, "{ __schema { queryType { name } } contacts(first: 30) { nodes { id } } }", "too complex (limit 20)").await;
     assert_limit(&app, "{ __schema { queryType { name } } a: contact(id: \"a\") { id } b: contact(id: \"b\") { id } }", "2 aliases").await;
     assert!(app.requests().is_empty());

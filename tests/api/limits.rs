@@ -71,7 +71,8 @@ async fn introspection_and_suggestions_are_off_against_real_ghl_by_default() {
     let typo = app.graphql("{ contactt(id: \"a\") { id } }", json!({})).await;
     assert!(!typo.to_string().contains("Did you mean"), "{typo}");
 
-    let open = spawn_app(Setup { extra: vec!["--introspection".into(), "true".into(), "--field-suggestions".into(), "true".into()], ..Default::default() }).await;
+    let open =
+        spawn_app(Setup { extra: vec!["--introspection".into(), "true".into(), "--field-suggestions".into(), "true".into()], ..Default::default() }).await;
     let schema = open.graphql("{ __schema { queryType { name } } }", json!({})).await;
     assert_eq!(schema["data"]["__schema"]["queryType"]["name"], json!("Query"));
     let typo = open.graphql("{ contactt(id: \"a\") { id } }", json!({})).await;
@@ -166,7 +167,14 @@ async fn deeply_nested_variables_are_clean_errors_over_post_and_get() {
     let url = format!("{}/graphql", app.url);
     let query = "query ($v: ID!) { contact(id: $v) { id } }";
     let deep = nest("[", "1", "]", 100_000);
-    let post = app.http.post(&url).header("content-type", "application/json").body(format!(r#"{{"query":"{query}","variables":{{"v":{deep}}}}}"#)).send().await.expect("POST sent");
+    let post = app
+        .http
+        .post(&url)
+        .header("content-type", "application/json")
+        .body(format!(r#"{{"query":"{query}","variables":{{"v":{deep}}}}}"#))
+        .send()
+        .await
+        .expect("POST sent");
     assert_eq!(post.status(), 400);
     assert_eq!(codes(&post.json().await.expect("JSON")), vec!["BAD_REQUEST"]);
 
@@ -196,9 +204,8 @@ fn fragment_bomb(n: usize) -> String {
 /// This process's peak and current resident memory, in KiB (the app runs in-process).
 fn memory_kib() -> (u64, u64) {
     let status = std::fs::read_to_string("/proc/self/status").expect("/proc/self/status");
-    let field = |name: &str| {
-        status.lines().find_map(|l| l.strip_prefix(name)).and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok()).expect("memory field")
-    };
+    let field =
+        |name: &str| status.lines().find_map(|l| l.strip_prefix(name)).and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok()).expect("memory field");
     (field("VmHWM:"), field("VmRSS:"))
 }
 

@@ -16,9 +16,7 @@ async fn create_update_and_delete_a_contact_round_trip() {
     let id = created["data"]["createContact"]["id"].as_str().expect("id").to_owned();
     assert_eq!(created["data"]["createContact"]["name"], json!("Ada Lovelace"));
 
-    let updated = app
-        .graphql("mutation($id: ID!) { updateContact(id: $id, input: { city: \"London\" }) { id city email } }", json!({ "id": id }))
-        .await;
+    let updated = app.graphql("mutation($id: ID!) { updateContact(id: $id, input: { city: \"London\" }) { id city email } }", json!({ "id": id })).await;
     assert_eq!(updated["data"]["updateContact"]["city"], json!("London"), "{updated}");
 
     let read = app.graphql("query($id: ID!) { contact(id: $id) { city email } }", json!({ "id": id })).await;
@@ -116,12 +114,15 @@ async fn notes_create_update_and_delete() {
     let app = spawn_app(Setup::default()).await;
     let id = app.contact_ids()[3].clone();
 
-    let created = app.graphql("mutation($c: ID!) { createNote(contactId: $c, input: { body: \"Site visit booked\" }) { id body contactId createdAt } }", json!({ "c": id })).await;
+    let created = app
+        .graphql("mutation($c: ID!) { createNote(contactId: $c, input: { body: \"Site visit booked\" }) { id body contactId createdAt } }", json!({ "c": id }))
+        .await;
     assert_eq!(created["errors"], Value::Null, "{created}");
     let note = created["data"]["createNote"]["id"].as_str().unwrap().to_owned();
     let vars = json!({ "c": id, "n": note });
 
-    let updated = app.graphql("mutation($c: ID!, $n: ID!) { updateNote(contactId: $c, id: $n, input: { body: \"Visit moved\" }) { body } }", vars.clone()).await;
+    let updated =
+        app.graphql("mutation($c: ID!, $n: ID!) { updateNote(contactId: $c, id: $n, input: { body: \"Visit moved\" }) { body } }", vars.clone()).await;
     assert_eq!(updated["data"]["updateNote"]["body"], json!("Visit moved"), "{updated}");
     let read = app.graphql("query($c: ID!) { contact(id: $c) { notes { id body } } }", json!({ "c": id })).await;
     assert!(read["data"]["contact"]["notes"].as_array().unwrap().iter().any(|n| n["id"] == json!(note) && n["body"] == json!("Visit moved")));

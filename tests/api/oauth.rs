@@ -55,7 +55,11 @@ async fn the_install_flow_stores_the_location_and_its_queries_then_work() {
     assert!(listed.contains(LOCATION_ID) && listed.contains("active"), "{listed}");
     assert!(!listed.contains(record.access_token.expose_secret()) && !listed.contains(record.refresh_token.expose_secret()));
 
-    let args = TokensArgs { action: TokensAction::Revoke { location: LOCATION_ID.into() }, token_store: store.clone(), token_store_key: Some(STORE_KEY.parse().unwrap()) };
+    let args = TokensArgs {
+        action: TokensAction::Revoke { location: LOCATION_ID.into() },
+        token_store: store.clone(),
+        token_store_key: Some(STORE_KEY.parse().unwrap()),
+    };
     assert!(run_tokens_command(args).await.unwrap().contains("removed"));
     assert!(stored(&store, LOCATION_ID).await.is_none(), "revoked");
 }
@@ -329,7 +333,11 @@ async fn a_revoke_holds_against_a_running_server_that_would_refresh() {
     assert_eq!(status, 200, "{page}");
     assert_eq!(nodes(&app.query_as(KEY_A, LOCATION_ID, CONTACTS).await), 2);
 
-    let args = TokensArgs { action: TokensAction::Revoke { location: LOCATION_ID.into() }, token_store: store.clone(), token_store_key: Some(STORE_KEY.parse().unwrap()) };
+    let args = TokensArgs {
+        action: TokensAction::Revoke { location: LOCATION_ID.into() },
+        token_store: store.clone(),
+        token_store_key: Some(STORE_KEY.parse().unwrap()),
+    };
     assert!(run_tokens_command(args).await.unwrap().contains("removed"));
     tokio::time::sleep(Duration::from_millis(1200)).await;
 

@@ -115,7 +115,10 @@ async fn a_failed_root_field_is_null_and_its_siblings_stay() {
     app.sandbox.add_fault(fault(json!({ "method": "POST", "path": "/contacts/search", "kind": "status", "status": 503 })));
 
     let response = app
-        .graphql("query($a: ID!, $b: ID!) { a: contact(id: $a) { id } b: contact(id: $b) { id } contacts(first: 2) { totalCount } }", json!({ "a": ids[0], "b": ids[1] }))
+        .graphql(
+            "query($a: ID!, $b: ID!) { a: contact(id: $a) { id } b: contact(id: $b) { id } contacts(first: 2) { totalCount } }",
+            json!({ "a": ids[0], "b": ids[1] }),
+        )
         .await;
 
     let data = response["data"].as_object().unwrap_or_else(|| panic!("data: {response}"));
@@ -152,9 +155,7 @@ async fn one_failed_entity_reference_is_null_and_the_others_resolve() {
     fail_gets(&app, &format!("/contacts/{}", ids[1]));
     let representations: Vec<Value> = ids[..3].iter().map(|id| json!({ "__typename": "Contact", "id": id })).collect();
 
-    let response = app
-        .graphql("query($r: [_Any!]!) { _entities(representations: $r) { ... on Contact { id name } } }", json!({ "r": representations }))
-        .await;
+    let response = app.graphql("query($r: [_Any!]!) { _entities(representations: $r) { ... on Contact { id name } } }", json!({ "r": representations })).await;
 
     let entities = response["data"]["_entities"].as_array().unwrap_or_else(|| panic!("entities: {response}"));
     assert_eq!(entities.len(), 3, "{response}");

@@ -36,10 +36,7 @@ impl Drop for TempFile {
 }
 
 fn safelist_setup(file: &TempFile) -> Setup {
-    Setup {
-        extra: vec!["--persisted-queries".into(), "safelist".into(), "--safelist-file".into(), file.0.display().to_string()],
-        ..Default::default()
-    }
+    Setup { extra: vec!["--persisted-queries".into(), "safelist".into(), "--safelist-file".into(), file.0.display().to_string()], ..Default::default() }
 }
 
 #[tokio::test]

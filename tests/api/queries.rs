@@ -178,9 +178,12 @@ async fn first_out_of_range_and_foreign_cursors_are_bad_input() {
 async fn a_failing_nested_list_nulls_only_its_contact_with_an_upstream_code() {
     let app = spawn_app(Setup::read_only()).await;
     let ids = app.contact_ids();
-    app.sandbox.add_fault(serde_json::from_value(json!({
-        "method": "GET", "path": format!("/contacts/{}/notes", ids[0]), "kind": "status", "status": 503
-    })).unwrap());
+    app.sandbox.add_fault(
+        serde_json::from_value(json!({
+            "method": "GET", "path": format!("/contacts/{}/notes", ids[0]), "kind": "status", "status": 503
+        }))
+        .unwrap(),
+    );
 
     let response = app
         .graphql(

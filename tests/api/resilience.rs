@@ -19,10 +19,7 @@ fn setup(extra: &[&str]) -> Setup {
 }
 
 fn with_sandbox_limit(extra: &[&str], limit: &str) -> Setup {
-    Setup {
-        sandbox: SandboxConfig { rate_limit: limit.parse().expect("limit"), ..Default::default() },
-        ..setup(extra)
-    }
+    Setup { sandbox: SandboxConfig { rate_limit: limit.parse().expect("limit"), ..Default::default() }, ..setup(extra) }
 }
 
 async fn contact(app: &TestApp, id: &str) -> Value {
@@ -99,10 +96,7 @@ async fn a_reset_before_the_answer_is_retried_for_reads_and_never_for_posts() {
     let tasks_path = format!("/contacts/{id}/tasks");
     app.sandbox.add_fault(fault(json!({ "method": "POST", "path": tasks_path, "kind": "reset_before", "count": 1 })));
     let response = app
-        .graphql(
-            "mutation($id: ID!) { createTask(contactId: $id, input: { title: \"x\", dueDate: \"2026-12-01T00:00:00Z\" }) { id } }",
-            json!({ "id": id }),
-        )
+        .graphql("mutation($id: ID!) { createTask(contactId: $id, input: { title: \"x\", dueDate: \"2026-12-01T00:00:00Z\" }) { id } }", json!({ "id": id }))
         .await;
     assert_eq!(codes(&response), vec!["UPSTREAM_UNAVAILABLE"], "{response}");
     assert_eq!(count(&app, "POST", &tasks_path), 1, "a POST is never sent twice");
@@ -116,9 +110,7 @@ async fn a_reset_after_a_post_is_not_retried_so_the_note_exists_once() {
     let path = format!("/contacts/{id}/notes");
     app.sandbox.add_fault(fault(json!({ "method": "POST", "path": path, "kind": "reset_after", "count": 1 })));
 
-    let response = app
-        .graphql("mutation($id: ID!) { createNote(contactId: $id, input: { body: \"reset-after note\" }) { id } }", json!({ "id": id }))
-        .await;
+    let response = app.graphql("mutation($id: ID!) { createNote(contactId: $id, input: { body: \"reset-after note\" }) { id } }", json!({ "id": id })).await;
 
     assert_eq!(codes(&response), vec!["UPSTREAM_UNAVAILABLE"], "{response}");
     assert_eq!(count(&app, "POST", &path), 1);
@@ -146,9 +138,7 @@ async fn malformed_json_is_an_upstream_error_not_a_crash() {
     let ids = app.contact_ids();
     app.sandbox.add_fault(fault(json!({ "method": "GET", "path": format!("/contacts/{}", ids[0]), "kind": "malformed" })));
 
-    let response = app
-        .graphql("query($a: ID!, $b: ID!) { a: contact(id: $a) { id } b: contact(id: $b) { id } }", json!({ "a": ids[0], "b": ids[1] }))
-        .await;
+    let response = app.graphql("query($a: ID!, $b: ID!) { a: contact(id: $a) { id } b: contact(id: $b) { id } }", json!({ "a": ids[0], "b": ids[1] })).await;
 
     assert_eq!(codes(&response), vec!["UPSTREAM_UNAVAILABLE"], "{response}");
     assert_eq!(response["data"]["a"], Value::Null);

@@ -9,10 +9,7 @@ fn committed_schema() -> String {
 #[tokio::test]
 async fn committed_schema_matches_the_code() {
     let sdl = ghl_subgraph::graphql::federation_sdl().await;
-    assert!(
-        committed_schema() == sdl,
-        "schema.graphql drifted from the code: run `cargo run -- schema > schema.graphql` and review the diff"
-    );
+    assert!(committed_schema() == sdl, "schema.graphql drifted from the code: run `cargo run -- schema > schema.graphql` and review the diff");
 }
 
 #[tokio::test]

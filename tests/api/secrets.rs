@@ -40,11 +40,7 @@ impl Write for Capture {
 /// Every event of every crate at `trace`, whatever `RUST_LOG` says.
 fn capture_all_logs() {
     CAPTURE.call_once(|| {
-        let subscriber = tracing_subscriber::fmt()
-            .with_max_level(tracing::Level::TRACE)
-            .with_ansi(false)
-            .with_writer(|| Capture)
-            .finish();
+        let subscriber = tracing_subscriber::fmt().with_max_level(tracing::Level::TRACE).with_ansi(false).with_writer(|| Capture).finish();
         tracing::subscriber::set_global_default(subscriber).expect("no other global subscriber in the test binary");
     });
 }
@@ -70,7 +66,8 @@ fn fault(value: Value) -> Fault {
 
 fn keyed(mut setup: Setup) -> Setup {
     setup.extra.extend(
-        ["--api-keys", &format!("{API_KEY},{OTHER_API_KEY}"), "--cursor-secret", CURSOR_SECRET, "--retry-base-delay", "1ms", "--retry-max-attempts", "2"].map(str::to_owned),
+        ["--api-keys", &format!("{API_KEY},{OTHER_API_KEY}"), "--cursor-secret", CURSOR_SECRET, "--retry-base-delay", "1ms", "--retry-max-attempts", "2"]
+            .map(str::to_owned),
     );
     setup
 }
@@ -125,9 +122,8 @@ async fn no_token_or_api_key_appears_in_any_response_log_line_or_metric() {
     assert_eq!(code(&missing), "UNAUTHENTICATED");
     let wrong = transcript.post(&app, json!({ "query": "{ contact(id: \"x\") { id } }" }), &[("x-api-key", WRONG_API_KEY)]).await;
     assert_eq!(code(&wrong), "UNAUTHENTICATED");
-    let not_found = transcript
-        .post(&app, json!({ "query": "mutation { updateContact(id: \"doesNotExist123\", input: { firstName: \"x\" }) { id } }" }), &key)
-        .await;
+    let not_found =
+        transcript.post(&app, json!({ "query": "mutation { updateContact(id: \"doesNotExist123\", input: { firstName: \"x\" }) { id } }" }), &key).await;
     assert_eq!(code(&not_found), "NOT_FOUND", "{not_found}");
     for (i, (status, expected)) in [(429, "RATE_LIMITED"), (503, "UPSTREAM_UNAVAILABLE")].into_iter().enumerate() {
         let path = format!("/contacts/{}", ids[i + 1]);

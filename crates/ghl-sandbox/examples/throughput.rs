@@ -35,18 +35,12 @@ async fn main() -> Result<(), Error> {
     let started = Instant::now();
     let sandbox = Sandbox::spawn(SandboxConfig {
         contacts: contacts as usize,
-        rate_limit: RateLimit {
-            max: u32::MAX,
-            interval: Duration::from_secs(1),
-        },
+        rate_limit: RateLimit { max: u32::MAX, interval: Duration::from_secs(1) },
         daily_limit: u64::MAX,
         ..SandboxConfig::default()
     })
     .await?;
-    println!(
-        "seeded {contacts} contacts and listening in {:.2?}",
-        started.elapsed()
-    );
+    println!("seeded {contacts} contacts and listening in {:.2?}", started.elapsed());
     let ids = Arc::new(sandbox.contact_ids());
     let counters = Arc::new(Counters::default());
     let deadline = Instant::now() + Duration::from_secs(seconds);
@@ -58,11 +52,8 @@ async fn main() -> Result<(), Error> {
         let (addr, base) = (sandbox.addr(), sandbox.base_url());
         let raw = client == "raw";
         workers.push(tokio::spawn(async move {
-            let result = if raw {
-                raw_client(addr, &ids, start, deadline, &counters).await
-            } else {
-                reqwest_client(&base, &ids, start, deadline, &counters).await
-            };
+            let result =
+                if raw { raw_client(addr, &ids, start, deadline, &counters).await } else { reqwest_client(&base, &ids, start, deadline, &counters).await };
             if let Err(e) = result {
                 eprintln!("worker {worker} stopped: {e}");
                 counters.failed.fetch_add(1, Ordering::Relaxed);
@@ -83,25 +74,12 @@ async fn main() -> Result<(), Error> {
     Ok(())
 }
 
-async fn reqwest_client(
-    base: &str,
-    ids: &[String],
-    mut i: usize,
-    deadline: Instant,
-    counters: &Counters,
-) -> Result<(), Error> {
+async fn reqwest_client(base: &str, ids: &[String], mut i: usize, deadline: Instant, counters: &Counters) -> Result<(), Error> {
     // One client per worker: one keep-alive connection each.
-    let client = reqwest::Client::builder()
-        .pool_max_idle_per_host(1)
-        .build()?;
+    let client = reqwest::Client::builder().pool_max_idle_per_host(1).build()?;
     while Instant::now() < deadline {
         i = (i + 1) % ids.len();
-        let response = client
-            .get(format!("{base}/contacts/{}", ids[i]))
-            .bearer_auth(READ_TOKEN)
-            .header("Version", API_VERSION)
-            .send()
-            .await?;
+        let response = client.get(format!("{base}/contacts/{}", ids[i])).bearer_auth(READ_TOKEN).header("Version", API_VERSION).send().await?;
         let ok = response.status().is_success();
         response.bytes().await?;
         let counter = if ok { &counters.ok } else { &counters.failed };
@@ -111,13 +89,7 @@ async fn reqwest_client(
 }
 
 /// One connection, one request at a time (no pipelining), reading each answer by `content-length`.
-async fn raw_client(
-    addr: SocketAddr,
-    ids: &[String],
-    mut i: usize,
-    deadline: Instant,
-    counters: &Counters,
-) -> Result<(), Error> {
+async fn raw_client(addr: SocketAddr, ids: &[String], mut i: usize, deadline: Instant, counters: &Counters) -> Result<(), Error> {
     let stream = TcpStream::connect(addr).await?;
     stream.set_nodelay(true)?;
     let (read, mut write) = stream.into_split();
@@ -126,10 +98,7 @@ async fn raw_client(
     let mut body = Vec::new();
     while Instant::now() < deadline {
         i = (i + 1) % ids.len();
-        let request = format!(
-            "GET /contacts/{} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {READ_TOKEN}\r\nVersion: {API_VERSION}\r\n\r\n",
-            ids[i]
-        );
+        let request = format!("GET /contacts/{} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {READ_TOKEN}\r\nVersion: {API_VERSION}\r\n\r\n", ids[i]);
         write.write_all(request.as_bytes()).await?;
         line.clear();
         reader.read_line(&mut line).await?;

@@ -12,10 +12,7 @@ use axum::http::request::Parts;
 
 use crate::error::ApiError;
 use crate::scopes::{CONTACTS_READONLY, CONTACTS_WRITE, LOCATIONS_TASKS_READONLY};
-use crate::{
-    LOCATION_ID, OTHER_LOCATION_ID, OTHER_LOCATION_TOKEN, READ_TOKEN, WRITE_ONLY_CONTACTS_TOKEN,
-    WRITE_TOKEN,
-};
+use crate::{LOCATION_ID, OTHER_LOCATION_ID, OTHER_LOCATION_TOKEN, READ_TOKEN, WRITE_ONLY_CONTACTS_TOKEN, WRITE_TOKEN};
 
 /// What a token grants.
 #[derive(Debug)]
@@ -62,21 +59,9 @@ pub(crate) struct TokenRegistry {
 /// The documented static tokens: (token, location, scopes).
 pub(crate) const STATIC_TOKENS: &[(&str, &str, &[&str])] = &[
     (READ_TOKEN, LOCATION_ID, &[CONTACTS_READONLY]),
-    (
-        WRITE_TOKEN,
-        LOCATION_ID,
-        &[CONTACTS_READONLY, CONTACTS_WRITE, LOCATIONS_TASKS_READONLY],
-    ),
-    (
-        WRITE_ONLY_CONTACTS_TOKEN,
-        LOCATION_ID,
-        &[CONTACTS_READONLY, CONTACTS_WRITE],
-    ),
-    (
-        OTHER_LOCATION_TOKEN,
-        OTHER_LOCATION_ID,
-        &[CONTACTS_READONLY, CONTACTS_WRITE, LOCATIONS_TASKS_READONLY],
-    ),
+    (WRITE_TOKEN, LOCATION_ID, &[CONTACTS_READONLY, CONTACTS_WRITE, LOCATIONS_TASKS_READONLY]),
+    (WRITE_ONLY_CONTACTS_TOKEN, LOCATION_ID, &[CONTACTS_READONLY, CONTACTS_WRITE]),
+    (OTHER_LOCATION_TOKEN, OTHER_LOCATION_ID, &[CONTACTS_READONLY, CONTACTS_WRITE, LOCATIONS_TASKS_READONLY]),
 ];
 
 impl TokenRegistry {
@@ -84,17 +69,11 @@ impl TokenRegistry {
         let tokens = STATIC_TOKENS
             .iter()
             .map(|(token, location, scopes)| {
-                let grant = Grant {
-                    location_id: (*location).to_owned(),
-                    scopes: scopes.iter().map(|s| (*s).to_owned()).collect(),
-                    expires_at: None,
-                };
+                let grant = Grant { location_id: (*location).to_owned(), scopes: scopes.iter().map(|s| (*s).to_owned()).collect(), expires_at: None };
                 (Arc::<str>::from(*token), Arc::new(grant))
             })
             .collect();
-        Self {
-            tokens: RwLock::new(tokens),
-        }
+        Self { tokens: RwLock::new(tokens) }
     }
 
     /// The caller a bearer token stands for; `None` if unknown or expired.
@@ -104,10 +83,7 @@ impl TokenRegistry {
         if grant.expires_at.is_some_and(|at| at <= Instant::now()) {
             return None;
         }
-        Some(Caller {
-            token: key.clone(),
-            grant: grant.clone(),
-        })
+        Some(Caller { token: key.clone(), grant: grant.clone() })
     }
 
     pub(crate) fn insert(&self, token: String, grant: Grant) {
@@ -150,11 +126,7 @@ impl<S: RequiredScope, St: Send + Sync> FromRequestParts<St> for Scoped<S> {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, _state: &St) -> Result<Self, ApiError> {
-        let caller = parts
-            .extensions
-            .get::<Caller>()
-            .cloned()
-            .ok_or(ApiError::InvalidToken)?;
+        let caller = parts.extensions.get::<Caller>().cloned().ok_or(ApiError::InvalidToken)?;
         if caller.grant.allows(S::SCOPE) {
             Ok(Self(caller, PhantomData))
         } else {

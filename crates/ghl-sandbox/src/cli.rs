@@ -69,21 +69,23 @@ pub async fn run_cli(args: SandboxArgs) -> std::io::Result<()> {
     println!("  location id      {LOCATION_ID}   (second location: {OTHER_LOCATION_ID})");
     println!("  headers          Authorization: Bearer <token>, Version: {API_VERSION}");
     for (token, location, scopes) in STATIC_TOKENS {
-        println!(
-            "  token            {token:<30} {location:<18} {}",
-            scopes.join(" ")
-        );
+        println!("  token            {token:<30} {location:<18} {}", scopes.join(" "));
     }
     println!("  oauth client     {OAUTH_CLIENT_ID} / {OAUTH_CLIENT_SECRET}");
     println!("  oauth consent    {url}/oauth/chooselocation?response_type=code&client_id={OAUTH_CLIENT_ID}&redirect_uri=<uri>&scope=contacts.readonly%20contacts.write");
     println!("  oauth token      POST {url}/oauth/token (form-encoded)");
     println!();
-    println!("  try              curl -H 'Authorization: Bearer {}' -H 'Version: {API_VERSION}' '{url}/contacts/?locationId={LOCATION_ID}&limit=2'", crate::READ_TOKEN);
+    println!(
+        "  try              curl -H 'Authorization: Bearer {}' -H 'Version: {API_VERSION}' '{url}/contacts/?locationId={LOCATION_ID}&limit=2'",
+        crate::READ_TOKEN
+    );
     println!();
     println!("  control API (no auth)");
     println!("    GET    {url}/__sandbox/info");
     println!("    GET    {url}/__sandbox/requests     DELETE to clear");
-    println!("    POST   {url}/__sandbox/faults       e.g. {{\"method\":\"GET\",\"path\":\"/contacts/*/tasks\",\"kind\":\"status\",\"status\":503,\"count\":2}}");
+    println!(
+        "    POST   {url}/__sandbox/faults       e.g. {{\"method\":\"GET\",\"path\":\"/contacts/*/tasks\",\"kind\":\"status\",\"status\":503,\"count\":2}}"
+    );
     println!("    GET    {url}/__sandbox/faults       DELETE to clear");
     println!("           kinds: status (+ rateLimitHeaders), latency (latencyMs), reset_before, reset_after, malformed, slow_body");
     wait_for_signal().await;

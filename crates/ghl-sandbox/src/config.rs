@@ -51,10 +51,7 @@ pub struct RateLimit {
 
 impl Default for RateLimit {
     fn default() -> Self {
-        Self {
-            max: 100,
-            interval: Duration::from_secs(10),
-        }
+        Self { max: 100, interval: Duration::from_secs(10) }
     }
 }
 
@@ -77,12 +74,7 @@ impl FromStr for RateLimit {
     /// Parses `100/10s`, `20/1s`, `25/10s`, `5/500ms` (a bare number after `/` means seconds).
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let (max, interval) = s.trim().split_once('/').ok_or(ParseRateLimitError::Shape)?;
-        let max: u32 = max
-            .trim()
-            .parse()
-            .ok()
-            .filter(|m| *m > 0)
-            .ok_or_else(|| ParseRateLimitError::Max(max.to_owned()))?;
+        let max: u32 = max.trim().parse().ok().filter(|m| *m > 0).ok_or_else(|| ParseRateLimitError::Max(max.to_owned()))?;
         let interval = interval.trim();
         let interval = if interval.chars().all(|c| c.is_ascii_digit()) && !interval.is_empty() {
             humantime::parse_duration(&format!("{interval}s"))
@@ -99,12 +91,7 @@ impl FromStr for RateLimit {
 
 impl std::fmt::Display for RateLimit {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "{}/{}",
-            self.max,
-            humantime::format_duration(self.interval)
-        )
+        write!(f, "{}/{}", self.max, humantime::format_duration(self.interval))
     }
 }
 
@@ -115,13 +102,7 @@ mod tests {
     #[test]
     fn rate_limits_parse_from_max_slash_interval() {
         let limit: RateLimit = "100/10s".parse().expect("valid");
-        assert_eq!(
-            limit,
-            RateLimit {
-                max: 100,
-                interval: Duration::from_secs(10)
-            }
-        );
+        assert_eq!(limit, RateLimit { max: 100, interval: Duration::from_secs(10) });
         let limit: RateLimit = "20/1s".parse().expect("valid");
         assert_eq!(limit.interval, Duration::from_secs(1));
         let limit: RateLimit = "5/500ms".parse().expect("valid");
@@ -133,10 +114,7 @@ mod tests {
     #[test]
     fn malformed_rate_limits_are_refused() {
         for bad in ["", "100", "0/10s", "x/10s", "10/abc", "10/0s"] {
-            assert!(
-                bad.parse::<RateLimit>().is_err(),
-                "{bad:?} should be refused"
-            );
+            assert!(bad.parse::<RateLimit>().is_err(), "{bad:?} should be refused");
         }
     }
 }

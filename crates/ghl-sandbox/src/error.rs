@@ -30,11 +30,7 @@ pub(crate) enum ApiError {
     BadRequest(String),
     /// `POST /contacts/` with the email or phone of an existing contact.
     #[error("This location does not allow duplicated contacts.")]
-    Duplicate {
-        contact_id: String,
-        contact_name: Option<String>,
-        matching_field: &'static str,
-    },
+    Duplicate { contact_id: String, contact_name: Option<String>, matching_field: &'static str },
     /// Validation failures, one message per problem (class-validator wording).
     #[error("Unprocessable Entity: {0:?}")]
     Unprocessable(Vec<String>),
@@ -48,24 +44,15 @@ pub(crate) enum ApiError {
     Injected(StatusCode),
     /// `POST /oauth/token` and `/oauth/chooselocation` refusals.
     #[error("{error}: {description}")]
-    OAuth {
-        status: StatusCode,
-        error: &'static str,
-        description: String,
-    },
+    OAuth { status: StatusCode, error: &'static str, description: String },
 }
 
 impl ApiError {
     pub(crate) fn status(&self) -> StatusCode {
         match self {
-            Self::InvalidToken
-            | Self::MissingVersion
-            | Self::InvalidVersion
-            | Self::MissingScope => StatusCode::UNAUTHORIZED,
+            Self::InvalidToken | Self::MissingVersion | Self::InvalidVersion | Self::MissingScope => StatusCode::UNAUTHORIZED,
             Self::WrongLocation => StatusCode::FORBIDDEN,
-            Self::NotFound(_) | Self::BadRequest(_) | Self::Duplicate { .. } => {
-                StatusCode::BAD_REQUEST
-            }
+            Self::NotFound(_) | Self::BadRequest(_) | Self::Duplicate { .. } => StatusCode::BAD_REQUEST,
             Self::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::RateLimited => StatusCode::TOO_MANY_REQUESTS,
             Self::NoRoute { .. } => StatusCode::NOT_FOUND,
@@ -90,11 +77,7 @@ impl IntoResponse for ApiError {
             Self::BadRequest(message) => {
                 json!({"statusCode": code, "message": message, "error": "Bad Request"})
             }
-            Self::Duplicate {
-                contact_id,
-                contact_name,
-                matching_field,
-            } => json!({
+            Self::Duplicate { contact_id, contact_name, matching_field } => json!({
                 "statusCode": code,
                 "message": self.to_string(),
                 "meta": {"contactName": contact_name, "contactId": contact_id, "matchingField": matching_field},
@@ -105,9 +88,7 @@ impl IntoResponse for ApiError {
             Self::Injected(status) => {
                 json!({"statusCode": code, "message": status.canonical_reason().unwrap_or("Injected fault")})
             }
-            Self::OAuth {
-                error, description, ..
-            } => json!({"error": error, "error_description": description}),
+            Self::OAuth { error, description, .. } => json!({"error": error, "error_description": description}),
             _ => json!({"statusCode": code, "message": self.to_string()}),
         };
         reply::json(status, &body)

@@ -32,13 +32,7 @@ pub struct Fault {
 impl Fault {
     /// A fault on every request to `path` (any method).
     pub fn new(path: impl Into<String>, kind: FaultKind) -> Self {
-        Self {
-            method: None,
-            path: path.into(),
-            kind,
-            count: None,
-            probability: None,
-        }
+        Self { method: None, path: path.into(), kind, count: None, probability: None }
     }
 
     /// Only on `method` requests.
@@ -77,10 +71,7 @@ impl Fault {
     }
 
     fn matches(&self, method: &str, path: &str) -> bool {
-        self.method
-            .as_deref()
-            .is_none_or(|m| m.eq_ignore_ascii_case(method))
-            && glob_matches(&self.path, path)
+        self.method.as_deref().is_none_or(|m| m.eq_ignore_ascii_case(method)) && glob_matches(&self.path, path)
     }
 }
 
@@ -134,13 +125,7 @@ struct Inner {
 
 impl FaultSet {
     pub(crate) fn new(seed: u64) -> Self {
-        Self {
-            any: AtomicBool::new(false),
-            inner: Mutex::new(Inner {
-                faults: Vec::new(),
-                rng: fastrand::Rng::with_seed(seed),
-            }),
-        }
+        Self { any: AtomicBool::new(false), inner: Mutex::new(Inner { faults: Vec::new(), rng: fastrand::Rng::with_seed(seed) }) }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
@@ -184,9 +169,7 @@ impl FaultSet {
                 *count -= 1;
             }
             match &fault.kind {
-                FaultKind::Latency { latency_ms } => {
-                    plan.latency += Duration::from_millis(*latency_ms)
-                }
+                FaultKind::Latency { latency_ms } => plan.latency += Duration::from_millis(*latency_ms),
                 other => plan.action = Some(other.clone()),
             }
         }
@@ -229,17 +212,7 @@ mod tests {
     #[test]
     fn counted_faults_fire_that_many_times_then_disappear() {
         let set = FaultSet::new(1);
-        set.add(
-            Fault::new(
-                "/contacts/*",
-                FaultKind::Status {
-                    status: 503,
-                    rate_limit_headers: true,
-                },
-            )
-            .method("GET")
-            .times(2),
-        );
+        set.add(Fault::new("/contacts/*", FaultKind::Status { status: 503, rate_limit_headers: true }).method("GET").times(2));
         assert!(set.plan("POST", "/contacts/x").action.is_none());
         assert!(set.plan("GET", "/contacts/x").action.is_some());
         assert!(set.plan("get", "/contacts/y").action.is_some());
@@ -257,43 +230,25 @@ mod tests {
         let plan = set.plan("GET", "/contacts/x");
         assert_eq!(plan.latency, Duration::from_millis(15));
         assert_eq!(plan.action, Some(FaultKind::Malformed));
-        assert_eq!(
-            set.plan("GET", "/contacts/x").action,
-            Some(FaultKind::ResetBefore)
-        );
+        assert_eq!(set.plan("GET", "/contacts/x").action, Some(FaultKind::ResetBefore));
     }
 
     #[test]
     fn probability_fires_on_about_that_share() {
         let set = FaultSet::new(3);
         set.add(Fault::new("/**", FaultKind::Malformed).probability(0.3));
-        let fired = (0..1000)
-            .filter(|_| set.plan("GET", "/x").action.is_some())
-            .count();
+        let fired = (0..1000).filter(|_| set.plan("GET", "/x").action.is_some()).count();
         assert!((200..400).contains(&fired), "fired {fired} times");
     }
 
     #[test]
     fn faults_deserialize_from_the_documented_json() {
-        let fault: Fault = serde_json::from_str(
-            r#"{"method":"GET","path":"/contacts/*/tasks","kind":"status","status":503,"count":2}"#,
-        )
-        .expect("valid");
-        assert_eq!(
-            fault.kind,
-            FaultKind::Status {
-                status: 503,
-                rate_limit_headers: true
-            }
-        );
+        let fault: Fault = serde_json::from_str(r#"{"method":"GET","path":"/contacts/*/tasks","kind":"status","status":503,"count":2}"#).expect("valid");
+        assert_eq!(fault.kind, FaultKind::Status { status: 503, rate_limit_headers: true });
         assert_eq!(fault.count, Some(2));
-        let fault: Fault = serde_json::from_str(
-            r#"{"path":"/x","kind":"latency","latencyMs":250,"probability":0.5}"#,
-        )
-        .expect("valid");
+        let fault: Fault = serde_json::from_str(r#"{"path":"/x","kind":"latency","latencyMs":250,"probability":0.5}"#).expect("valid");
         assert_eq!(fault.kind, FaultKind::Latency { latency_ms: 250 });
-        let fault: Fault =
-            serde_json::from_str(r#"{"path":"/x","kind":"reset_before"}"#).expect("valid");
+        let fault: Fault = serde_json::from_str(r#"{"path":"/x","kind":"reset_before"}"#).expect("valid");
         assert_eq!(fault.kind, FaultKind::ResetBefore);
     }
 }

@@ -51,19 +51,12 @@ pub(crate) async fn gateway(State(app): State<App>, mut req: Request, next: Next
             app.log.complete(ticket, 0, caller_location);
             return reset(connection).await;
         }
-        Some(FaultKind::Status {
-            status,
-            rate_limit_headers,
-        }) => {
+        Some(FaultKind::Status { status, rate_limit_headers }) => {
             let status = StatusCode::from_u16(status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
             let mut response = ApiError::Injected(status).into_response();
             if rate_limit_headers {
                 let quota = app.limiter.peek(caller.as_ref().map(|c| &*c.token));
-                let quota = if status == StatusCode::TOO_MANY_REQUESTS {
-                    quota.exhausted()
-                } else {
-                    quota
-                };
+                let quota = if status == StatusCode::TOO_MANY_REQUESTS { quota.exhausted() } else { quota };
                 quota.write(response.headers_mut());
             }
             app.log.complete(ticket, status.as_u16(), caller_location);
@@ -73,18 +66,8 @@ pub(crate) async fn gateway(State(app): State<App>, mut req: Request, next: Next
     }
 
     // Routes GHL serves without a bearer token: OAuth, and unknown paths (404 before any guard).
-    let needs_bearer = req
-        .extensions()
-        .get::<MatchedPath>()
-        .is_some_and(|p| !p.as_str().starts_with("/oauth/"));
-    let (quota, admitted) = if needs_bearer {
-        admit(&app, caller, req.headers())
-    } else {
-        (
-            app.limiter.peek(caller.as_ref().map(|c| &*c.token)),
-            Ok(None),
-        )
-    };
+    let needs_bearer = req.extensions().get::<MatchedPath>().is_some_and(|p| !p.as_str().starts_with("/oauth/"));
+    let (quota, admitted) = if needs_bearer { admit(&app, caller, req.headers()) } else { (app.limiter.peek(caller.as_ref().map(|c| &*c.token)), Ok(None)) };
     let mut response = match admitted {
         Err(e) => e.into_response(),
         Ok(caller) => {
@@ -95,10 +78,7 @@ pub(crate) async fn gateway(State(app): State<App>, mut req: Request, next: Next
         }
     };
     quota.write(response.headers_mut());
-    let recorded = response
-        .extensions()
-        .get::<RecordedLocation>()
-        .map(|l| l.0.clone());
+    let recorded = response.extensions().get::<RecordedLocation>().map(|l| l.0.clone());
     let location = recorded.as_deref().or(caller_location);
 
     match plan.action {
@@ -111,13 +91,11 @@ pub(crate) async fn gateway(State(app): State<App>, mut req: Request, next: Next
             malformed(response).await
         }
         Some(FaultKind::SlowBody) => {
-            app.log
-                .complete(ticket, response.status().as_u16(), location);
+            app.log.complete(ticket, response.status().as_u16(), location);
             slow_body(response).await
         }
         _ => {
-            app.log
-                .complete(ticket, response.status().as_u16(), location);
+            app.log.complete(ticket, response.status().as_u16(), location);
             response
         }
     }
@@ -130,11 +108,7 @@ fn bearer_token(headers: &HeaderMap) -> Option<&str> {
 }
 
 /// Token, then rate limit (a known token's request counts even if it then fails), then `Version`.
-fn admit(
-    app: &App,
-    caller: Option<Caller>,
-    headers: &HeaderMap,
-) -> (Quota, Result<Option<Caller>, ApiError>) {
+fn admit(app: &App, caller: Option<Caller>, headers: &HeaderMap) -> (Quota, Result<Option<Caller>, ApiError>) {
     let Some(caller) = caller else {
         return (app.limiter.peek(None), Err(ApiError::InvalidToken));
     };
@@ -167,9 +141,7 @@ async fn reset(connection: Option<ConnectionHandle>) -> Response {
 async fn body_bytes(response: Response) -> (axum::http::response::Parts, Bytes) {
     let (mut parts, body) = response.into_parts();
     parts.headers.remove(header::CONTENT_LENGTH);
-    let bytes = axum::body::to_bytes(body, usize::MAX)
-        .await
-        .unwrap_or_default();
+    let bytes = axum::body::to_bytes(body, usize::MAX).await.unwrap_or_default();
     (parts, bytes)
 }
 
@@ -177,15 +149,8 @@ async fn body_bytes(response: Response) -> (axum::http::response::Parts, Bytes) 
 async fn malformed(response: Response) -> Response {
     let (mut parts, bytes) = body_bytes(response).await;
     parts.status = StatusCode::OK;
-    parts.headers.insert(
-        header::CONTENT_TYPE,
-        header::HeaderValue::from_static("application/json; charset=utf-8"),
-    );
-    let cut = if bytes.len() >= 2 {
-        bytes.slice(..bytes.len() / 2)
-    } else {
-        Bytes::from_static(b"{\"contact\":")
-    };
+    parts.headers.insert(header::CONTENT_TYPE, header::HeaderValue::from_static("application/json; charset=utf-8"));
+    let cut = if bytes.len() >= 2 { bytes.slice(..bytes.len() / 2) } else { Bytes::from_static(b"{\"contact\":") };
     Response::from_parts(parts, Body::from(cut))
 }
 
@@ -193,10 +158,7 @@ async fn malformed(response: Response) -> Response {
 async fn slow_body(response: Response) -> Response {
     let (parts, bytes) = body_bytes(response).await;
     let size = bytes.len().div_ceil(SLOW_BODY_CHUNKS).max(1);
-    let chunks: Vec<Bytes> = (0..bytes.len())
-        .step_by(size)
-        .map(|i| bytes.slice(i..(i + size).min(bytes.len())))
-        .collect();
+    let chunks: Vec<Bytes> = (0..bytes.len()).step_by(size).map(|i| bytes.slice(i..(i + size).min(bytes.len()))).collect();
     let stream = futures_util::stream::iter(chunks).then(|chunk| async move {
         tokio::time::sleep(SLOW_BODY_TICK).await;
         Ok::<_, Infallible>(chunk)

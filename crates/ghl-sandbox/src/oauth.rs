@@ -78,57 +78,29 @@ impl OAuth {
     pub(crate) fn issue_code(&self, consent: Consent, redirect_uri: String) -> String {
         let mut inner = self.lock();
         let now = Instant::now();
-        inner
-            .codes
-            .retain(|_, c| now.duration_since(c.issued) < CODE_TTL);
+        inner.codes.retain(|_, c| now.duration_since(c.issued) < CODE_TTL);
         let code = ids::token(&mut inner.rng, "");
-        inner.codes.insert(
-            code.clone(),
-            PendingCode {
-                consent,
-                redirect_uri,
-                issued: now,
-            },
-        );
+        inner.codes.insert(code.clone(), PendingCode { consent, redirect_uri, issued: now });
         code
     }
 
     /// Trades a code (once) for tokens; `redirect_uri`, when sent, must be the one the code was issued for.
-    pub(crate) fn redeem_code(
-        &self,
-        code: &str,
-        redirect_uri: Option<&str>,
-        tokens: &TokenRegistry,
-        ttl: Duration,
-    ) -> Result<Issued, ApiError> {
+    pub(crate) fn redeem_code(&self, code: &str, redirect_uri: Option<&str>, tokens: &TokenRegistry, ttl: Duration) -> Result<Issued, ApiError> {
         let mut inner = self.lock();
-        let pending = inner
-            .codes
-            .remove(code)
-            .ok_or_else(|| invalid_grant("Invalid authorization code"))?;
+        let pending = inner.codes.remove(code).ok_or_else(|| invalid_grant("Invalid authorization code"))?;
         if pending.issued.elapsed() >= CODE_TTL {
             return Err(invalid_grant("The authorization code has expired"));
         }
         if redirect_uri.is_some_and(|uri| uri != pending.redirect_uri) {
-            return Err(invalid_grant(
-                "redirect_uri does not match the one of the authorization request",
-            ));
+            return Err(invalid_grant("redirect_uri does not match the one of the authorization request"));
         }
         Ok(mint(&mut inner, pending.consent, tokens, ttl))
     }
 
     /// Trades a refresh token (once) for a new access token and a new refresh token.
-    pub(crate) fn redeem_refresh_token(
-        &self,
-        refresh_token: &str,
-        tokens: &TokenRegistry,
-        ttl: Duration,
-    ) -> Result<Issued, ApiError> {
+    pub(crate) fn redeem_refresh_token(&self, refresh_token: &str, tokens: &TokenRegistry, ttl: Duration) -> Result<Issued, ApiError> {
         let mut inner = self.lock();
-        let consent = inner
-            .refresh_tokens
-            .remove(refresh_token)
-            .ok_or_else(|| invalid_grant("Invalid grant: refresh token is invalid"))?;
+        let consent = inner.refresh_tokens.remove(refresh_token).ok_or_else(|| invalid_grant("Invalid grant: refresh token is invalid"))?;
         Ok(mint(&mut inner, consent, tokens, ttl))
     }
 }
@@ -138,26 +110,12 @@ fn mint(inner: &mut Inner, consent: Consent, tokens: &TokenRegistry, ttl: Durati
     let refresh_token = ids::token(&mut inner.rng, "sbx-rt-");
     tokens.insert(
         access_token.clone(),
-        Grant {
-            location_id: consent.location_id.clone(),
-            scopes: consent.scopes.clone(),
-            expires_at: Some(Instant::now() + ttl),
-        },
+        Grant { location_id: consent.location_id.clone(), scopes: consent.scopes.clone(), expires_at: Some(Instant::now() + ttl) },
     );
-    inner
-        .refresh_tokens
-        .insert(refresh_token.clone(), consent.clone());
-    Issued {
-        access_token,
-        refresh_token,
-        consent,
-    }
+    inner.refresh_tokens.insert(refresh_token.clone(), consent.clone());
+    Issued { access_token, refresh_token, consent }
 }
 
 pub(crate) fn invalid_grant(description: &str) -> ApiError {
-    ApiError::OAuth {
-        status: StatusCode::BAD_REQUEST,
-        error: "invalid_grant",
-        description: description.to_owned(),
-    }
+    ApiError::OAuth { status: StatusCode::BAD_REQUEST, error: "invalid_grant", description: description.to_owned() }
 }

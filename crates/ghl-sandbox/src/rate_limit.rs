@@ -29,10 +29,7 @@ impl Quota {
         let pairs: [(&'static str, u64); 5] = [
             ("x-ratelimit-max", u64::from(self.max)),
             ("x-ratelimit-remaining", u64::from(self.remaining)),
-            (
-                "x-ratelimit-interval-milliseconds",
-                u64::try_from(self.interval.as_millis()).unwrap_or(u64::MAX),
-            ),
+            ("x-ratelimit-interval-milliseconds", u64::try_from(self.interval.as_millis()).unwrap_or(u64::MAX)),
             ("x-ratelimit-limit-daily", self.daily_limit),
             ("x-ratelimit-daily-remaining", self.daily_remaining),
         ];
@@ -43,10 +40,7 @@ impl Quota {
 
     /// The same quota with the burst window used up (for injected 429s).
     pub(crate) fn exhausted(self) -> Self {
-        Self {
-            remaining: 0,
-            ..self
-        }
+        Self { remaining: 0, ..self }
     }
 }
 
@@ -65,11 +59,7 @@ pub(crate) struct RateLimiter {
 
 impl RateLimiter {
     pub(crate) fn new(limit: RateLimit, daily_limit: u64) -> Self {
-        Self {
-            limit: Mutex::new(limit),
-            daily_limit: AtomicU64::new(daily_limit),
-            buckets: Mutex::new(HashMap::new()),
-        }
+        Self { limit: Mutex::new(limit), daily_limit: AtomicU64::new(daily_limit), buckets: Mutex::new(HashMap::new()) }
     }
 
     pub(crate) fn set_limit(&self, limit: RateLimit) {
@@ -88,12 +78,7 @@ impl RateLimiter {
         let mut buckets = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
         let bucket = match buckets.get_mut(key) {
             Some(b) => b,
-            None => buckets.entry(key.to_owned()).or_insert(Bucket {
-                window_start: now,
-                used: 0,
-                day_start: now,
-                day_used: 0,
-            }),
+            None => buckets.entry(key.to_owned()).or_insert(Bucket { window_start: now, used: 0, day_start: now, day_used: 0 }),
         };
         if now.duration_since(bucket.window_start) >= limit.interval {
             bucket.window_start = now;
@@ -130,16 +115,8 @@ impl RateLimiter {
         let buckets = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
         let (used, day_used) = match key.and_then(|k| buckets.get(k)) {
             Some(b) => (
-                if now.duration_since(b.window_start) >= limit.interval {
-                    0
-                } else {
-                    b.used
-                },
-                if now.duration_since(b.day_start) >= DAY {
-                    0
-                } else {
-                    b.day_used
-                },
+                if now.duration_since(b.window_start) >= limit.interval { 0 } else { b.used },
+                if now.duration_since(b.day_start) >= DAY { 0 } else { b.day_used },
             ),
             None => (0, 0),
         };
@@ -159,13 +136,7 @@ mod tests {
 
     #[test]
     fn the_burst_window_refuses_past_max_and_reopens_after_the_interval() {
-        let limiter = RateLimiter::new(
-            RateLimit {
-                max: 2,
-                interval: Duration::from_millis(50),
-            },
-            100,
-        );
+        let limiter = RateLimiter::new(RateLimit { max: 2, interval: Duration::from_millis(50) }, 100);
         assert_eq!(limiter.acquire("t").map(|q| q.remaining).ok(), Some(1));
         assert_eq!(limiter.acquire("t").map(|q| q.remaining).ok(), Some(0));
         assert!(limiter.acquire("t").is_err());
@@ -176,13 +147,7 @@ mod tests {
 
     #[test]
     fn the_daily_limit_is_enforced_across_windows() {
-        let limiter = RateLimiter::new(
-            RateLimit {
-                max: 100,
-                interval: Duration::from_secs(10),
-            },
-            3,
-        );
+        let limiter = RateLimiter::new(RateLimit { max: 100, interval: Duration::from_secs(10) }, 3);
         for _ in 0..3 {
             assert!(limiter.acquire("t").is_ok());
         }

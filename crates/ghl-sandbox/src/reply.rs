@@ -11,17 +11,12 @@ pub(crate) fn json<T: Serialize + ?Sized>(status: StatusCode, value: &T) -> Resp
         Ok(bytes) => {
             let mut response = Response::new(Body::from(bytes));
             *response.status_mut() = status;
-            response.headers_mut().insert(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("application/json; charset=utf-8"),
-            );
+            response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json; charset=utf-8"));
             response
         }
         Err(e) => {
             tracing::error!(error = %e, "failed to serialize a response");
-            let mut response = Response::new(Body::from(
-                r#"{"statusCode":500,"message":"Internal server error"}"#,
-            ));
+            let mut response = Response::new(Body::from(r#"{"statusCode":500,"message":"Internal server error"}"#));
             *response.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
             response
         }

@@ -40,12 +40,7 @@ struct Inner {
 
 impl RequestLog {
     pub(crate) fn new() -> Self {
-        Self {
-            inner: Mutex::new(Inner {
-                entries: VecDeque::new(),
-                first: 0,
-            }),
-        }
+        Self { inner: Mutex::new(Inner { entries: VecDeque::new(), first: 0 }) }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
@@ -53,13 +48,7 @@ impl RequestLog {
     }
 
     pub(crate) fn open(&self, method: &str, path: &str, query: Option<&str>) -> Ticket {
-        let entry = RecordedRequest {
-            method: method.to_owned(),
-            path: path.to_owned(),
-            query: query.map(str::to_owned),
-            status: 0,
-            location_id: None,
-        };
+        let entry = RecordedRequest { method: method.to_owned(), path: path.to_owned(), query: query.map(str::to_owned), status: 0, location_id: None };
         let mut inner = self.lock();
         if inner.entries.len() == CAPACITY {
             inner.entries.pop_front();
@@ -74,10 +63,7 @@ impl RequestLog {
         let Some(index) = ticket.0.checked_sub(inner.first) else {
             return;
         };
-        if let Some(entry) = usize::try_from(index)
-            .ok()
-            .and_then(|i| inner.entries.get_mut(i))
-        {
+        if let Some(entry) = usize::try_from(index).ok().and_then(|i| inner.entries.get_mut(i)) {
             entry.status = status;
             entry.location_id = location_id.map(str::to_owned);
         }
@@ -107,19 +93,10 @@ mod tests {
         log.complete(b, 201, Some("loc"));
         log.complete(a, 200, None);
         let entries = log.snapshot();
-        assert_eq!(
-            entries
-                .iter()
-                .map(|e| (e.path.as_str(), e.status))
-                .collect::<Vec<_>>(),
-            [("/a", 200), ("/b", 201)]
-        );
+        assert_eq!(entries.iter().map(|e| (e.path.as_str(), e.status)).collect::<Vec<_>>(), [("/a", 200), ("/b", 201)]);
         log.clear();
         log.complete(a, 500, None);
-        assert!(
-            log.snapshot().is_empty(),
-            "completing a cleared entry is a no-op"
-        );
+        assert!(log.snapshot().is_empty(), "completing a cleared entry is a no-op");
         let c = log.open("GET", "/c", None);
         log.complete(c, 204, None);
         assert_eq!(log.snapshot()[0].status, 204);

@@ -36,32 +36,16 @@ impl Sandbox {
         let addr = listener.local_addr()?;
         let (contacts, seed) = (config.contacts, config.seed);
         // 100,000 contacts take a moment to generate: keep the runtime's worker threads free.
-        let store = tokio::task::spawn_blocking(move || Store::seeded(contacts, seed))
-            .await
-            .map_err(io::Error::other)?;
-        let host = if addr.ip().is_unspecified() {
-            "127.0.0.1".to_owned()
-        } else {
-            addr.ip().to_string()
-        };
-        let host = if addr.is_ipv6() && !addr.ip().is_unspecified() {
-            format!("[{host}]")
-        } else {
-            host
-        };
+        let store = tokio::task::spawn_blocking(move || Store::seeded(contacts, seed)).await.map_err(io::Error::other)?;
+        let host = if addr.ip().is_unspecified() { "127.0.0.1".to_owned() } else { addr.ip().to_string() };
+        let host = if addr.is_ipv6() && !addr.ip().is_unspecified() { format!("[{host}]") } else { host };
         let base_url = format!("http://{host}:{}", addr.port());
         let app: App = Arc::new(Shared::new(&config, store, base_url.clone()));
         let router = routes::router(app.clone());
         let (shutdown, stopped) = watch::channel(());
         let task = tokio::spawn(accept_loop(listener, router, stopped));
         tracing::debug!(%base_url, contacts, "sandbox listening");
-        Ok(RunningSandbox {
-            app,
-            addr,
-            base_url,
-            shutdown: Some(shutdown),
-            task: Some(task),
-        })
+        Ok(RunningSandbox { app, addr, base_url, shutdown: Some(shutdown), task: Some(task) })
     }
 }
 
@@ -108,11 +92,7 @@ impl RunningSandbox {
 
     /// Ids of the contacts of `location_id` currently stored, oldest `dateAdded` first.
     pub fn contact_ids_in(&self, location_id: &str) -> Vec<String> {
-        self.app
-            .read()
-            .ordered(location_id, None)
-            .map(|c| c.id.clone())
-            .collect()
+        self.app.read().ordered(location_id, None).map(|c| c.id.clone()).collect()
     }
 
     /// Businesses of [`LOCATION_ID`] that at least one contact points at.
@@ -156,9 +136,7 @@ impl Drop for RunningSandbox {
 
 impl std::fmt::Debug for RunningSandbox {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RunningSandbox")
-            .field("base_url", &self.base_url)
-            .finish_non_exhaustive()
+        f.debug_struct("RunningSandbox").field("base_url", &self.base_url).finish_non_exhaustive()
     }
 }
 
@@ -200,9 +178,7 @@ async fn serve_connection(stream: TcpStream, router: Router, mut stopped: watch:
         req.extensions_mut().insert(handle.clone());
         router.clone().call(req)
     });
-    let connection = hyper::server::conn::http1::Builder::new()
-        .keep_alive(true)
-        .serve_connection(TokioIo::new(stream), service);
+    let connection = hyper::server::conn::http1::Builder::new().keep_alive(true).serve_connection(TokioIo::new(stream), service);
     tokio::select! {
         result = connection => {
             if let Err(e) = result {
@@ -223,13 +199,7 @@ impl ResetSwitch {
     #[cfg(unix)]
     fn new(stream: &TcpStream) -> Self {
         use std::os::fd::AsFd;
-        Self(
-            stream
-                .as_fd()
-                .try_clone_to_owned()
-                .ok()
-                .map(std::net::TcpStream::from),
-        )
+        Self(stream.as_fd().try_clone_to_owned().ok().map(std::net::TcpStream::from))
     }
 
     #[cfg(not(unix))]

@@ -31,16 +31,8 @@ impl Store {
     pub(crate) fn seeded(contacts: usize, seed: u64) -> Self {
         let mut rng = fastrand::Rng::with_seed(seed);
         let plans = [
-            LocationSeed {
-                location_id: LOCATION_ID,
-                contacts,
-                businesses: 20,
-            },
-            LocationSeed {
-                location_id: OTHER_LOCATION_ID,
-                contacts: OTHER_LOCATION_CONTACTS,
-                businesses: 3,
-            },
+            LocationSeed { location_id: LOCATION_ID, contacts, businesses: 20 },
+            LocationSeed { location_id: OTHER_LOCATION_ID, contacts: OTHER_LOCATION_CONTACTS, businesses: 3 },
         ];
         let mut store = Self {
             contacts: HashMap::with_capacity(contacts + OTHER_LOCATION_CONTACTS),
@@ -51,9 +43,7 @@ impl Store {
         for plan in &plans {
             let location = seed::location(&mut rng, plan);
             store.order.entry(plan.location_id.to_owned()).or_default();
-            store
-                .users
-                .insert(plan.location_id.to_owned(), location.users);
+            store.users.insert(plan.location_id.to_owned(), location.users);
             for contact in location.contacts {
                 store.insert(contact);
             }
@@ -76,11 +66,7 @@ impl Store {
     }
 
     /// [`Store::owned`], for writing. Callers must not change `date_added` or `location_id`.
-    pub(crate) fn owned_mut(
-        &mut self,
-        id: &str,
-        location_id: &str,
-    ) -> Result<&mut Contact, ApiError> {
+    pub(crate) fn owned_mut(&mut self, id: &str, location_id: &str) -> Result<&mut Contact, ApiError> {
         match self.contacts.get_mut(id) {
             None => Err(ApiError::NotFound("Contact not found")),
             Some(c) if c.location_id != location_id => Err(ApiError::WrongLocation),
@@ -89,10 +75,7 @@ impl Store {
     }
 
     pub(crate) fn insert(&mut self, contact: Contact) {
-        self.order
-            .entry(contact.location_id.clone())
-            .or_default()
-            .insert((contact.date_added, contact.id.clone()));
+        self.order.entry(contact.location_id.clone()).or_default().insert((contact.date_added, contact.id.clone()));
         self.contacts.insert(contact.id.clone(), contact);
     }
 
@@ -105,20 +88,12 @@ impl Store {
     }
 
     /// The contacts of a location in `dateAdded`, id order, starting strictly after `cursor`.
-    pub(crate) fn ordered<'a>(
-        &'a self,
-        location_id: &str,
-        cursor: Option<&SortKey>,
-    ) -> impl Iterator<Item = &'a Contact> + 'a {
+    pub(crate) fn ordered<'a>(&'a self, location_id: &str, cursor: Option<&SortKey>) -> impl Iterator<Item = &'a Contact> + 'a {
         let lower = match cursor {
             Some(key) => Bound::Excluded(key.clone()),
             None => Bound::Unbounded,
         };
-        self.order
-            .get(location_id)
-            .into_iter()
-            .flat_map(move |set| set.range((lower.clone(), Bound::Unbounded)))
-            .filter_map(|(_, id)| self.contacts.get(id))
+        self.order.get(location_id).into_iter().flat_map(move |set| set.range((lower.clone(), Bound::Unbounded))).filter_map(|(_, id)| self.contacts.get(id))
     }
 
     /// Number of contacts of a location.
@@ -127,12 +102,7 @@ impl Store {
     }
 
     /// An existing contact of the location with the same email (case-insensitive) or phone.
-    pub(crate) fn duplicate_of(
-        &self,
-        location_id: &str,
-        email: Option<&str>,
-        phone: Option<&str>,
-    ) -> Option<(&Contact, &'static str)> {
+    pub(crate) fn duplicate_of(&self, location_id: &str, email: Option<&str>, phone: Option<&str>) -> Option<(&Contact, &'static str)> {
         let email = email.map(str::to_lowercase);
         self.ordered(location_id, None).find_map(|c| {
             if let (Some(e), Some(ce)) = (&email, &c.email) {
@@ -149,22 +119,14 @@ impl Store {
 
     /// Businesses of a location that at least one contact points at, by id.
     pub(crate) fn business_ids(&self, location_id: &str) -> Vec<String> {
-        let mut ids: Vec<String> = self
-            .ordered(location_id, None)
-            .filter_map(|c| c.business_id.clone())
-            .collect::<BTreeSet<_>>()
-            .into_iter()
-            .collect();
+        let mut ids: Vec<String> = self.ordered(location_id, None).filter_map(|c| c.business_id.clone()).collect::<BTreeSet<_>>().into_iter().collect();
         ids.sort();
         ids
     }
 
     /// The first user of a location: the one who "installed" the OAuth app.
     pub(crate) fn first_user(&self, location_id: &str) -> Option<&str> {
-        self.users
-            .get(location_id)
-            .and_then(|u| u.first())
-            .map(String::as_str)
+        self.users.get(location_id).and_then(|u| u.first()).map(String::as_str)
     }
 
     /// A fresh 20-character id.
@@ -185,57 +147,29 @@ mod tests {
     fn the_same_seed_gives_the_same_data() {
         let a = Store::seeded(50, 7);
         let b = Store::seeded(50, 7);
-        let ids_a: Vec<&str> = a
-            .ordered(LOCATION_ID, None)
-            .map(|c| c.id.as_str())
-            .collect();
-        let ids_b: Vec<&str> = b
-            .ordered(LOCATION_ID, None)
-            .map(|c| c.id.as_str())
-            .collect();
+        let ids_a: Vec<&str> = a.ordered(LOCATION_ID, None).map(|c| c.id.as_str()).collect();
+        let ids_b: Vec<&str> = b.ordered(LOCATION_ID, None).map(|c| c.id.as_str()).collect();
         assert_eq!(ids_a, ids_b);
         assert_eq!(ids_a.len(), 50);
         let c = Store::seeded(50, 8);
-        assert_ne!(
-            ids_a.first().copied(),
-            c.ordered(LOCATION_ID, None).next().map(|c| c.id.as_str())
-        );
+        assert_ne!(ids_a.first().copied(), c.ordered(LOCATION_ID, None).next().map(|c| c.id.as_str()));
     }
 
     #[test]
     fn contacts_are_ordered_by_date_added_then_id() {
         let store = Store::seeded(300, 1);
-        let keys: Vec<(i64, &str)> = store
-            .ordered(LOCATION_ID, None)
-            .map(|c| (c.date_added, c.id.as_str()))
-            .collect();
+        let keys: Vec<(i64, &str)> = store.ordered(LOCATION_ID, None).map(|c| (c.date_added, c.id.as_str())).collect();
         assert!(keys.windows(2).all(|w| w[0] < w[1]));
         let cursor = (keys[9].0, keys[9].1.to_owned());
-        assert_eq!(
-            store
-                .ordered(LOCATION_ID, Some(&cursor))
-                .next()
-                .map(|c| c.id.as_str()),
-            Some(keys[10].1)
-        );
+        assert_eq!(store.ordered(LOCATION_ID, Some(&cursor)).next().map(|c| c.id.as_str()), Some(keys[10].1));
     }
 
     #[test]
     fn another_locations_contact_is_forbidden_and_an_unknown_one_not_found() {
         let store = Store::seeded(5, 1);
-        let other = store
-            .ordered(OTHER_LOCATION_ID, None)
-            .next()
-            .map(|c| c.id.clone())
-            .expect("seeded");
-        assert!(matches!(
-            store.owned(&other, LOCATION_ID),
-            Err(ApiError::WrongLocation)
-        ));
-        assert!(matches!(
-            store.owned("nope", LOCATION_ID),
-            Err(ApiError::NotFound(_))
-        ));
+        let other = store.ordered(OTHER_LOCATION_ID, None).next().map(|c| c.id.clone()).expect("seeded");
+        assert!(matches!(store.owned(&other, LOCATION_ID), Err(ApiError::WrongLocation)));
+        assert!(matches!(store.owned("nope", LOCATION_ID), Err(ApiError::NotFound(_))));
         assert!(store.owned(&other, OTHER_LOCATION_ID).is_ok());
     }
 }

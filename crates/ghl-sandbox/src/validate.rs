@@ -16,18 +16,11 @@ impl<S: Send + Sync> FromRequest<S> for JsonBody {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
-        let bytes = Bytes::from_request(req, state)
-            .await
-            .map_err(|e| ApiError::BadRequest(format!("Could not read the request body: {e}")))?;
+        let bytes = Bytes::from_request(req, state).await.map_err(|e| ApiError::BadRequest(format!("Could not read the request body: {e}")))?;
         if bytes.iter().all(u8::is_ascii_whitespace) {
             return Ok(Self(Value::Object(Map::new())));
         }
-        serde_json::from_slice(&bytes).map(Self).map_err(|e| {
-            ApiError::BadRequest(format!(
-                "Unexpected token in JSON at position {}",
-                e.column()
-            ))
-        })
+        serde_json::from_slice(&bytes).map(Self).map_err(|e| ApiError::BadRequest(format!("Unexpected token in JSON at position {}", e.column())))
     }
 }
 
@@ -67,14 +60,8 @@ pub(crate) struct Fields<'a> {
 impl<'a> Fields<'a> {
     pub(crate) fn new(body: &'a Value) -> Result<Self, ApiError> {
         match body {
-            Value::Object(map) => Ok(Self {
-                map,
-                seen: Vec::new(),
-                errors: Vec::new(),
-            }),
-            _ => Err(ApiError::BadRequest(
-                "The request body must be a JSON object".to_owned(),
-            )),
+            Value::Object(map) => Ok(Self { map, seen: Vec::new(), errors: Vec::new() }),
+            _ => Err(ApiError::BadRequest("The request body must be a JSON object".to_owned())),
         }
     }
 
@@ -123,12 +110,8 @@ impl<'a> Fields<'a> {
     pub(crate) fn email(&mut self, name: &'static str) -> Patch<String> {
         let value = self.string(name);
         if let Patch::Set(s) = &value {
-            let valid = s.split_once('@').is_some_and(|(local, domain)| {
-                !local.is_empty()
-                    && domain.contains('.')
-                    && !domain.ends_with('.')
-                    && !s.contains(' ')
-            });
+            let valid =
+                s.split_once('@').is_some_and(|(local, domain)| !local.is_empty() && domain.contains('.') && !domain.ends_with('.') && !s.contains(' '));
             if !valid {
                 self.errors.push(format!("{name} must be an email"));
                 return Patch::Absent;
@@ -170,25 +153,20 @@ impl<'a> Fields<'a> {
             Some(Value::Number(n)) => match n.as_f64() {
                 Some(f) if f.fract() == 0.0 && f >= min as f64 && f <= max as f64 => Some(f as u64),
                 Some(f) if f < min as f64 => {
-                    self.errors
-                        .push(format!("{name} must not be less than {min}"));
+                    self.errors.push(format!("{name} must not be less than {min}"));
                     None
                 }
                 Some(f) if f > max as f64 => {
-                    self.errors
-                        .push(format!("{name} must not be greater than {max}"));
+                    self.errors.push(format!("{name} must not be greater than {max}"));
                     None
                 }
                 _ => {
-                    self.errors
-                        .push(format!("{name} must be an integer number"));
+                    self.errors.push(format!("{name} must be an integer number"));
                     None
                 }
             },
             Some(_) => {
-                self.errors.push(format!(
-                    "{name} must be a number conforming to the specified constraints"
-                ));
+                self.errors.push(format!("{name} must be a number conforming to the specified constraints"));
                 None
             }
         }
@@ -198,13 +176,9 @@ impl<'a> Fields<'a> {
         match self.get(name) {
             None | Some(Value::Null) => None,
             Some(Value::Array(items)) => {
-                let strings: Option<Vec<String>> = items
-                    .iter()
-                    .map(|v| v.as_str().map(str::to_owned))
-                    .collect();
+                let strings: Option<Vec<String>> = items.iter().map(|v| v.as_str().map(str::to_owned)).collect();
                 if strings.is_none() {
-                    self.errors
-                        .push(format!("each value in {name} must be a string"));
+                    self.errors.push(format!("each value in {name} must be a string"));
                 }
                 strings
             }
@@ -230,21 +204,18 @@ impl<'a> Fields<'a> {
             Some(Value::String(s)) => {
                 let parsed = dates::parse_iso(s);
                 if parsed.is_none() {
-                    self.errors
-                        .push(format!("{name} must be a valid ISO 8601 date string"));
+                    self.errors.push(format!("{name} must be a valid ISO 8601 date string"));
                 }
                 parsed
             }
             None | Some(Value::Null) if !required => None,
             None | Some(Value::Null) => {
                 self.errors.push(format!("{name} should not be empty"));
-                self.errors
-                    .push(format!("{name} must be a valid ISO 8601 date string"));
+                self.errors.push(format!("{name} must be a valid ISO 8601 date string"));
                 None
             }
             Some(_) => {
-                self.errors
-                    .push(format!("{name} must be a valid ISO 8601 date string"));
+                self.errors.push(format!("{name} must be a valid ISO 8601 date string"));
                 None
             }
         }
@@ -270,12 +241,7 @@ impl<'a> Fields<'a> {
 
     /// Ends validation: unknown properties and all collected messages become one 422.
     pub(crate) fn finish(mut self) -> Result<(), ApiError> {
-        let unknown: Vec<String> = self
-            .map
-            .keys()
-            .filter(|k| !self.seen.contains(&k.as_str()))
-            .map(|k| format!("property {k} should not exist"))
-            .collect();
+        let unknown: Vec<String> = self.map.keys().filter(|k| !self.seen.contains(&k.as_str())).map(|k| format!("property {k} should not exist")).collect();
         self.errors.extend(unknown);
         if self.errors.is_empty() {
             Ok(())
@@ -299,12 +265,7 @@ mod tests {
         match f.finish() {
             Err(ApiError::Unprocessable(messages)) => assert_eq!(
                 messages,
-                vec![
-                    "title must be a string",
-                    "completed should not be empty",
-                    "completed must be a boolean value",
-                    "property extra should not exist",
-                ]
+                vec!["title must be a string", "completed should not be empty", "completed must be a boolean value", "property extra should not exist",]
             ),
             other => panic!("expected 422, got {other:?}"),
         }

@@ -8,9 +8,7 @@ use serde::Serializer;
 /// `2024-03-01T10:20:30.123Z`.
 pub(crate) fn iso(ms: i64) -> String {
     let buf = iso_bytes(ms);
-    std::str::from_utf8(&buf)
-        .unwrap_or("1970-01-01T00:00:00.000Z")
-        .to_owned()
+    std::str::from_utf8(&buf).unwrap_or("1970-01-01T00:00:00.000Z").to_owned()
 }
 
 /// [`iso`] into a stack buffer: every contact read formats a few dates, and chrono's formatter
@@ -63,10 +61,7 @@ pub(crate) fn parse_iso(s: &str) -> Option<i64> {
     if let Ok(t) = chrono::NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%.f") {
         return Some(t.and_utc().timestamp_millis());
     }
-    NaiveDate::parse_from_str(s, "%Y-%m-%d")
-        .ok()
-        .and_then(|d| d.and_hms_opt(0, 0, 0))
-        .map(|t| t.and_utc().timestamp_millis())
+    NaiveDate::parse_from_str(s, "%Y-%m-%d").ok().and_then(|d| d.and_hms_opt(0, 0, 0)).map(|t| t.and_utc().timestamp_millis())
 }
 
 /// Parses a date of birth in any of the formats `CreateContactDto.dateOfBirth` documents
@@ -77,15 +72,9 @@ pub(crate) fn parse_birth_date(s: &str) -> Option<String> {
     if let Some(ms) = parse_iso(s) {
         return Some(iso(ms));
     }
-    let normalized: String = s
-        .chars()
-        .map(|c| if matches!(c, '/' | '.' | '_') { '-' } else { c })
-        .collect();
-    let date = NaiveDate::parse_from_str(&normalized, "%Y-%m-%d")
-        .or_else(|_| NaiveDate::parse_from_str(&normalized, "%m-%d-%Y"))
-        .ok()?;
-    date.and_hms_opt(0, 0, 0)
-        .map(|t| iso(t.and_utc().timestamp_millis()))
+    let normalized: String = s.chars().map(|c| if matches!(c, '/' | '.' | '_') { '-' } else { c }).collect();
+    let date = NaiveDate::parse_from_str(&normalized, "%Y-%m-%d").or_else(|_| NaiveDate::parse_from_str(&normalized, "%m-%d-%Y")).ok()?;
+    date.and_hms_opt(0, 0, 0).map(|t| iso(t.and_utc().timestamp_millis()))
 }
 
 /// `serialize_with` for epoch-ms fields shown as ISO.
@@ -114,29 +103,15 @@ mod tests {
     #[test]
     fn iso_input_accepts_offsets_and_bare_dates() {
         assert_eq!(parse_iso("2020-10-25T11:00:00Z"), Some(1_603_623_600_000));
-        assert_eq!(
-            parse_iso("2020-10-25T13:00:00+02:00"),
-            Some(1_603_623_600_000)
-        );
+        assert_eq!(parse_iso("2020-10-25T13:00:00+02:00"), Some(1_603_623_600_000));
         assert_eq!(parse_iso("2020-10-25"), Some(1_603_584_000_000));
         assert_eq!(parse_iso("next tuesday"), None);
     }
 
     #[test]
     fn birth_dates_accept_the_documented_formats() {
-        for s in [
-            "1990-09-25",
-            "1990/09/25",
-            "09/25/1990",
-            "09-25-1990",
-            "1990.09.25",
-            "09_25_1990",
-        ] {
-            assert_eq!(
-                parse_birth_date(s).as_deref(),
-                Some("1990-09-25T00:00:00.000Z"),
-                "{s}"
-            );
+        for s in ["1990-09-25", "1990/09/25", "09/25/1990", "09-25-1990", "1990.09.25", "09_25_1990"] {
+            assert_eq!(parse_birth_date(s).as_deref(), Some("1990-09-25T00:00:00.000Z"), "{s}");
         }
         assert_eq!(parse_birth_date("25th of September"), None);
     }

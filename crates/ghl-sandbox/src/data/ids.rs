@@ -6,16 +6,12 @@ const HEX: &[u8] = b"0123456789abcdef";
 
 /// A 20-character `[A-Za-z0-9]` id, e.g. `seD4PfOuKoVMLkEZqohJ`.
 pub(crate) fn record_id(rng: &mut fastrand::Rng) -> String {
-    (0..20)
-        .map(|_| char::from(ALPHANUMERIC[rng.usize(..ALPHANUMERIC.len())]))
-        .collect()
+    (0..20).map(|_| char::from(ALPHANUMERIC[rng.usize(..ALPHANUMERIC.len())])).collect()
 }
 
 /// A 24-hex-digit id, e.g. `641c094001436dbc2081e642`.
 pub(crate) fn object_id(rng: &mut fastrand::Rng) -> String {
-    (0..24)
-        .map(|_| char::from(HEX[rng.usize(..HEX.len())]))
-        .collect()
+    (0..24).map(|_| char::from(HEX[rng.usize(..HEX.len())])).collect()
 }
 
 /// An opaque token (OAuth codes, access and refresh tokens).

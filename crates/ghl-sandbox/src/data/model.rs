@@ -73,16 +73,7 @@ impl Contact {
     /// Recomputes derived fields after a write.
     pub(crate) fn reindex(&mut self) {
         let mut h = String::new();
-        for part in [
-            &self.first_name,
-            &self.last_name,
-            &self.email,
-            &self.phone,
-            &self.company_name,
-        ]
-        .into_iter()
-        .flatten()
-        {
+        for part in [&self.first_name, &self.last_name, &self.email, &self.phone, &self.company_name].into_iter().flatten() {
             h.push_str(&part.to_lowercase());
             h.push('\u{1f}');
         }

@@ -39,22 +39,9 @@ pub(crate) fn location(rng: &mut fastrand::Rng, seed: &LocationSeed<'_>) -> Seed
         .cycle()
         .take(seed.businesses)
         .enumerate()
-        .map(|(i, name)| Business {
-            id: object_id(rng),
-            name: if i < names.len() {
-                (*name).to_owned()
-            } else {
-                format!("{name} {}", i / names.len() + 1)
-            },
-        })
+        .map(|(i, name)| Business { id: object_id(rng), name: if i < names.len() { (*name).to_owned() } else { format!("{name} {}", i / names.len() + 1) } })
         .collect();
-    let ctx = Context {
-        location_id: seed.location_id,
-        users: &users,
-        calendars: &calendars,
-        field_ids: &field_ids,
-        businesses: &businesses,
-    };
+    let ctx = Context { location_id: seed.location_id, users: &users, calendars: &calendars, field_ids: &field_ids, businesses: &businesses };
     let contacts = (0..seed.contacts).map(|_| contact(rng, &ctx)).collect();
     SeededLocation { users, contacts }
 }
@@ -79,29 +66,18 @@ fn contact(rng: &mut fastrand::Rng, ctx: &Context<'_>) -> Contact {
     let date_added = EPOCH_START + rng.i64(0..SPAN_MS);
     let date_updated = date_added + rng.i64(0..90 * DAY_MS);
     let email = (rng.u8(..100) >= 8).then(|| {
-        let local: String = format!("{first}.{last}")
-            .to_lowercase()
-            .chars()
-            .filter(|c| c.is_ascii_alphanumeric() || *c == '.')
-            .collect();
+        let local: String = format!("{first}.{last}").to_lowercase().chars().filter(|c| c.is_ascii_alphanumeric() || *c == '.').collect();
         format!("{local}{}@{}", rng.u16(1..1000), pick(rng, EMAIL_DOMAINS))
     });
-    let phone = (email.is_none() || rng.u8(..100) >= 5)
-        .then(|| format!("+1{area}{}{:06}", rng.u8(2..10), rng.u32(..1_000_000)));
-    let business =
-        (!ctx.businesses.is_empty() && rng.u8(..100) < 60).then(|| pick(rng, ctx.businesses));
-    let mut tags: Vec<String> = (0..rng.usize(0..4))
-        .map(|_| (*pick(rng, TAGS)).to_owned())
-        .collect();
+    let phone = (email.is_none() || rng.u8(..100) >= 5).then(|| format!("+1{area}{}{:06}", rng.u8(2..10), rng.u32(..1_000_000)));
+    let business = (!ctx.businesses.is_empty() && rng.u8(..100) < 60).then(|| pick(rng, ctx.businesses));
+    let mut tags: Vec<String> = (0..rng.usize(0..4)).map(|_| (*pick(rng, TAGS)).to_owned()).collect();
     tags.sort();
     tags.dedup();
     let mut custom_fields = Vec::new();
     for ((_, values), id) in CUSTOM_FIELDS.iter().zip(ctx.field_ids) {
         if rng.bool() {
-            custom_fields.push(CustomField {
-                id: id.clone(),
-                value: (*pick(rng, values)).to_owned(),
-            });
+            custom_fields.push(CustomField { id: id.clone(), value: (*pick(rng, values)).to_owned() });
         }
     }
     let dnd = rng.u8(..100) < 10;
@@ -114,29 +90,13 @@ fn contact(rng: &mut fastrand::Rng, ctx: &Context<'_>) -> Contact {
         })
     });
     let attribution = (rng.u8(..100) < 40).then(|| Attribution {
-        url: (*pick(
-            rng,
-            &[
-                "https://www.example.com/landing",
-                "Trigger Link",
-                "https://www.example.com/contact-us",
-            ],
-        ))
-        .to_owned(),
-        utm_source: rng
-            .bool()
-            .then(|| (*pick(rng, &["google", "facebook", "newsletter"])).to_owned()),
+        url: (*pick(rng, &["https://www.example.com/landing", "Trigger Link", "https://www.example.com/contact-us"])).to_owned(),
+        utm_source: rng.bool().then(|| (*pick(rng, &["google", "facebook", "newsletter"])).to_owned()),
         medium: Some((*pick(rng, &["form", "survey", "calendar", "chat_widget"])).to_owned()),
     });
-    let tasks = (0..rng.usize(0..=8))
-        .map(|_| task(rng, ctx, date_added))
-        .collect();
-    let notes = (0..rng.usize(0..=8))
-        .map(|_| note(rng, ctx, date_added))
-        .collect();
-    let appointments = (0..rng.usize(0..=8))
-        .map(|_| appointment(rng, ctx, date_added))
-        .collect();
+    let tasks = (0..rng.usize(0..=8)).map(|_| task(rng, ctx, date_added)).collect();
+    let notes = (0..rng.usize(0..=8)).map(|_| note(rng, ctx, date_added)).collect();
+    let appointments = (0..rng.usize(0..=8)).map(|_| appointment(rng, ctx, date_added)).collect();
     let mut c = Contact {
         id,
         location_id: ctx.location_id.to_owned(),
@@ -149,12 +109,7 @@ fn contact(rng: &mut fastrand::Rng, ctx: &Context<'_>) -> Contact {
         timezone: Some(timezone.to_owned()),
         dnd,
         dnd_settings,
-        kind: if rng.u8(..100) < 70 {
-            "lead"
-        } else {
-            "customer"
-        }
-        .to_owned(),
+        kind: if rng.u8(..100) < 70 { "lead" } else { "customer" }.to_owned(),
         source: Some((*pick(rng, SOURCES)).to_owned()),
         assigned_to: rng.bool().then(|| pick(rng, ctx.users).clone()),
         address1: Some(format!("{} {}", rng.u16(1..9999), pick(rng, STREETS))),
@@ -222,8 +177,7 @@ fn appointment(rng: &mut fastrand::Rng, ctx: &Context<'_>, contact_added: i64) -
         status,
         assigned_user_id: pick(rng, ctx.users).clone(),
         notes: rng.bool().then(|| (*pick(rng, NOTE_BODIES)).to_owned()),
-        address: (rng.u8(..100) < 30)
-            .then(|| format!("{} {}", rng.u16(1..9999), pick(rng, STREETS))),
+        address: (rng.u8(..100) < 30).then(|| format!("{} {}", rng.u16(1..9999), pick(rng, STREETS))),
         start,
         end: start + *pick(rng, &[30_i64, 45, 60]) * 60_000,
         date_added,

@@ -176,15 +176,7 @@ pub(super) const LAST_NAMES: &[&str] = &[
     "Ward",
 ];
 
-pub(super) const EMAIL_DOMAINS: &[&str] = &[
-    "gmail.com",
-    "yahoo.com",
-    "outlook.com",
-    "icloud.com",
-    "hotmail.com",
-    "proton.me",
-    "example.com",
-];
+pub(super) const EMAIL_DOMAINS: &[&str] = &["gmail.com", "yahoo.com", "outlook.com", "icloud.com", "hotmail.com", "proton.me", "example.com"];
 
 pub(super) const BUSINESS_NAMES: &[&str] = &[
     "Acme Plumbing",
@@ -269,15 +261,7 @@ pub(super) const TAGS: &[&str] = &[
     "event 2024",
 ];
 
-pub(super) const SOURCES: &[&str] = &[
-    "public api",
-    "form",
-    "import",
-    "manual",
-    "chat widget",
-    "facebook",
-    "calendar",
-];
+pub(super) const SOURCES: &[&str] = &["public api", "form", "import", "manual", "chat widget", "facebook", "calendar"];
 
 pub(super) const TASK_TITLES: &[&str] = &[
     "Call back",
@@ -305,13 +289,7 @@ pub(super) const TASK_BODIES: &[&str] = &[
     "Customer prefers text messages.",
 ];
 
-pub(super) const NOTE_TITLES: &[&str] = &[
-    "Call summary",
-    "Follow-up summary",
-    "Meeting notes",
-    "Objections",
-    "Preferences",
-];
+pub(super) const NOTE_TITLES: &[&str] = &["Call summary", "Follow-up summary", "Meeting notes", "Objections", "Preferences"];
 
 pub(super) const NOTE_BODIES: &[&str] = &[
     "Spoke with the contact; interested in the premium plan.",
@@ -326,31 +304,14 @@ pub(super) const NOTE_BODIES: &[&str] = &[
 
 pub(super) const NOTE_COLORS: &[&str] = &["#FFAA00", "#2E86DE", "#10AC84", "#EE5253"];
 
-pub(super) const APPOINTMENT_TITLES: &[&str] = &[
-    "Discovery call",
-    "Product demo",
-    "Consultation",
-    "Site visit",
-    "Quarterly review",
-    "Onboarding session",
-];
+pub(super) const APPOINTMENT_TITLES: &[&str] = &["Discovery call", "Product demo", "Consultation", "Site visit", "Quarterly review", "Onboarding session"];
 
-pub(super) const APPOINTMENT_STATUSES: &[&str] =
-    &["booked", "confirmed", "showed", "noshow", "cancelled"];
+pub(super) const APPOINTMENT_STATUSES: &[&str] = &["booked", "confirmed", "showed", "noshow", "cancelled"];
 
 /// (name, kind of values) of the custom fields every location defines.
 pub(super) const CUSTOM_FIELDS: &[(&str, &[&str])] = &[
     ("lead_score", &["10", "25", "50", "75", "90"]),
     ("preferred_contact_method", &["Email", "Phone", "SMS"]),
     ("budget", &["1000", "5000", "10000", "25000"]),
-    (
-        "industry",
-        &[
-            "Retail",
-            "Healthcare",
-            "Construction",
-            "Hospitality",
-            "Finance",
-        ],
-    ),
+    ("industry", &["Retail", "Healthcare", "Construction", "Hospitality", "Finance"]),
 ];

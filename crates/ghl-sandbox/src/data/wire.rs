@@ -327,11 +327,7 @@ pub(crate) struct AttributionWire<'a> {
 
 impl<'a> AttributionWire<'a> {
     fn new(a: &'a Attribution) -> Self {
-        Self {
-            url: &a.url,
-            utm_source: a.utm_source.as_deref(),
-            medium: a.medium.as_deref(),
-        }
+        Self { url: &a.url, utm_source: a.utm_source.as_deref(), medium: a.medium.as_deref() }
     }
 }
 

@@ -17,18 +17,11 @@ struct EventsBody<'a> {
     events: Vec<EventWire<'a>>,
 }
 
-pub(crate) async fn list(
-    Scoped(caller, _): Scoped<ContactsRead>,
-    State(app): State<App>,
-    Path(contact_id): Path<String>,
-) -> Result<Response, ApiError> {
+pub(crate) async fn list(Scoped(caller, _): Scoped<ContactsRead>, State(app): State<App>, Path(contact_id): Path<String>) -> Result<Response, ApiError> {
     let store = app.read();
     let contact = store.owned(&contact_id, caller.location_id())?;
     let mut events: Vec<&Appointment> = contact.appointments.iter().collect();
     events.sort_by(|a, b| a.start.cmp(&b.start).then_with(|| a.id.cmp(&b.id)));
-    let events = events
-        .into_iter()
-        .map(|a| EventWire::new(a, contact))
-        .collect();
+    let events = events.into_iter().map(|a| EventWire::new(a, contact)).collect();
     Ok(reply::ok(&EventsBody { events }))
 }

@@ -97,16 +97,8 @@ impl ContactInput {
             country: f.string("country"),
             assigned_to: f.string("assignedTo"),
             // UpdateContactDto declares neither companyName nor gender: GHL refuses them on PUT.
-            company_name: if dto == Dto::Update {
-                Patch::Absent
-            } else {
-                f.string("companyName")
-            },
-            gender: if dto == Dto::Update {
-                Patch::Absent
-            } else {
-                f.string("gender")
-            },
+            company_name: if dto == Dto::Update { Patch::Absent } else { f.string("companyName") },
+            gender: if dto == Dto::Update { Patch::Absent } else { f.string("gender") },
         };
         let _ = f.object("inboundDndSettings");
         if dto == Dto::Upsert {
@@ -187,17 +179,10 @@ fn custom_fields(f: &mut Fields<'_>) -> Option<Vec<CustomField>> {
         let value = match item.get("field_value").or_else(|| item.get("value")) {
             None | Some(Value::Null) => String::new(),
             Some(Value::String(s)) => s.clone(),
-            Some(Value::Array(values)) => values
-                .iter()
-                .map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_owned))
-                .collect::<Vec<_>>()
-                .join(", "),
+            Some(Value::Array(values)) => values.iter().map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_owned)).collect::<Vec<_>>().join(", "),
             Some(other) => other.to_string(),
         };
-        fields.push(CustomField {
-            id: id.to_owned(),
-            value,
-        });
+        fields.push(CustomField { id: id.to_owned(), value });
     }
     Some(fields)
 }
@@ -235,46 +220,25 @@ mod tests {
 
     #[test]
     fn phones_are_normalized_to_e164() {
-        assert_eq!(
-            normalize_phone("+1 888-888-8888").as_deref(),
-            Some("+18888888888")
-        );
-        assert_eq!(
-            normalize_phone("(512) 555-0100").as_deref(),
-            Some("+15125550100")
-        );
-        assert_eq!(
-            normalize_phone("+44 20 7946 0958").as_deref(),
-            Some("+442079460958")
-        );
+        assert_eq!(normalize_phone("+1 888-888-8888").as_deref(), Some("+18888888888"));
+        assert_eq!(normalize_phone("(512) 555-0100").as_deref(), Some("+15125550100"));
+        assert_eq!(normalize_phone("+44 20 7946 0958").as_deref(), Some("+442079460958"));
         assert_eq!(normalize_phone("12"), None);
     }
 
     #[test]
     fn tags_are_lowercased_and_deduplicated() {
-        let tags = vec![
-            " VIP ".to_owned(),
-            "vip".to_owned(),
-            "Lead".to_owned(),
-            String::new(),
-        ];
+        let tags = vec![" VIP ".to_owned(), "vip".to_owned(), "Lead".to_owned(), String::new()];
         assert_eq!(normalize_tags(&tags), ["vip", "lead"]);
     }
 
     #[test]
     fn update_refuses_properties_the_dto_does_not_declare() {
-        let body =
-            serde_json::json!({"firstName": "Ann", "locationId": "x", "companyName": "Acme"});
+        let body = serde_json::json!({"firstName": "Ann", "locationId": "x", "companyName": "Acme"});
         match ContactInput::parse(&body, Dto::Update) {
             Err(ApiError::Unprocessable(m)) => {
-                assert!(
-                    m.contains(&"property locationId should not exist".to_owned()),
-                    "{m:?}"
-                );
-                assert!(
-                    m.contains(&"property companyName should not exist".to_owned()),
-                    "{m:?}"
-                );
+                assert!(m.contains(&"property locationId should not exist".to_owned()), "{m:?}");
+                assert!(m.contains(&"property companyName should not exist".to_owned()), "{m:?}");
             }
             _ => panic!("expected 422"),
         }

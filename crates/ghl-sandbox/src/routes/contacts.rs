@@ -41,42 +41,22 @@ pub(super) struct Succeded {
     pub succeded: bool,
 }
 
-pub(crate) async fn get(
-    Scoped(caller, _): Scoped<ContactsRead>,
-    State(app): State<App>,
-    Path(id): Path<String>,
-) -> Result<Response, ApiError> {
+pub(crate) async fn get(Scoped(caller, _): Scoped<ContactsRead>, State(app): State<App>, Path(id): Path<String>) -> Result<Response, ApiError> {
     let store = app.read();
     let contact = store.owned(&id, caller.location_id())?;
-    Ok(reply::ok(&ContactBody {
-        contact: FullContact::new(contact),
-    }))
+    Ok(reply::ok(&ContactBody { contact: FullContact::new(contact) }))
 }
 
-pub(crate) async fn create(
-    Scoped(caller, _): Scoped<ContactsWrite>,
-    State(app): State<App>,
-    JsonBody(body): JsonBody,
-) -> Result<Response, ApiError> {
+pub(crate) async fn create(Scoped(caller, _): Scoped<ContactsWrite>, State(app): State<App>, JsonBody(body): JsonBody) -> Result<Response, ApiError> {
     let input = ContactInput::parse(&body, Dto::Create)?;
     caller.ensure_location(input.location_id.as_deref().unwrap_or_default())?;
     let mut store = app.write();
-    if let Some((existing, field)) = store.duplicate_of(
-        caller.location_id(),
-        patch_value(&input.email),
-        patch_value(&input.phone),
-    ) {
-        return Err(ApiError::Duplicate {
-            contact_id: existing.id.clone(),
-            contact_name: existing.full_name(),
-            matching_field: field,
-        });
+    if let Some((existing, field)) = store.duplicate_of(caller.location_id(), patch_value(&input.email), patch_value(&input.phone)) {
+        return Err(ApiError::Duplicate { contact_id: existing.id.clone(), contact_name: existing.full_name(), matching_field: field });
     }
     let id = insert_new(&mut store, caller.location_id(), input);
     let contact = store.owned(&id, caller.location_id())?;
-    Ok(reply::created(&ContactBody {
-        contact: CreatedContact::new(contact),
-    }))
+    Ok(reply::created(&ContactBody { contact: CreatedContact::new(contact) }))
 }
 
 pub(crate) async fn update(
@@ -93,40 +73,23 @@ pub(crate) async fn update(
     input.apply(contact);
     contact.date_updated = dates::now_ms();
     let contact = store.owned(&id, caller.location_id())?;
-    Ok(reply::ok(&UpdatedBody {
-        succeded: true,
-        contact: FullContact::new(contact),
-    }))
+    Ok(reply::ok(&UpdatedBody { succeded: true, contact: FullContact::new(contact) }))
 }
 
-pub(crate) async fn delete(
-    Scoped(caller, _): Scoped<ContactsWrite>,
-    State(app): State<App>,
-    Path(id): Path<String>,
-) -> Result<Response, ApiError> {
+pub(crate) async fn delete(Scoped(caller, _): Scoped<ContactsWrite>, State(app): State<App>, Path(id): Path<String>) -> Result<Response, ApiError> {
     let mut store = app.write();
     store.owned(&id, caller.location_id())?;
     store.remove(&id);
     Ok(reply::ok(&Succeded { succeded: true }))
 }
 
-pub(crate) async fn upsert(
-    Scoped(caller, _): Scoped<ContactsWrite>,
-    State(app): State<App>,
-    JsonBody(body): JsonBody,
-) -> Result<Response, ApiError> {
+pub(crate) async fn upsert(Scoped(caller, _): Scoped<ContactsWrite>, State(app): State<App>, JsonBody(body): JsonBody) -> Result<Response, ApiError> {
     let input = ContactInput::parse(&body, Dto::Upsert)?;
     caller.ensure_location(input.location_id.as_deref().unwrap_or_default())?;
     let mut store = app.write();
     let location = caller.location_id();
-    let by_email = store
-        .duplicate_of(location, patch_value(&input.email), None)
-        .map(|(c, _)| c.id.clone());
-    let existing = by_email.or_else(|| {
-        store
-            .duplicate_of(location, None, patch_value(&input.phone))
-            .map(|(c, _)| c.id.clone())
-    });
+    let by_email = store.duplicate_of(location, patch_value(&input.email), None).map(|(c, _)| c.id.clone());
+    let existing = by_email.or_else(|| store.duplicate_of(location, None, patch_value(&input.phone)).map(|(c, _)| c.id.clone()));
     let (id, new) = match existing {
         Some(id) => {
             let contact = store.owned_mut(&id, location)?;
@@ -138,11 +101,7 @@ pub(crate) async fn upsert(
     };
     let trace_id = crate::data::ids::trace_id();
     let contact = store.owned(&id, location)?;
-    Ok(reply::ok(&UpsertedBody {
-        new,
-        contact: FullContact::new(contact),
-        trace_id,
-    }))
+    Ok(reply::ok(&UpsertedBody { new, contact: FullContact::new(contact), trace_id }))
 }
 
 fn patch_value(p: &crate::validate::Patch<String>) -> Option<&str> {

@@ -19,10 +19,7 @@ use crate::{API_VERSION, LOCATION_ID, OAUTH_CLIENT_ID, OAUTH_CLIENT_SECRET, OTHE
 pub(crate) fn routes() -> Router<App> {
     Router::new()
         .route("/__sandbox/requests", get(requests).delete(clear_requests))
-        .route(
-            "/__sandbox/faults",
-            get(faults).post(add_fault).delete(clear_faults),
-        )
+        .route("/__sandbox/faults", get(faults).post(add_fault).delete(clear_faults))
         .route("/__sandbox/info", get(info))
 }
 
@@ -40,8 +37,7 @@ async fn faults(State(app): State<App>) -> Response {
 }
 
 async fn add_fault(State(app): State<App>, JsonBody(body): JsonBody) -> Result<Response, ApiError> {
-    let fault: Fault =
-        serde_json::from_value(body).map_err(|e| ApiError::invalid(e.to_string()))?;
+    let fault: Fault = serde_json::from_value(body).map_err(|e| ApiError::invalid(e.to_string()))?;
     fault.validate().map_err(ApiError::invalid)?;
     let response = reply::created(&json!({"fault": fault}));
     app.faults.add(fault);
@@ -54,10 +50,8 @@ async fn clear_faults(State(app): State<App>) -> StatusCode {
 }
 
 async fn info(State(app): State<App>) -> impl IntoResponse {
-    let tokens: Vec<_> = STATIC_TOKENS
-        .iter()
-        .map(|(token, location, scopes)| json!({"token": token, "locationId": location, "scope": scopes.join(" ")}))
-        .collect();
+    let tokens: Vec<_> =
+        STATIC_TOKENS.iter().map(|(token, location, scopes)| json!({"token": token, "locationId": location, "scope": scopes.join(" ")})).collect();
     let store = app.read();
     reply::ok(&json!({
         "baseUrl": app.base_url,

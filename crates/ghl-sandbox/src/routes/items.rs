@@ -21,27 +21,15 @@ impl Item for Note {
     }
 }
 
-pub(super) fn find<'a, T: Item>(
-    items: &'a [T],
-    id: &str,
-    missing: ApiError,
-) -> Result<&'a T, ApiError> {
+pub(super) fn find<'a, T: Item>(items: &'a [T], id: &str, missing: ApiError) -> Result<&'a T, ApiError> {
     items.iter().find(|i| i.id() == id).ok_or(missing)
 }
 
-pub(super) fn find_mut<'a, T: Item>(
-    items: &'a mut [T],
-    id: &str,
-    missing: ApiError,
-) -> Result<&'a mut T, ApiError> {
+pub(super) fn find_mut<'a, T: Item>(items: &'a mut [T], id: &str, missing: ApiError) -> Result<&'a mut T, ApiError> {
     items.iter_mut().find(|i| i.id() == id).ok_or(missing)
 }
 
-pub(super) fn remove<T: Item>(
-    items: &mut Vec<T>,
-    id: &str,
-    missing: ApiError,
-) -> Result<(), ApiError> {
+pub(super) fn remove<T: Item>(items: &mut Vec<T>, id: &str, missing: ApiError) -> Result<(), ApiError> {
     let before = items.len();
     items.retain(|i| i.id() != id);
     if items.len() == before {

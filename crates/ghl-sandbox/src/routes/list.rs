@@ -44,14 +44,7 @@ struct BusinessBody<'a> {
 type Params = Query<HashMap<String, String>>;
 
 /// A query-string integer within `min..=max`; class-validator wording on failure.
-fn int_param(
-    params: &HashMap<String, String>,
-    name: &str,
-    default: u64,
-    min: u64,
-    max: u64,
-    errors: &mut Vec<String>,
-) -> u64 {
+fn int_param(params: &HashMap<String, String>, name: &str, default: u64, min: u64, max: u64, errors: &mut Vec<String>) -> u64 {
     let Some(raw) = params.get(name) else {
         return default;
     };
@@ -70,9 +63,7 @@ fn int_param(
         }
         Ok(v) => v as u64,
         Err(_) => {
-            errors.push(format!(
-                "{name} must be a number conforming to the specified constraints"
-            ));
+            errors.push(format!("{name} must be a number conforming to the specified constraints"));
             default
         }
     }
@@ -91,10 +82,7 @@ fn location_param<'a>(params: &'a HashMap<String, String>, errors: &mut Vec<Stri
 
 /// The `query` search text, trimmed and lower-cased; empty when absent.
 fn query_param(params: &HashMap<String, String>) -> String {
-    params
-        .get("query")
-        .map(|q| q.trim().to_lowercase())
-        .unwrap_or_default()
+    params.get("query").map(|q| q.trim().to_lowercase()).unwrap_or_default()
 }
 
 fn check(errors: Vec<String>) -> Result<(), ApiError> {
@@ -114,28 +102,20 @@ pub(crate) async fn list(
     let mut errors = Vec::new();
     let location = location_param(&params, &mut errors);
     let limit = int_param(&params, "limit", 20, 1, 100, &mut errors) as usize;
-    let start_after = params
-        .get("startAfter")
-        .map(|s| match s.trim().parse::<i64>() {
-            Ok(ms) => Some(ms),
-            Err(_) => {
-                errors.push(
-                    "startAfter must be a number conforming to the specified constraints"
-                        .to_owned(),
-                );
-                None
-            }
-        });
+    let start_after = params.get("startAfter").map(|s| match s.trim().parse::<i64>() {
+        Ok(ms) => Some(ms),
+        Err(_) => {
+            errors.push("startAfter must be a number conforming to the specified constraints".to_owned());
+            None
+        }
+    });
     check(errors)?;
     caller.ensure_location(location)?;
     let start_after_id = params.get("startAfterId").filter(|s| !s.is_empty());
     let query = query_param(&params);
 
     let store = app.read();
-    let matching: Vec<&Contact> = store
-        .ordered(location, None)
-        .filter(|c| c.matches_query(&query))
-        .collect();
+    let matching: Vec<&Contact> = store.ordered(location, None).filter(|c| c.matches_query(&query)).collect();
     // The cursor is exclusive. Only an id: after that contact. Only a time: after that millisecond.
     let cursor: Option<(i64, &str)> = match (start_after.flatten(), start_after_id) {
         (Some(ms), Some(id)) => Some((ms, id.as_str())),
@@ -143,27 +123,15 @@ pub(crate) async fn list(
         (Some(ms), None) => Some((ms, "~")),
         (None, None) => None,
     };
-    let position = cursor.map_or(0, |cur| {
-        matching.partition_point(|c| (c.date_added, c.id.as_str()) <= cur)
-    });
-    let page: Vec<&Contact> = matching
-        .iter()
-        .skip(position)
-        .take(limit)
-        .copied()
-        .collect();
+    let position = cursor.map_or(0, |cur| matching.partition_point(|c| (c.date_added, c.id.as_str()) <= cur));
+    let page: Vec<&Contact> = matching.iter().skip(position).take(limit).copied().collect();
     let end = position + page.len();
     let has_more = end < matching.len();
     let last = page.last().filter(|_| has_more);
     let current_page = position / limit + 1;
     let next_page_url = last.map(|c| {
-        let mut url = format!(
-            "{}/contacts/?locationId={}&startAfter={}&startAfterId={}&limit={limit}",
-            app.base_url,
-            super::oauth::encode(location),
-            c.date_added,
-            c.id
-        );
+        let mut url =
+            format!("{}/contacts/?locationId={}&startAfter={}&startAfterId={}&limit={limit}", app.base_url, super::oauth::encode(location), c.date_added, c.id);
         if let Some(q) = params.get("query") {
             url.push_str("&query=");
             url.push_str(&super::oauth::encode(q));
@@ -180,11 +148,7 @@ pub(crate) async fn list(
         prev_page: (current_page > 1).then(|| current_page - 1),
     };
     let contacts = page.into_iter().map(ListedContact::new).collect::<Vec<_>>();
-    Ok(reply::ok(&ListBody {
-        count: contacts.len(),
-        contacts,
-        meta,
-    }))
+    Ok(reply::ok(&ListBody { count: contacts.len(), contacts, meta }))
 }
 
 pub(crate) async fn by_business(
@@ -203,20 +167,8 @@ pub(crate) async fn by_business(
     let query = query_param(&params);
 
     let store = app.read();
-    let matching: Vec<&Contact> = store
-        .ordered(location, None)
-        .filter(|c| {
-            c.business_id.as_deref() == Some(business_id.as_str()) && c.matches_query(&query)
-        })
-        .collect();
-    let contacts = matching
-        .iter()
-        .skip(skip)
-        .take(limit)
-        .map(|c| ListedContact::new(c))
-        .collect();
-    Ok(reply::ok(&BusinessBody {
-        contacts,
-        count: matching.len(),
-    }))
+    let matching: Vec<&Contact> =
+        store.ordered(location, None).filter(|c| c.business_id.as_deref() == Some(business_id.as_str()) && c.matches_query(&query)).collect();
+    let contacts = matching.iter().skip(skip).take(limit).map(|c| ListedContact::new(c)).collect();
+    Ok(reply::ok(&BusinessBody { contacts, count: matching.len() }))
 }

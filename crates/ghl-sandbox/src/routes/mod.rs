@@ -31,44 +31,15 @@ pub(crate) fn router(app: App) -> Router {
         .route("/contacts/search", post(search::search))
         .route("/contacts/upsert", post(contacts::upsert))
         .route("/contacts/business/{businessId}", get(list::by_business))
-        .route(
-            "/contacts/{contactId}",
-            get(contacts::get)
-                .put(contacts::update)
-                .delete(contacts::delete),
-        )
-        .route(
-            "/contacts/{contactId}/tasks",
-            get(tasks::list).post(tasks::create),
-        )
-        .route(
-            "/contacts/{contactId}/tasks/{taskId}",
-            get(tasks::get).put(tasks::update).delete(tasks::delete),
-        )
-        .route(
-            "/contacts/{contactId}/tasks/{taskId}/completed",
-            put(tasks::complete),
-        )
-        .route(
-            "/contacts/{contactId}/notes",
-            get(notes::list).post(notes::create),
-        )
-        .route(
-            "/contacts/{contactId}/notes/{id}",
-            get(notes::get).put(notes::update).delete(notes::delete),
-        )
-        .route(
-            "/contacts/{contactId}/appointments",
-            get(appointments::list),
-        )
-        .route(
-            "/contacts/{contactId}/tags",
-            post(tags::add).delete(tags::remove),
-        )
-        .route(
-            "/locations/{locationId}/tasks/search",
-            post(tasks_search::search),
-        )
+        .route("/contacts/{contactId}", get(contacts::get).put(contacts::update).delete(contacts::delete))
+        .route("/contacts/{contactId}/tasks", get(tasks::list).post(tasks::create))
+        .route("/contacts/{contactId}/tasks/{taskId}", get(tasks::get).put(tasks::update).delete(tasks::delete))
+        .route("/contacts/{contactId}/tasks/{taskId}/completed", put(tasks::complete))
+        .route("/contacts/{contactId}/notes", get(notes::list).post(notes::create))
+        .route("/contacts/{contactId}/notes/{id}", get(notes::get).put(notes::update).delete(notes::delete))
+        .route("/contacts/{contactId}/appointments", get(appointments::list))
+        .route("/contacts/{contactId}/tags", post(tags::add).delete(tags::remove))
+        .route("/locations/{locationId}/tasks/search", post(tasks_search::search))
         .route("/oauth/token", post(oauth::token))
         .route("/oauth/chooselocation", get(oauth::choose_location))
         .method_not_allowed_fallback(no_route)
@@ -79,8 +50,5 @@ pub(crate) fn router(app: App) -> Router {
 }
 
 async fn no_route(method: Method, uri: Uri) -> ApiError {
-    ApiError::NoRoute {
-        method: method.to_string(),
-        path: uri.path().to_owned(),
-    }
+    ApiError::NoRoute { method: method.to_string(), path: uri.path().to_owned() }
 }

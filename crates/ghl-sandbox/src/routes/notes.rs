@@ -28,23 +28,12 @@ struct NoteBody<'a> {
 
 const NOTE_NOT_FOUND: ApiError = ApiError::NotFound("Note not found");
 
-pub(crate) async fn list(
-    Scoped(caller, _): Scoped<ContactsRead>,
-    State(app): State<App>,
-    Path(contact_id): Path<String>,
-) -> Result<Response, ApiError> {
+pub(crate) async fn list(Scoped(caller, _): Scoped<ContactsRead>, State(app): State<App>, Path(contact_id): Path<String>) -> Result<Response, ApiError> {
     let store = app.read();
     let contact = store.owned(&contact_id, caller.location_id())?;
     let mut notes: Vec<&Note> = contact.notes.iter().collect();
-    notes.sort_by(|a, b| {
-        b.date_added
-            .cmp(&a.date_added)
-            .then_with(|| a.id.cmp(&b.id))
-    });
-    let notes = notes
-        .into_iter()
-        .map(|n| NoteWire::new(n, &contact.id))
-        .collect();
+    notes.sort_by(|a, b| b.date_added.cmp(&a.date_added).then_with(|| a.id.cmp(&b.id)));
+    let notes = notes.into_iter().map(|n| NoteWire::new(n, &contact.id)).collect();
     Ok(reply::ok(&NotesBody { notes }))
 }
 
@@ -56,9 +45,7 @@ pub(crate) async fn get(
     let store = app.read();
     let contact = store.owned(&contact_id, caller.location_id())?;
     let note = items::find(&contact.notes, &note_id, NOTE_NOT_FOUND)?;
-    Ok(reply::ok(&NoteBody {
-        note: NoteWire::new(note, &contact.id),
-    }))
+    Ok(reply::ok(&NoteBody { note: NoteWire::new(note, &contact.id) }))
 }
 
 /// `NotesDTO` (body required) or `UpdateNoteDTO` (all optional).
@@ -74,11 +61,7 @@ impl NoteInput {
     fn parse(body: &serde_json::Value, create: bool) -> Result<Self, ApiError> {
         let mut f = Fields::new(body)?;
         let input = Self {
-            body: if create {
-                f.required_string("body")
-            } else {
-                f.string("body").into_option()
-            },
+            body: if create { f.required_string("body") } else { f.string("body").into_option() },
             user_id: f.string("userId"),
             title: f.string("title"),
             color: f.string("color"),
@@ -110,22 +93,12 @@ pub(crate) async fn create(
     let mut store = app.write();
     store.owned(&contact_id, caller.location_id())?;
     let input = NoteInput::parse(&body, true)?;
-    let mut note = Note {
-        id: store.new_id(),
-        body: String::new(),
-        user_id: None,
-        title: None,
-        color: None,
-        pinned: false,
-        date_added: dates::now_ms(),
-    };
+    let mut note = Note { id: store.new_id(), body: String::new(), user_id: None, title: None, color: None, pinned: false, date_added: dates::now_ms() };
     input.apply(&mut note);
     let contact = store.owned_mut(&contact_id, caller.location_id())?;
     contact.notes.push(note);
     let note = contact.notes.last().ok_or(NOTE_NOT_FOUND)?;
-    Ok(reply::created(&NoteBody {
-        note: NoteWire::new(note, &contact.id),
-    }))
+    Ok(reply::created(&NoteBody { note: NoteWire::new(note, &contact.id) }))
 }
 
 pub(crate) async fn update(
@@ -138,9 +111,7 @@ pub(crate) async fn update(
     let contact = store.owned_mut(&contact_id, caller.location_id())?;
     let note = items::find_mut(&mut contact.notes, &note_id, NOTE_NOT_FOUND)?;
     NoteInput::parse(&body, false)?.apply(note);
-    Ok(reply::ok(&NoteBody {
-        note: NoteWire::new(note, &contact.id),
-    }))
+    Ok(reply::ok(&NoteBody { note: NoteWire::new(note, &contact.id) }))
 }
 
 pub(crate) async fn delete(

@@ -54,16 +54,8 @@ impl TokenBody<'_> {
     }
 }
 
-fn oauth_error(
-    status: StatusCode,
-    error: &'static str,
-    description: impl Into<String>,
-) -> ApiError {
-    ApiError::OAuth {
-        status,
-        error,
-        description: description.into(),
-    }
+fn oauth_error(status: StatusCode, error: &'static str, description: impl Into<String>) -> ApiError {
+    ApiError::OAuth { status, error, description: description.into() }
 }
 
 /// Percent-encodes a query-string component (RFC 3986 unreserved characters pass through).
@@ -84,64 +76,29 @@ pub(crate) async fn choose_location(
     params: Result<Query<HashMap<String, String>>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, ApiError> {
     let Query(params) = params.map_err(|e| ApiError::BadRequest(e.body_text()))?;
-    let get = |name: &str| {
-        params
-            .get(name)
-            .map(String::as_str)
-            .filter(|s| !s.is_empty())
-    };
+    let get = |name: &str| params.get(name).map(String::as_str).filter(|s| !s.is_empty());
     if get("response_type") != Some("code") {
-        return Err(oauth_error(
-            StatusCode::BAD_REQUEST,
-            "unsupported_response_type",
-            "response_type must be code",
-        ));
+        return Err(oauth_error(StatusCode::BAD_REQUEST, "unsupported_response_type", "response_type must be code"));
     }
     if get("client_id") != Some(OAUTH_CLIENT_ID) {
-        return Err(oauth_error(
-            StatusCode::BAD_REQUEST,
-            "invalid_client",
-            format!("Unknown client_id; the sandbox's is {OAUTH_CLIENT_ID}"),
-        ));
+        return Err(oauth_error(StatusCode::BAD_REQUEST, "invalid_client", format!("Unknown client_id; the sandbox's is {OAUTH_CLIENT_ID}")));
     }
     let redirect_uri = get("redirect_uri")
         .filter(|u| u.starts_with("http://") || u.starts_with("https://"))
-        .ok_or_else(|| {
-            oauth_error(
-                StatusCode::BAD_REQUEST,
-                "invalid_request",
-                "redirect_uri must be an http(s) URL",
-            )
-        })?;
-    let scopes: Vec<String> = get("scope")
-        .unwrap_or_default()
-        .split_whitespace()
-        .map(str::to_owned)
-        .collect();
+        .ok_or_else(|| oauth_error(StatusCode::BAD_REQUEST, "invalid_request", "redirect_uri must be an http(s) URL"))?;
+    let scopes: Vec<String> = get("scope").unwrap_or_default().split_whitespace().map(str::to_owned).collect();
     if scopes.is_empty() {
-        return Err(oauth_error(
-            StatusCode::BAD_REQUEST,
-            "invalid_scope",
-            "scope must name at least one scope",
-        ));
+        return Err(oauth_error(StatusCode::BAD_REQUEST, "invalid_scope", "scope must name at least one scope"));
     }
     let location_id = get("location_id").unwrap_or(LOCATION_ID);
     let user_id = {
         let store = app.read();
         if !store.is_location(location_id) {
-            return Err(oauth_error(
-                StatusCode::BAD_REQUEST,
-                "invalid_request",
-                format!("Unknown location {location_id}"),
-            ));
+            return Err(oauth_error(StatusCode::BAD_REQUEST, "invalid_request", format!("Unknown location {location_id}")));
         }
         store.first_user(location_id).unwrap_or_default().to_owned()
     };
-    let consent = Consent {
-        location_id: location_id.to_owned(),
-        scopes,
-        user_id,
-    };
+    let consent = Consent { location_id: location_id.to_owned(), scopes, user_id };
     let code = app.oauth.issue_code(consent, redirect_uri.to_owned());
     let separator = if redirect_uri.contains('?') { '&' } else { '?' };
     let mut location = format!("{redirect_uri}{separator}code={}", encode(&code));
@@ -149,18 +106,10 @@ pub(crate) async fn choose_location(
         location.push_str("&state=");
         location.push_str(&encode(state));
     }
-    let target = HeaderValue::from_str(&location).map_err(|_| {
-        oauth_error(
-            StatusCode::BAD_REQUEST,
-            "invalid_request",
-            "redirect_uri is not a valid URL",
-        )
-    })?;
+    let target = HeaderValue::from_str(&location).map_err(|_| oauth_error(StatusCode::BAD_REQUEST, "invalid_request", "redirect_uri is not a valid URL"))?;
     let mut response = StatusCode::FOUND.into_response();
     response.headers_mut().insert(header::LOCATION, target);
-    response
-        .extensions_mut()
-        .insert(RecordedLocation(location_id.to_owned()));
+    response.extensions_mut().insert(RecordedLocation(location_id.to_owned()));
     Ok(response)
 }
 
@@ -169,14 +118,7 @@ pub(crate) async fn token(
     form: Result<Form<HashMap<String, String>>, axum::extract::rejection::FormRejection>,
 ) -> Result<Response, ApiError> {
     let Form(form) = form.map_err(|e| {
-        oauth_error(
-            StatusCode::BAD_REQUEST,
-            "invalid_request",
-            format!(
-                "Expected an application/x-www-form-urlencoded body: {}",
-                e.body_text()
-            ),
-        )
+        oauth_error(StatusCode::BAD_REQUEST, "invalid_request", format!("Expected an application/x-www-form-urlencoded body: {}", e.body_text()))
     })?;
     let get = |name: &str| form.get(name).map(String::as_str).filter(|s| !s.is_empty());
     let mut errors = Vec::new();
@@ -188,52 +130,23 @@ pub(crate) async fn token(
     if !errors.is_empty() {
         return Err(ApiError::Unprocessable(errors));
     }
-    if get("client_id") != Some(OAUTH_CLIENT_ID)
-        || get("client_secret") != Some(OAUTH_CLIENT_SECRET)
-    {
-        return Err(oauth_error(
-            StatusCode::UNAUTHORIZED,
-            "invalid_client",
-            "Client authentication failed",
-        ));
+    if get("client_id") != Some(OAUTH_CLIENT_ID) || get("client_secret") != Some(OAUTH_CLIENT_SECRET) {
+        return Err(oauth_error(StatusCode::UNAUTHORIZED, "invalid_client", "Client authentication failed"));
     }
     if get("user_type").is_some_and(|t| t != "Location") {
-        return Err(oauth_error(
-            StatusCode::BAD_REQUEST,
-            "invalid_request",
-            "The sandbox only issues Location (sub-account) tokens",
-        ));
+        return Err(oauth_error(StatusCode::BAD_REQUEST, "invalid_request", "The sandbox only issues Location (sub-account) tokens"));
     }
     let ttl = app.access_token_ttl;
     let issued = match get("grant_type") {
         Some("authorization_code") => {
-            let code = get("code").ok_or_else(|| {
-                oauth_error(
-                    StatusCode::BAD_REQUEST,
-                    "invalid_request",
-                    "code is required",
-                )
-            })?;
-            app.oauth
-                .redeem_code(code, get("redirect_uri"), &app.tokens, ttl)?
+            let code = get("code").ok_or_else(|| oauth_error(StatusCode::BAD_REQUEST, "invalid_request", "code is required"))?;
+            app.oauth.redeem_code(code, get("redirect_uri"), &app.tokens, ttl)?
         }
         Some("refresh_token") => {
-            let refresh = get("refresh_token").ok_or_else(|| {
-                oauth_error(
-                    StatusCode::BAD_REQUEST,
-                    "invalid_request",
-                    "refresh_token is required",
-                )
-            })?;
+            let refresh = get("refresh_token").ok_or_else(|| oauth_error(StatusCode::BAD_REQUEST, "invalid_request", "refresh_token is required"))?;
             app.oauth.redeem_refresh_token(refresh, &app.tokens, ttl)?
         }
-        _ => {
-            return Err(oauth_error(
-                StatusCode::BAD_REQUEST,
-                "unsupported_grant_type",
-                "grant_type must be authorization_code or refresh_token",
-            ))
-        }
+        _ => return Err(oauth_error(StatusCode::BAD_REQUEST, "unsupported_grant_type", "grant_type must be authorization_code or refresh_token")),
     };
     Ok(token_response(&issued, ttl.as_secs(), app.token_answer()))
 }
@@ -257,8 +170,6 @@ fn token_response(issued: &Issued, expires_in: u64, answer: TokenAnswer) -> Resp
         is_bulk_installation: false,
     };
     let mut response = reply::ok(&body.to_json());
-    response
-        .extensions_mut()
-        .insert(RecordedLocation(issued.consent.location_id.clone()));
+    response.extensions_mut().insert(RecordedLocation(issued.consent.location_id.clone()));
     response
 }

@@ -71,11 +71,7 @@ fn parse_filters(value: &Value, at: &str, errors: &mut Vec<String>) -> Vec<Filte
         errors.push(format!("{at} must be an array"));
         return Vec::new();
     };
-    items
-        .iter()
-        .enumerate()
-        .filter_map(|(i, item)| parse_filter(item, &format!("{at}.{i}"), errors))
-        .collect()
+    items.iter().enumerate().filter_map(|(i, item)| parse_filter(item, &format!("{at}.{i}"), errors)).collect()
 }
 
 fn parse_filter(item: &Value, at: &str, errors: &mut Vec<String>) -> Option<Filter> {
@@ -84,26 +80,17 @@ fn parse_filter(item: &Value, at: &str, errors: &mut Vec<String>) -> Option<Filt
             Some(g) if g.eq_ignore_ascii_case("or") => true,
             Some(g) if g.eq_ignore_ascii_case("and") => false,
             _ => {
-                errors.push(format!(
-                    "{at}.group must be one of the following values: AND, OR"
-                ));
+                errors.push(format!("{at}.group must be one of the following values: AND, OR"));
                 return None;
             }
         };
-        let filters = parse_filters(
-            item.get("filters").unwrap_or(&Value::Null),
-            &format!("{at}.filters"),
-            errors,
-        );
+        let filters = parse_filters(item.get("filters").unwrap_or(&Value::Null), &format!("{at}.filters"), errors);
         return Some(Filter::Group { any, filters });
     }
     let field = match item.get("field").and_then(Value::as_str) {
         Some(f) if FIELDS.contains(&f) => f.to_owned(),
         Some(f) => {
-            errors.push(format!(
-                "{at}.field {f} is not supported; supported fields: {}",
-                FIELDS.join(", ")
-            ));
+            errors.push(format!("{at}.field {f} is not supported; supported fields: {}", FIELDS.join(", ")));
             return None;
         }
         None => {
@@ -119,9 +106,7 @@ fn parse_filter(item: &Value, at: &str, errors: &mut Vec<String>) -> Option<Filt
         Some("exists") => Op::Exists,
         Some("not_exists") => Op::NotExists,
         _ => {
-            errors.push(format!(
-                "{at}.operator must be one of the following values: eq, not_eq, contains, not_contains, exists, not_exists"
-            ));
+            errors.push(format!("{at}.operator must be one of the following values: eq, not_eq, contains, not_contains, exists, not_exists"));
             return None;
         }
     };
@@ -171,11 +156,7 @@ fn wanted(value: &Value, field: &str) -> Vec<String> {
             Value::Bool(b) => b.to_string(),
             _ => return None,
         };
-        Some(if field == "phone" {
-            normalize_phone(&s).unwrap_or(s)
-        } else {
-            s.to_lowercase()
-        })
+        Some(if field == "phone" { normalize_phone(&s).unwrap_or(s) } else { s.to_lowercase() })
     };
     match value {
         Value::Array(items) => items.iter().filter_map(one).collect(),
@@ -186,10 +167,7 @@ fn wanted(value: &Value, field: &str) -> Vec<String> {
 fn matches(c: &Contact, filter: &Filter) -> bool {
     match filter {
         Filter::Group { any: true, filters } => filters.iter().any(|f| matches(c, f)),
-        Filter::Group {
-            any: false,
-            filters,
-        } => filters.iter().all(|f| matches(c, f)),
+        Filter::Group { any: false, filters } => filters.iter().all(|f| matches(c, f)),
         Filter::Condition { field, op, value } => {
             let actual = field_value(c, field);
             let texts: Vec<String> = match &actual {
@@ -212,12 +190,8 @@ fn matches(c: &Contact, filter: &Filter) -> bool {
                 Op::NotExists => texts.iter().all(String::is_empty),
                 Op::Eq => texts.iter().any(|t| wanted.contains(t)),
                 Op::NotEq => !texts.iter().any(|t| wanted.contains(t)),
-                Op::Contains => texts
-                    .iter()
-                    .any(|t| wanted.iter().any(|w| t.contains(w.as_str()))),
-                Op::NotContains => !texts
-                    .iter()
-                    .any(|t| wanted.iter().any(|w| t.contains(w.as_str()))),
+                Op::Contains => texts.iter().any(|t| wanted.iter().any(|w| t.contains(w.as_str()))),
+                Op::NotContains => !texts.iter().any(|t| wanted.iter().any(|w| t.contains(w.as_str()))),
             }
         }
     }
@@ -226,25 +200,16 @@ fn matches(c: &Contact, filter: &Filter) -> bool {
 fn search_after(value: Option<&Value>, errors: &mut Vec<String>) -> Option<(i64, String)> {
     let value = value.filter(|v| !v.is_null())?;
     let parsed = value.as_array().filter(|a| a.len() == 2).and_then(|a| {
-        let ms = a[0]
-            .as_i64()
-            .or_else(|| a[0].as_str().and_then(|s| s.parse().ok()))?;
+        let ms = a[0].as_i64().or_else(|| a[0].as_str().and_then(|s| s.parse().ok()))?;
         Some((ms, a[1].as_str()?.to_owned()))
     });
     if parsed.is_none() {
-        errors.push(
-            "searchAfter must be an array of [dateAdded in epoch milliseconds, contact id]"
-                .to_owned(),
-        );
+        errors.push("searchAfter must be an array of [dateAdded in epoch milliseconds, contact id]".to_owned());
     }
     parsed
 }
 
-pub(crate) async fn search(
-    Scoped(caller, _): Scoped<ContactsRead>,
-    State(app): State<App>,
-    JsonBody(body): JsonBody,
-) -> Result<Response, ApiError> {
+pub(crate) async fn search(Scoped(caller, _): Scoped<ContactsRead>, State(app): State<App>, JsonBody(body): JsonBody) -> Result<Response, ApiError> {
     let mut f = Fields::new(&body)?;
     let location = f.required_string("locationId");
     let page_limit = f.integer("pageLimit", 1, 500);
@@ -253,24 +218,14 @@ pub(crate) async fn search(
         f.error("pageLimit must be a number conforming to the specified constraints".to_owned());
     }
     let page = f.integer("page", 1, u64::from(u32::MAX));
-    let query = f
-        .string("query")
-        .into_option()
-        .map(|q| q.trim().to_lowercase())
-        .unwrap_or_default();
+    let query = f.string("query").into_option().map(|q| q.trim().to_lowercase()).unwrap_or_default();
     let _ = f.any("sort");
     let mut errors = Vec::new();
     let cursor = search_after(f.any("searchAfter"), &mut errors);
-    let filters = f
-        .any("filters")
-        .filter(|v| !v.is_null())
-        .map(|v| parse_filters(v, "filters", &mut errors))
-        .unwrap_or_default();
+    let filters = f.any("filters").filter(|v| !v.is_null()).map(|v| parse_filters(v, "filters", &mut errors)).unwrap_or_default();
     let page_limit = page_limit.unwrap_or(20);
     if cursor.is_none() && page.unwrap_or(1) * page_limit > MAX_PAGED_RESULTS {
-        errors.push(format!(
-            "page * pageLimit must not exceed {MAX_PAGED_RESULTS}; use searchAfter to go further"
-        ));
+        errors.push(format!("page * pageLimit must not exceed {MAX_PAGED_RESULTS}; use searchAfter to go further"));
     }
     for e in errors {
         f.error(e);
@@ -281,25 +236,11 @@ pub(crate) async fn search(
 
     let trace_id = crate::data::ids::trace_id();
     let store = app.read();
-    let matching: Vec<&Contact> = store
-        .ordered(&location, None)
-        .filter(|c| c.matches_query(&query) && filters.iter().all(|flt| matches(c, flt)))
-        .collect();
+    let matching: Vec<&Contact> = store.ordered(&location, None).filter(|c| c.matches_query(&query) && filters.iter().all(|flt| matches(c, flt))).collect();
     let start = match &cursor {
-        Some((ms, id)) => {
-            matching.partition_point(|c| (c.date_added, c.id.as_str()) <= (*ms, id.as_str()))
-        }
+        Some((ms, id)) => matching.partition_point(|c| (c.date_added, c.id.as_str()) <= (*ms, id.as_str())),
         None => (page.unwrap_or(1) - 1) as usize * page_limit as usize,
     };
-    let contacts = matching
-        .iter()
-        .skip(start)
-        .take(page_limit as usize)
-        .map(|c| ListedContact::searched(c))
-        .collect();
-    Ok(reply::ok(&SearchBody {
-        contacts,
-        total: matching.len(),
-        trace_id,
-    }))
+    let contacts = matching.iter().skip(start).take(page_limit as usize).map(|c| ListedContact::searched(c)).collect();
+    Ok(reply::ok(&SearchBody { contacts, total: matching.len(), trace_id }))
 }

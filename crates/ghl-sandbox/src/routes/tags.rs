@@ -40,9 +40,7 @@ pub(crate) async fn add(
         }
     }
     contact.date_updated = dates::now_ms();
-    Ok(reply::created(&TagsBody {
-        tags: &contact.tags,
-    }))
+    Ok(reply::created(&TagsBody { tags: &contact.tags }))
 }
 
 pub(crate) async fn remove(
@@ -56,7 +54,5 @@ pub(crate) async fn remove(
     let tags = parse(&body)?;
     contact.tags.retain(|t| !tags.contains(t));
     contact.date_updated = dates::now_ms();
-    Ok(reply::ok(&TagsBody {
-        tags: &contact.tags,
-    }))
+    Ok(reply::ok(&TagsBody { tags: &contact.tags }))
 }

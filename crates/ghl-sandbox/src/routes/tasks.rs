@@ -28,18 +28,10 @@ struct TaskBody<'a> {
 
 const TASK_NOT_FOUND: ApiError = ApiError::NotFound("Task not found");
 
-pub(crate) async fn list(
-    Scoped(caller, _): Scoped<ContactsRead>,
-    State(app): State<App>,
-    Path(contact_id): Path<String>,
-) -> Result<Response, ApiError> {
+pub(crate) async fn list(Scoped(caller, _): Scoped<ContactsRead>, State(app): State<App>, Path(contact_id): Path<String>) -> Result<Response, ApiError> {
     let store = app.read();
     let contact = store.owned(&contact_id, caller.location_id())?;
-    let tasks = contact
-        .tasks
-        .iter()
-        .map(|t| TaskWire::new(t, &contact.id))
-        .collect();
+    let tasks = contact.tasks.iter().map(|t| TaskWire::new(t, &contact.id)).collect();
     Ok(reply::ok(&TasksBody { tasks }))
 }
 
@@ -51,9 +43,7 @@ pub(crate) async fn get(
     let store = app.read();
     let contact = store.owned(&contact_id, caller.location_id())?;
     let task = items::find(&contact.tasks, &task_id, TASK_NOT_FOUND)?;
-    Ok(reply::ok(&TaskBody {
-        task: TaskWire::new(task, &contact.id),
-    }))
+    Ok(reply::ok(&TaskBody { task: TaskWire::new(task, &contact.id) }))
 }
 
 /// `CreateTaskParams` (title, dueDate and completed required) or `UpdateTaskBody` (all optional).
@@ -68,20 +58,12 @@ struct TaskInput {
 impl TaskInput {
     fn parse(body: &serde_json::Value, create: bool) -> Result<Self, ApiError> {
         let mut f = Fields::new(body)?;
-        let title = if create {
-            f.required_string("title")
-        } else {
-            f.string("title").into_option()
-        };
+        let title = if create { f.required_string("title") } else { f.string("title").into_option() };
         let input = Self {
             title,
             body: f.string("body"),
             due_date: f.iso_date("dueDate", create),
-            completed: if create {
-                f.required_bool("completed")
-            } else {
-                f.bool("completed")
-            },
+            completed: if create { f.required_bool("completed") } else { f.bool("completed") },
             assigned_to: f.string("assignedTo"),
         };
         f.finish()?;
@@ -113,21 +95,12 @@ pub(crate) async fn create(
     store.owned(&contact_id, caller.location_id())?;
     let input = TaskInput::parse(&body, true)?;
     let now = dates::now_ms();
-    let mut task = Task {
-        id: store.new_id(),
-        title: String::new(),
-        body: None,
-        assigned_to: None,
-        due_date: now,
-        completed: false,
-    };
+    let mut task = Task { id: store.new_id(), title: String::new(), body: None, assigned_to: None, due_date: now, completed: false };
     input.apply(&mut task);
     let contact = store.owned_mut(&contact_id, caller.location_id())?;
     contact.tasks.push(task);
     let task = contact.tasks.last().ok_or(TASK_NOT_FOUND)?;
-    Ok(reply::created(&TaskBody {
-        task: TaskWire::new(task, &contact.id),
-    }))
+    Ok(reply::created(&TaskBody { task: TaskWire::new(task, &contact.id) }))
 }
 
 pub(crate) async fn update(
@@ -161,20 +134,12 @@ pub(crate) async fn complete(
 
 /// Finds the task (an unknown id is an error before the body is looked at), lets `change` apply
 /// the body to it and replies with the task.
-fn edit(
-    app: &App,
-    location_id: &str,
-    contact_id: &str,
-    task_id: &str,
-    change: impl FnOnce(&mut Task) -> Result<(), ApiError>,
-) -> Result<Response, ApiError> {
+fn edit(app: &App, location_id: &str, contact_id: &str, task_id: &str, change: impl FnOnce(&mut Task) -> Result<(), ApiError>) -> Result<Response, ApiError> {
     let mut store = app.write();
     let contact = store.owned_mut(contact_id, location_id)?;
     let task = items::find_mut(&mut contact.tasks, task_id, TASK_NOT_FOUND)?;
     change(task)?;
-    Ok(reply::ok(&TaskBody {
-        task: TaskWire::new(task, &contact.id),
-    }))
+    Ok(reply::ok(&TaskBody { task: TaskWire::new(task, &contact.id) }))
 }
 
 pub(crate) async fn delete(

@@ -27,37 +27,22 @@ impl Answer {
     }
 
     pub fn header_u64(&self, name: &str) -> u64 {
-        self.header(name)
-            .and_then(|v| v.parse().ok())
-            .unwrap_or_else(|| panic!("no numeric header {name}: {:?}", self.headers))
+        self.header(name).and_then(|v| v.parse().ok()).unwrap_or_else(|| panic!("no numeric header {name}: {:?}", self.headers))
     }
 
     pub fn message(&self) -> String {
-        self.body["message"]
-            .as_str()
-            .map(str::to_owned)
-            .unwrap_or_else(|| self.body["message"].to_string())
+        self.body["message"].as_str().map(str::to_owned).unwrap_or_else(|| self.body["message"].to_string())
     }
 }
 
 /// A sandbox with the default config but a generous rate limit, so tests do not trip over it.
 pub async fn spawn() -> TestSandbox {
-    spawn_with(SandboxConfig {
-        rate_limit: ghl_sandbox::RateLimit {
-            max: 100_000,
-            interval: Duration::from_secs(10),
-        },
-        ..SandboxConfig::default()
-    })
-    .await
+    spawn_with(SandboxConfig { rate_limit: ghl_sandbox::RateLimit { max: 100_000, interval: Duration::from_secs(10) }, ..SandboxConfig::default() }).await
 }
 
 pub async fn spawn_with(config: SandboxConfig) -> TestSandbox {
     let sandbox = Sandbox::spawn(config).await.expect("sandbox starts");
-    let client = reqwest::Client::builder()
-        .timeout(Duration::from_secs(20))
-        .build()
-        .expect("client");
+    let client = reqwest::Client::builder().timeout(Duration::from_secs(20)).build().expect("client");
     TestSandbox { sandbox, client }
 }
 
@@ -67,17 +52,8 @@ impl TestSandbox {
     }
 
     /// A request with `Authorization: Bearer token` (if any) and the right `Version` header.
-    pub async fn call(
-        &self,
-        method: Method,
-        token: Option<&str>,
-        path: &str,
-        body: Option<Value>,
-    ) -> Answer {
-        let mut request = self
-            .client
-            .request(method, self.url(path))
-            .header("Version", API_VERSION);
+    pub async fn call(&self, method: Method, token: Option<&str>, path: &str, body: Option<Value>) -> Answer {
+        let mut request = self.client.request(method, self.url(path)).header("Version", API_VERSION);
         if let Some(token) = token {
             request = request.bearer_auth(token);
         }
@@ -105,28 +81,16 @@ impl TestSandbox {
 
     /// The first seeded contact of the main location.
     pub fn first_contact(&self) -> String {
-        self.sandbox
-            .contact_ids()
-            .into_iter()
-            .next()
-            .expect("seeded contacts")
+        self.sandbox.contact_ids().into_iter().next().expect("seeded contacts")
     }
 
     /// A seeded contact with at least `n` tasks (and its tasks' ids).
     pub async fn contact_with_tasks(&self, n: usize) -> (String, Vec<String>) {
         for id in self.sandbox.contact_ids() {
-            let answer = self
-                .get(WRITE_TOKEN, &format!("/contacts/{id}/tasks"))
-                .await;
+            let answer = self.get(WRITE_TOKEN, &format!("/contacts/{id}/tasks")).await;
             let tasks = answer.body["tasks"].as_array().cloned().unwrap_or_default();
             if tasks.len() >= n {
-                return (
-                    id,
-                    tasks
-                        .iter()
-                        .filter_map(|t| t["id"].as_str().map(str::to_owned))
-                        .collect(),
-                );
+                return (id, tasks.iter().filter_map(|t| t["id"].as_str().map(str::to_owned)).collect());
             }
         }
         panic!("no contact with {n} tasks");
@@ -137,14 +101,6 @@ pub async fn answer(response: reqwest::Response) -> Answer {
     let status = response.status().as_u16();
     let headers = response.headers().clone();
     let bytes = response.bytes().await.expect("body");
-    let body = if bytes.is_empty() {
-        Value::Null
-    } else {
-        serde_json::from_slice(&bytes).unwrap_or(Value::Null)
-    };
-    Answer {
-        status,
-        headers,
-        body,
-    }
+    let body = if bytes.is_empty() { Value::Null } else { serde_json::from_slice(&bytes).unwrap_or(Value::Null) };
+    Answer { status, headers, body }
 }
