@@ -1,22 +1,29 @@
 //! ghl-subgraph: the HighLevel (GHL) Contacts API as an Apollo Federation v2 subgraph.
 //!
-//! A request flows one way:
-//! HTTP (`app`, `graphql::handler`) → schema (`graphql::{query, mutation, contact, …}`) →
-//! per-request loaders (`graphql::loaders`) → GHL client (`highlevel`) → GHL or the sandbox.
+//! A request flows one way, and so do the imports (`tests/architecture.rs` fails on a cycle):
+//! HTTP (`app`, `graphql::handler` and its guards) → schema (`graphql::{query, mutation, …}`) →
+//! data layer (`data`: per-request memo, loaders, write-through, shared in-flight reads) →
+//! GHL client (`highlevel`) → GHL or the sandbox.
 //!
-//! - `config`: typed flags and env, validated once.
-//! - `app`: builds the router, binds, runs until stopped.
-//! - `auth`: which GHL tenant a request acts for (static token or forwarded).
+//! - `config`: typed flags and env by concern, validated once into a `ServeConfig`.
+//! - `services`: the composition root: from a `ServeConfig` to client, auth, data layer, schema.
+//! - `app`: the routes over the services, served on a listener it is given, until stopped.
+//! - `serve`: the accept loop: connection cap, header-read and idle timeouts, graceful drain.
+//! - `auth`: which GHL tenant a request acts for, from its `Credentials` (static, forwarded, OAuth).
 //! - `callers`: which callers may use the subgraph at all (API keys, stored hashed).
-//! - `error`: the one error type and its mapping to GraphQL error codes.
-//! - `graphql`: the schema, loaders, HTTP handler and vendored GraphiQL.
+//! - `error`: the registry of error codes and the one mapping to GraphQL and HTTP errors.
+//! - `graphql`: the schema, HTTP handler and guards, re-authentication, vendored GraphiQL.
+//! - `data`: the one place where entities are read and written (the cache plugs in here).
 //! - `highlevel`: the only code that speaks HTTP to GHL (limiter, retries, breaker included).
 //! - `host_guard`: refuses foreign `Host` and `Origin` values (DNS rebinding).
 //! - `metrics`: the Prometheus recorder behind `/metrics`.
 //! - `oauth`: OAuth app mode: install flow, per-location token store, self-refreshing tokens.
 //! - `readiness`: `/readyz`, from a cheap cached GHL call with the static token.
 //! - `response_headers`: security headers and `no-store` on every response.
-//! - `serve`: the accept loop: connection cap, header-read and idle timeouts, graceful drain.
+//! - `telemetry`: logging set-up.
+//!
+//! Only `app`, `config`, `services`, `graphql`, `oauth`, `error` and `telemetry` are the
+//! library's API (for `main`, the tests and the benches); the rest is private.
 
 pub mod app;
 mod auth;

@@ -43,20 +43,21 @@ fn temp_dir(name: &str) -> PathBuf {
     dir
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
-}
+/// The callback every server registers; servers listen on ports they pick, so the install
+/// flow (followed by hand) sends the callback to the server it installs on.
+const REDIRECT_URI: &str = "http://127.0.0.1/oauth/callback";
 
 fn http() -> reqwest::Client {
     reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client")
 }
 
-/// The server on `port`, its stderr (logs) and stdout appended to `log`.
-fn start(sandbox_url: &str, port: u16, store: &Path, log: &Path, rust_log: &str, margin: &str) -> Child {
+/// The server on a port it picks, and its URL read from its banner; its stderr (logs) and
+/// stdout appended to `log`.
+fn start(sandbox_url: &str, store: &Path, log: &Path, rust_log: &str, margin: &str) -> (Child, String) {
     let file = || std::fs::OpenOptions::new().create(true).append(true).open(log).expect("log file");
-    Command::new(BIN)
-        .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--ghl-base-url", sandbox_url, "--auth", "oauth"])
-        .args(["--ghl-redirect-uri", &format!("http://127.0.0.1:{port}/oauth/callback")])
+    let mut process = Command::new(BIN)
+        .args(["serve", "--listen", "127.0.0.1:0", "--ghl-base-url", sandbox_url, "--auth", "oauth"])
+        .args(["--ghl-redirect-uri", REDIRECT_URI])
         .args(["--oauth-consent-url", &format!("{sandbox_url}/oauth/chooselocation")])
         .args(["--token-store", &store.display().to_string(), "--refresh-margin", margin, "--rate-limit", "100000/1s"])
         .env_clear()
@@ -66,11 +67,18 @@ fn start(sandbox_url: &str, port: u16, store: &Path, log: &Path, rust_log: &str,
         .env("SUBGRAPH_API_KEYS", format!("{KEY_A}={LOCATION_ID},{KEY_B}={OTHER_LOCATION_ID}"))
         .env("RUST_LOG", rust_log)
         .stdin(Stdio::null())
-        .stdout(file())
+        .stdout(Stdio::piped())
         .stderr(file())
         .spawn()
-        .map(Child)
-        .expect("binary starts")
+        .expect("binary starts");
+    let mut stdout = std::io::BufReader::new(process.stdout.take().expect("piped stdout"));
+    let mut banner = String::new();
+    std::io::BufRead::read_line(&mut stdout, &mut banner).expect("stdout readable");
+    let url = banner.trim().strip_prefix("ghl-subgraph listening on ").unwrap_or_else(|| panic!("no banner, got {banner:?}; see {}", log.display())).to_owned();
+    let mut copy = file();
+    std::io::Write::write_all(&mut copy, banner.as_bytes()).expect("log written");
+    std::thread::spawn(move || std::io::copy(&mut stdout, &mut copy));
+    (Child(process), url)
 }
 
 /// The server process; SIGKILLed when dropped, so a failing test leaves none behind.
@@ -114,6 +122,7 @@ async fn install(http: &reqwest::Client, url: &str, location: &str) -> String {
     let consent = started.headers()["location"].to_str().expect("ascii").to_owned();
     let cookie = started.headers()["set-cookie"].to_str().expect("ascii").split(';').next().expect("name=value").to_owned();
     let callback = redirect(http, &format!("{consent}&location_id={location}")).await;
+    let callback = callback.replacen(REDIRECT_URI, &format!("{url}/oauth/callback"), 1);
     let response = http.get(callback).header("cookie", cookie).send().await.expect("callback answered");
     assert_eq!(response.status(), 200);
     response.text().await.expect("page")
@@ -177,9 +186,7 @@ async fn sigkill_around_refreshes_loses_a_location_only_when_ghl_rotated_a_pair_
     let store_dir = dir.join("store");
     let log = dir.join("server.log");
     let http = http();
-    let port = free_port();
-    let mut url = format!("http://127.0.0.1:{port}");
-    let mut child = start(&sandbox.base_url(), port, &store_dir, &log, "warn", "1900ms");
+    let (mut child, mut url) = start(&sandbox.base_url(), &store_dir, &log, "warn", "1900ms");
     wait_ready(&http, &url).await;
     for location in LOCATIONS {
         install(&http, &url, location).await;
@@ -207,9 +214,8 @@ async fn sigkill_around_refreshes_loses_a_location_only_when_ghl_rotated_a_pair_
         child.sigkill();
         load.iter().for_each(|task| task.abort());
 
-        let port = free_port();
-        let restarted = format!("http://127.0.0.1:{port}");
-        child = start(&sandbox.base_url(), port, &store_dir, &log, "warn", "1900ms");
+        let restarted;
+        (child, restarted) = start(&sandbox.base_url(), &store_dir, &log, "warn", "1900ms");
         wait_ready(&http, &restarted).await;
         for (i, location) in LOCATIONS.into_iter().enumerate() {
             // GHL issued a pair the store never got: the kill landed between GHL rotating the
@@ -268,9 +274,7 @@ async fn no_token_secret_or_key_appears_in_trace_logs_responses_tokens_list_or_t
     let store_dir = dir.join("store");
     let log = dir.join("server.log");
     let http = http();
-    let port = free_port();
-    let url = format!("http://127.0.0.1:{port}");
-    let mut child = start(&sandbox.base_url(), port, &store_dir, &log, "trace", "1900ms");
+    let (mut child, url) = start(&sandbox.base_url(), &store_dir, &log, "trace", "1900ms");
     wait_ready(&http, &url).await;
     let mut transcript = String::new();
     let mut tokens = BTreeSet::new();

@@ -1,4 +1,14 @@
-//! The GraphQL schema (one file per type), its per-request loaders and the HTTP handler.
+//! The GraphQL schema (one file per type) and the HTTP handler. Resolvers read and write
+//! through the data layer (`crate::data`), never the GHL client.
+//!
+//! - types: `query`, `mutation`, `contact`, `task`, `note`, `appointment`, `connection` (pages and
+//!   signed cursors), `datetime` (the scalar).
+//! - per request: `request_context` (tenant scope, data, cursors), `field_errors` (null propagation).
+//! - HTTP: `handler` (GraphQL over HTTP), `media` (content negotiation), `guards` (API key, CSRF,
+//!   body size as layers), `reauth` (one retry after GHL rejected an OAuth token), `persisted`
+//!   (APQ and safelists), `graphiql` (the vendored playground).
+//! - limits: `limits`, `nesting` (pre-parse nesting scan), `expansion` (fields with fragments
+//!   inlined), `introspection` (its gate and exemption); `observe` (operation metrics).
 //!
 //! Conversions from GHL wire types to GraphQL types live here; `highlevel` never sees GraphQL.
 
