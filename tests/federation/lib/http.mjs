@@ -1,27 +1,22 @@
 // Small HTTP helpers: a GraphQL POST that fails loudly, and the sandbox's request log.
 
+/** POSTs a GraphQL operation and returns the whole response (data and errors); throws on non-JSON. */
+export async function graphqlResponse(url, query, variables = {}) {
+  const { body } = await post(url, query, variables);
+  return body;
+}
+
 /** POSTs a GraphQL operation; throws on a non-200 answer or any GraphQL error. Returns `data`. */
 export async function graphql(url, query, variables = {}) {
-  const res = await fetch(url, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', accept: 'application/graphql-response+json, application/json' },
-    body: JSON.stringify({ query, variables }),
-  });
-  const text = await res.text();
-  let body;
-  try {
-    body = JSON.parse(text);
-  } catch {
-    throw new Error(`${url} answered ${res.status} with a body that is not JSON: ${text.slice(0, 200)}`);
-  }
-  if (res.status !== 200 || body.errors?.length) {
-    throw new Error(`${url} answered ${res.status}: ${JSON.stringify(body.errors ?? body).slice(0, 1000)}`);
+  const { status, body } = await post(url, query, variables);
+  if (status !== 200 || body.errors?.length) {
+    throw new Error(`${url} answered ${status}: ${JSON.stringify(body.errors ?? body).slice(0, 1000)}`);
   }
   return body.data;
 }
 
-/** POSTs a GraphQL operation and returns the whole response (data and errors); throws on non-JSON. */
-export async function graphqlResponse(url, query, variables = {}) {
+/** The status and JSON body of a GraphQL POST; throws when the body is not JSON. */
+async function post(url, query, variables) {
   const res = await fetch(url, {
     method: 'POST',
     headers: { 'content-type': 'application/json', accept: 'application/graphql-response+json, application/json' },
@@ -29,7 +24,7 @@ export async function graphqlResponse(url, query, variables = {}) {
   });
   const text = await res.text();
   try {
-    return JSON.parse(text);
+    return { status: res.status, body: JSON.parse(text) };
   } catch {
     throw new Error(`${url} answered ${res.status} with a body that is not JSON: ${text.slice(0, 200)}`);
   }
