@@ -59,8 +59,10 @@ impl App {
             router = router.merge(oauth_routes);
         }
         let hosts = HostPolicy::new(!public, &http.allowed_hosts);
-        let router =
-            router.layer(axum::middleware::from_fn_with_state(hosts, crate::host_guard::check)).layer(axum::middleware::from_fn(crate::response_headers::add));
+        let router = router
+            .layer(axum::middleware::from_fn_with_state(hosts, crate::host_guard::check))
+            .layer(axum::middleware::from_fn(crate::response_headers::add))
+            .layer(axum::middleware::from_fn(traced));
         Ok(Self {
             listener,
             router,
@@ -121,6 +123,24 @@ pub fn router(state: GraphqlState, max_body_bytes: usize, body_read_timeout: std
         .layer(DefaultBodyLimit::max(max_body_bytes))
         .layer(RequestBodyTimeoutLayer::new(body_read_timeout))
         .with_state(state)
+}
+
+/// Runs each request in an `HTTP request` span that continues the caller's W3C trace.
+async fn traced(request: axum::extract::Request, next: axum::middleware::Next) -> axum::response::Response {
+    let method = request.method().clone();
+    let path = request.uri().path().to_owned();
+    let span = tracing::info_span!(
+        "HTTP request",
+        otel.name = %format_args!("{method} {path}"),
+        otel.kind = "server",
+        http.request.method = %method,
+        url.path = %path,
+        http.response.status_code = tracing::field::Empty,
+    );
+    crate::telemetry::continue_trace(&span, request.headers());
+    let response = tracing::Instrument::instrument(next.run(request), span.clone()).await;
+    span.record("http.response.status_code", response.status().as_u16());
+    response
 }
 
 /// `GET /readyz`: 200 when this replica can serve, else 503 with the reason.

@@ -18,8 +18,10 @@ async fn main() {
 }
 
 async fn run() -> anyhow::Result<()> {
-    let command = Cli::parse_or_exit().into_command();
-    telemetry::init();
+    let cli = Cli::parse_or_exit();
+    // Held until the command ends: dropping it flushes buffered spans.
+    let _telemetry = telemetry::init(cli.log_format);
+    let command = cli.into_command();
     match command {
         Command::Serve(args) => {
             let config = ServeConfig::try_from(*args)?;

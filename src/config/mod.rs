@@ -17,6 +17,9 @@ pub struct Cli {
     pub command: Option<Command>,
     #[command(flatten)]
     pub serve: ServeArgs,
+    /// Log lines as `text` or `json` (one object per line). Default: text on a terminal, json otherwise.
+    #[arg(long, env = "LOG_FORMAT", value_enum, global = true)]
+    pub log_format: Option<crate::telemetry::LogFormat>,
 }
 
 #[derive(Subcommand, Debug)]

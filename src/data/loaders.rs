@@ -46,7 +46,7 @@ impl Fetcher {
 
     /// A loader whose batches start at once.
     pub fn singles<K: FetchOne>(&self) -> DataLoader<Singles<K>> {
-        DataLoader::new(Singles { fetcher: self.clone(), kind: PhantomData }, tokio::spawn).delay(Duration::ZERO)
+        DataLoader::new(Singles { fetcher: self.clone(), kind: PhantomData }, spawn_in_span).delay(Duration::ZERO)
     }
 
     /// The tasks loader: it waits the batch delay to gather contacts into one search, when the
@@ -54,8 +54,13 @@ impl Fetcher {
     pub fn tasks(&self) -> DataLoader<TasksLoader> {
         let searches = self.tenant.grants(SCOPE_TASKS_SEARCH) == Some(true);
         let delay = if searches { self.layer.inner.options.batch_delay } else { Duration::ZERO };
-        DataLoader::new(TasksLoader { fetcher: self.clone(), searches }, tokio::spawn).delay(delay)
+        DataLoader::new(TasksLoader { fetcher: self.clone(), searches }, spawn_in_span).delay(delay)
     }
+}
+
+/// Batches run on their own task, inside the span of the request that started them (traces).
+fn spawn_in_span(batch: futures_util::future::BoxFuture<'static, ()>) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(tracing::Instrument::in_current_span(batch))
 }
 
 /// Loads each key of a batch with its own call, all at once.

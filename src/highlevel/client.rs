@@ -268,7 +268,7 @@ impl GhlClient {
         self.inner.retry_budget.deposit();
         let mut attempt = 0;
         loop {
-            let error = match self.attempt(tenant, method, route, query, body.clone()).await {
+            let error = match self.attempt(tenant, method, route, query, body.clone(), attempt + 1).await {
                 Ok(bytes) => return Ok(bytes),
                 Err(error) => error,
             };
@@ -291,8 +291,30 @@ impl GhlClient {
     }
 
     /// One HTTP exchange with GHL: breaker, limiter, concurrency bound, timeout, classification.
-    #[instrument(name = "ghl.call", skip_all, fields(method = %method, endpoint = route.template, location = tenant.location_id()))]
-    async fn attempt(&self, tenant: &Tenant, method: &Method, route: &Route, query: &[(String, String)], body: Option<Bytes>) -> Result<Bytes, GhlError> {
+    /// Its span names the endpoint by template (never ids in a value, a token or a body).
+    #[instrument(
+        name = "ghl.call",
+        skip_all,
+        fields(
+            otel.name = %format_args!("GHL {} {}", method, route.template),
+            otel.kind = "client",
+            method = %method,
+            endpoint = route.template,
+            location = tenant.location_id(),
+            attempt = attempt,
+            status = tracing::field::Empty,
+            limiter_wait_ms = tracing::field::Empty,
+        )
+    )]
+    async fn attempt(
+        &self,
+        tenant: &Tenant,
+        method: &Method,
+        route: &Route,
+        query: &[(String, String)],
+        body: Option<Bytes>,
+        attempt: u32,
+    ) -> Result<Bytes, GhlError> {
         let location = tenant.location_id();
         let budget = tenant.budget_key();
         let mut call = UpstreamCall { method: method_name(method), path: route.template, status: None };
@@ -303,7 +325,10 @@ impl GhlClient {
             return Err(unavailable(Unavailability::CircuitOpen, &call));
         };
         match self.inner.limiter.acquire(budget, tenant.deadline()).await {
-            Ok(waited) => histogram!("ghl_limiter_wait_seconds").record(waited.as_secs_f64()),
+            Ok(waited) => {
+                histogram!("ghl_limiter_wait_seconds").record(waited.as_secs_f64());
+                tracing::Span::current().record("limiter_wait_ms", u64::try_from(waited.as_millis()).unwrap_or(u64::MAX));
+            }
             Err(refusal) => {
                 let reason = match refusal {
                     Refusal::Busy { .. } => "busy",
@@ -361,6 +386,7 @@ impl GhlClient {
         let result = match outcome {
             Err(error) => Err(transport_error(&error, deadline_bound, call.clone())),
             Ok((status, headers, bytes)) => {
+                tracing::Span::current().record("status", status.as_u16());
                 call.status = Some(status.as_u16());
                 self.inner.limiter.observe(budget, status.as_u16(), &headers, started.elapsed());
                 match bytes {
@@ -375,6 +401,7 @@ impl GhlClient {
             }
         };
 
+        debug!(status = call.status, elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX), "GHL call answered");
         let status_label = call.status.map_or_else(|| "none".to_owned(), |s| s.to_string());
         counter!("ghl_upstream_calls_total", "endpoint" => route.template, "method" => call.method, "status" => status_label).increment(1);
         histogram!("ghl_upstream_call_duration_seconds", "endpoint" => route.template).record(started.elapsed().as_secs_f64());
