@@ -20,7 +20,7 @@ async fn main() {
 async fn run() -> anyhow::Result<()> {
     let cli = Cli::parse_or_exit();
     // Held until the command ends: dropping it flushes buffered spans.
-    let _telemetry = telemetry::init(cli.log_format);
+    let _telemetry = telemetry::init(cli.log_format, telemetry::TraceExport { endpoint: cli.otlp_endpoint.clone(), protocol: cli.otlp_protocol.clone() });
     let command = cli.into_command();
     match command {
         Command::Serve(args) => {

@@ -33,6 +33,15 @@ pub enum LogFormat {
     Json,
 }
 
+/// Where traces go (`--otlp-endpoint`, `--otlp-protocol`, or their `OTEL_*` variables).
+#[derive(Clone, Debug, Default)]
+pub struct TraceExport {
+    /// Base endpoint; unset (and no `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`): no traces.
+    pub endpoint: Option<String>,
+    /// `grpc`, `http/protobuf` or `http/json`.
+    pub protocol: String,
+}
+
 /// Keeps the trace exporter alive; dropping it flushes what is buffered.
 pub struct Telemetry {
     provider: Option<SdkTracerProvider>,
@@ -49,7 +58,7 @@ impl Drop for Telemetry {
 /// Installs the global subscriber. `format`: default text on a terminal, JSON otherwise.
 /// `RUST_LOG` overrides the default `info` for our crates. Call inside the tokio runtime (the
 /// gRPC exporter runs on it).
-pub fn init(format: Option<LogFormat>) -> Telemetry {
+pub fn init(format: Option<LogFormat>, export: TraceExport) -> Telemetry {
     let filter = || EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("ghl_subgraph=info,ghl_sandbox=info,warn"));
     let terminal = std::io::stderr().is_terminal();
     let format = format.unwrap_or(if terminal { LogFormat::Text } else { LogFormat::Json });
@@ -57,7 +66,7 @@ pub fn init(format: Option<LogFormat>) -> Telemetry {
         LogFormat::Text => tracing_subscriber::fmt::layer().with_ansi(terminal).with_writer(std::io::stderr).with_filter(filter()).boxed(),
         LogFormat::Json => tracing_subscriber::fmt::layer().event_format(JsonLines).with_writer(std::io::stderr).with_filter(filter()).boxed(),
     };
-    let (provider, problem) = match tracer_provider() {
+    let (provider, problem) = match tracer_provider(&export) {
         Ok(provider) => (provider, None),
         Err(problem) => (None, Some(problem)),
     };
@@ -75,14 +84,22 @@ pub fn init(format: Option<LogFormat>) -> Telemetry {
 }
 
 /// The OTLP trace pipeline, when an endpoint is set; `Err` says why a configured one is not used.
-fn tracer_provider() -> Result<Option<SdkTracerProvider>, String> {
+fn tracer_provider(export: &TraceExport) -> Result<Option<SdkTracerProvider>, String> {
     let env = |name: &str| std::env::var(name).ok().map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
-    let endpoint = env("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT").or_else(|| env("OTEL_EXPORTER_OTLP_ENDPOINT"));
+    // A traces-only endpoint is used as it is, by the exporter itself; a base endpoint gets the
+    // signal's path (HTTP), as the OTLP specification says.
+    let traces_endpoint = env("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT");
+    let base = export.endpoint.as_deref().map(str::trim).filter(|e| !e.is_empty());
     let disabled = env("OTEL_SDK_DISABLED").is_some_and(|v| v.eq_ignore_ascii_case("true")) || env("OTEL_TRACES_EXPORTER").is_some_and(|v| v == "none");
-    if endpoint.is_none() || disabled {
+    if (traces_endpoint.is_none() && base.is_none()) || disabled {
         return Ok(None);
     }
-    let protocol = env("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL").or_else(|| env("OTEL_EXPORTER_OTLP_PROTOCOL")).unwrap_or_else(|| "http/protobuf".into());
+    let protocol = env("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL").unwrap_or_else(|| export.protocol.clone());
+    let endpoint = match (&traces_endpoint, base) {
+        (Some(_), _) | (None, None) => None,
+        (None, Some(base)) if protocol == "grpc" => Some(base.to_owned()),
+        (None, Some(base)) => Some(format!("{}/v1/traces", base.trim_end_matches('/'))),
+    };
     let mut resource = opentelemetry_sdk::Resource::builder();
     if env("OTEL_SERVICE_NAME").is_none() {
         resource = resource.with_service_name("ghl-subgraph");
@@ -90,14 +107,22 @@ fn tracer_provider() -> Result<Option<SdkTracerProvider>, String> {
     let builder = SdkTracerProvider::builder().with_resource(resource.build());
     let provider = match protocol.as_str() {
         "grpc" => {
-            let exporter = opentelemetry_otlp::SpanExporter::builder().with_tonic().build().map_err(|e| e.to_string())?;
+            let mut exporter = opentelemetry_otlp::SpanExporter::builder().with_tonic();
+            if let Some(endpoint) = endpoint {
+                exporter = exporter.with_endpoint(endpoint);
+            }
+            let exporter = exporter.build().map_err(|e| e.to_string())?;
             let processor =
                 opentelemetry_sdk::trace::span_processor_with_async_runtime::BatchSpanProcessor::builder(exporter, opentelemetry_sdk::runtime::Tokio).build();
             builder.with_span_processor(processor).build()
         }
         "http/protobuf" | "http/json" => {
             let wire = if protocol == "http/json" { Protocol::HttpJson } else { Protocol::HttpBinary };
-            let exporter = opentelemetry_otlp::SpanExporter::builder().with_http().with_protocol(wire).build().map_err(|e| e.to_string())?;
+            let mut exporter = opentelemetry_otlp::SpanExporter::builder().with_http().with_protocol(wire);
+            if let Some(endpoint) = endpoint {
+                exporter = exporter.with_endpoint(endpoint);
+            }
+            let exporter = exporter.build().map_err(|e| e.to_string())?;
             // Its own thread: the blocking HTTP client never runs on the request runtime.
             builder.with_batch_exporter(exporter).build()
         }

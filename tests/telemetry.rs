@@ -199,3 +199,34 @@ async fn no_exported_attribute_holds_a_token_or_a_variable_and_json_logs_parse()
     assert!(traced > 0, "a log line inside the request carries its trace id:\n{logs}");
     assert!(!logs.contains(ghl_sandbox::WRITE_TOKEN));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_collector_costs_a_warning_and_never_a_request() {
+    // A port nothing listens on: bound, then closed.
+    let closed = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        format!("http://{}", listener.local_addr().expect("addr"))
+    };
+    let server = Server::start(&closed, &[("LOG_FORMAT", "json"), ("RUST_LOG", "ghl_subgraph=info,warn")]);
+    let started = Instant::now();
+    for _ in 0..5 {
+        let response = graphql(&server, "{ contacts(first: 2) { nodes { id } } }", json!({}), Some(&format!("00-{TRACE_ID}-{PARENT_SPAN}-01"))).await;
+        assert!(response["data"]["contacts"]["nodes"].is_array(), "{response}");
+    }
+    assert!(started.elapsed() < Duration::from_secs(5), "requests waited for the exporter: {:?}", started.elapsed());
+
+    let warned = async {
+        loop {
+            let logs = server.logs();
+            let warning = logs.lines().filter_map(|l| serde_json::from_str::<Value>(l).ok()).find(|entry| {
+                entry["target"].as_str().is_some_and(|t| t.starts_with("opentelemetry")) && matches!(entry["level"].as_str(), Some("WARN" | "ERROR"))
+            });
+            if let Some(warning) = warning {
+                return warning;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    };
+    let warning = tokio::time::timeout(Duration::from_secs(15), warned).await.unwrap_or_else(|_| panic!("no exporter warning in:\n{}", server.logs()));
+    assert!(!warning.to_string().contains(ghl_sandbox::WRITE_TOKEN));
+}

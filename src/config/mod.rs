@@ -20,6 +20,14 @@ pub struct Cli {
     /// Log lines as `text` or `json` (one object per line). Default: text on a terminal, json otherwise.
     #[arg(long, env = "LOG_FORMAT", value_enum, global = true)]
     pub log_format: Option<crate::telemetry::LogFormat>,
+    /// OTLP endpoint that traces are exported to, e.g. `http://collector:4318` (HTTP) or
+    /// `http://collector:4317` (gRPC). Unset: no traces. The other `OTEL_*` variables apply too.
+    #[arg(long, env = "OTEL_EXPORTER_OTLP_ENDPOINT", global = true, value_parser = http_url)]
+    pub otlp_endpoint: Option<String>,
+    /// OTLP wire protocol.
+    #[arg(long, env = "OTEL_EXPORTER_OTLP_PROTOCOL", global = true, default_value = "http/protobuf",
+          value_parser = ["grpc", "http/protobuf", "http/json"])]
+    pub otlp_protocol: String,
 }
 
 #[derive(Subcommand, Debug)]
