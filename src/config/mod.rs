@@ -88,6 +88,8 @@ pub struct ServeArgs {
     #[command(flatten)]
     pub pacing: PacingArgs,
     #[command(flatten)]
+    pub cache: CacheArgs,
+    #[command(flatten)]
     pub sandbox: EmbeddedSandboxArgs,
     #[command(flatten)]
     pub oauth: OAuthArgs,
@@ -308,6 +310,21 @@ pub struct PacingArgs {
     /// How long an open circuit fails fast before one probe call.
     #[arg(long, env = "GHL_BREAKER_COOL_DOWN", default_value = "5s", value_parser = humantime::parse_duration)]
     pub breaker_cool_down: Duration,
+}
+
+/// The shared cache of GHL's answers.
+#[derive(Args, Debug, Clone)]
+#[command(next_help_heading = "Cache")]
+pub struct CacheArgs {
+    /// How long GHL's answers (contacts, their tasks, notes and appointments, single tasks and
+    /// notes) are served from the shared cache; `0s` turns it off. Our own writes update it; a
+    /// change made elsewhere shows once its entry expires (webhook invalidation comes next).
+    #[arg(long, env = "CACHE_TTL", default_value = "0s", value_parser = humantime::parse_duration)]
+    pub cache_ttl: Duration,
+
+    /// Most memory the cache holds, in bytes of kept answers (estimated); the least used go first.
+    #[arg(long, env = "CACHE_MAX_BYTES", default_value_t = 64 * 1024 * 1024, value_parser = clap::value_parser!(u64).range(1..))]
+    pub cache_max_bytes: u64,
 }
 
 /// The GHL simulator `serve` starts when no GHL credentials are given.

@@ -13,7 +13,7 @@ use secrecy::SecretString;
 
 use super::{AuthKind, ConfigError, PersistedMode, ServeArgs, Upstream};
 use crate::callers::CallerKeys;
-use crate::data::DataOptions;
+use crate::data::{CacheOptions, DataOptions};
 use crate::graphql::{OperationLimits, SchemaOptions};
 use crate::highlevel::{BreakerConfig, LimiterConfig, RetryConfig, Scopes};
 use crate::oauth::OAuthSettings;
@@ -160,7 +160,11 @@ impl TryFrom<ServeArgs> for ServeConfig {
                 introspection: graphql.introspection.unwrap_or(on_sandbox),
                 field_suggestions: graphql.field_suggestions.unwrap_or(on_sandbox),
             },
-            data: DataOptions { tasks_search_page_size, batch_delay: graphql.batch_delay },
+            data: DataOptions {
+                tasks_search_page_size,
+                batch_delay: graphql.batch_delay,
+                cache: CacheOptions { ttl: args.cache.cache_ttl, max_bytes: args.cache.cache_max_bytes },
+            },
             operation_timeout: graphql.operation_timeout,
             max_batch: graphql.max_batch,
             csrf_prevention: graphql.csrf_prevention,

@@ -13,6 +13,7 @@ use async_graphql::dataloader::{DataLoader, Loader};
 use crate::highlevel::models::{BusinessContactsEnvelope, Contact, Event, Note, Task};
 use crate::highlevel::{GhlClient, GhlError, PathId, Tenant};
 
+use super::cache::{Cached, Entity};
 use super::flights::{FlightTables, Flights};
 use super::loaders::{Fetcher, Singles, TasksLoader};
 use super::request::{Slot, Slots};
@@ -32,6 +33,13 @@ pub trait Key: Clone + Eq + Hash + Send + Sync + 'static {
 
     /// A request's loader of this kind.
     fn loader(fetcher: &Fetcher) -> DataLoader<Self::Loader>;
+
+    /// What the shared cache calls this key.
+    fn entity(&self) -> Entity;
+
+    /// The value as the shared cache keeps it, and back.
+    fn to_cached(value: &Self::Value) -> Cached;
+    fn from_cached(cached: Cached) -> Option<Self::Value>;
 }
 
 /// A kind GHL serves one key per call (a `GET`), shared across requests while in flight.
@@ -88,7 +96,7 @@ fn found<T>(result: Result<T, GhlError>) -> Result<Option<Arc<T>>, GhlError> {
 
 /// A kind fetched one key per call, whose batches start at once (GHL has no batch read for it).
 macro_rules! kind {
-    ($key:ty, $value:ty, $slot:ident, $endpoint:literal, |$this:ident, $client:ident, $tenant:ident| $fetch:expr) => {
+    ($key:ty, $value:ty, $slot:ident, $variant:ident($($field:tt),+), $endpoint:literal, |$this:ident, $client:ident, $tenant:ident| $fetch:expr) => {
         kind!(@fetch $key, $value, $slot, $endpoint, |$this, $client, $tenant| $fetch);
         impl Key for $key {
             type Value = $value;
@@ -98,6 +106,21 @@ macro_rules! kind {
             }
             fn loader(fetcher: &Fetcher) -> DataLoader<Self::Loader> {
                 fetcher.singles()
+            }
+            kind!(@cache $variant($($field),+));
+        }
+    };
+    (@cache $variant:ident($($field:tt),+)) => {
+        fn entity(&self) -> Entity {
+            Entity::$variant($(self.$field.clone()),+)
+        }
+        fn to_cached(value: &Self::Value) -> Cached {
+            Cached::$variant(value.clone())
+        }
+        fn from_cached(cached: Cached) -> Option<Self::Value> {
+            match cached {
+                Cached::$variant(value) => Some(value),
+                _ => None,
             }
         }
     };
@@ -115,13 +138,17 @@ macro_rules! kind {
     };
 }
 
-kind!(ContactKey, Option<Arc<Contact>>, contacts, "/contacts/{contactId}", |key, client, tenant| found(client.get_contact(tenant, &key.0).await));
-kind!(NotesOf, Arc<Vec<Note>>, notes, "/contacts/{contactId}/notes", |key, client, tenant| client.list_notes(tenant, &key.0).await.map(Arc::new));
-kind!(AppointmentsOf, Arc<Vec<Event>>, appointments, "/contacts/{contactId}/appointments", |key, client, tenant| {
+kind!(ContactKey, Option<Arc<Contact>>, contacts, Contact(0), "/contacts/{contactId}", |key, client, tenant| found(client.get_contact(tenant, &key.0).await));
+kind!(NotesOf, Arc<Vec<Note>>, notes, Notes(0), "/contacts/{contactId}/notes", |key, client, tenant| client.list_notes(tenant, &key.0).await.map(Arc::new));
+kind!(AppointmentsOf, Arc<Vec<Event>>, appointments, Appointments(0), "/contacts/{contactId}/appointments", |key, client, tenant| {
     client.list_appointments(tenant, &key.0).await.map(Arc::new)
 });
-kind!(TaskKey, Option<Arc<Task>>, task, "/contacts/{contactId}/tasks/{taskId}", |key, client, tenant| found(client.get_task(tenant, &key.0, &key.1).await));
-kind!(NoteKey, Option<Arc<Note>>, note, "/contacts/{contactId}/notes/{id}", |key, client, tenant| found(client.get_note(tenant, &key.0, &key.1).await));
+kind!(TaskKey, Option<Arc<Task>>, task, Task(0, 1), "/contacts/{contactId}/tasks/{taskId}", |key, client, tenant| found(
+    client.get_task(tenant, &key.0, &key.1).await
+));
+kind!(NoteKey, Option<Arc<Note>>, note, Note(0, 1), "/contacts/{contactId}/notes/{id}", |key, client, tenant| found(
+    client.get_note(tenant, &key.0, &key.1).await
+));
 
 // Tasks have a loader of their own: with `locations/tasks.readonly` they batch into `tasks/search`.
 kind!(@fetch TasksOf, Arc<Vec<Task>>, tasks, "/contacts/{contactId}/tasks", |key, client, tenant| client.list_tasks(tenant, &key.0).await.map(Arc::new));
@@ -134,6 +161,7 @@ impl Key for TasksOf {
     fn loader(fetcher: &Fetcher) -> DataLoader<Self::Loader> {
         fetcher.tasks()
     }
+    kind!(@cache Tasks(0));
 }
 
 impl BusinessPage {

@@ -5,10 +5,12 @@
 //! - `loaders`: one DataLoader loader per kind (tasks batch into `tasks/search`).
 //! - `request`: a request's memo, so each (entity, id) is loaded at most once per request.
 //! - `writes`: lists and mutations, which update what the request knows (write-through).
+//! - `cache`: answers kept across requests per tenant (moka), written through by our own writes.
 //! - `flights`: identical reads in flight share one call across requests, per tenant.
 //!
-//! The shared, webhook-invalidated cache plugs in here next, between the memo and the flights.
+//! A read asks the request's memo, then the shared cache, then GHL (through the flights).
 
+mod cache;
 mod flights;
 mod keys;
 mod loaders;
@@ -19,11 +21,13 @@ use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::Duration;
 
+pub use cache::CacheOptions;
 pub use keys::{AppointmentsOf, ContactKey, Key, NoteKey, NotesOf, TaskKey, TasksOf};
 pub use request::RequestData;
 pub use writes::ContactPage;
 
 use crate::highlevel::{GhlClient, Tenant};
+use cache::SharedCache;
 use flights::FlightTables;
 use loaders::Fetcher;
 
@@ -34,6 +38,8 @@ pub struct DataOptions {
     pub tasks_search_page_size: NonZeroU32,
     /// How long the tasks loader waits to gather contacts into one `tasks/search` call.
     pub batch_delay: Duration,
+    /// The shared cache (a zero TTL turns it off).
+    pub cache: CacheOptions,
 }
 
 /// What every request shares: the client and the calls in flight. Cheap to clone.
@@ -46,11 +52,12 @@ struct Inner {
     client: GhlClient,
     options: DataOptions,
     flights: FlightTables,
+    cache: SharedCache,
 }
 
 impl DataLayer {
     pub fn new(client: GhlClient, options: DataOptions) -> Self {
-        Self { inner: Arc::new(Inner { client, options, flights: FlightTables::default() }) }
+        Self { inner: Arc::new(Inner { cache: SharedCache::new(&options.cache), client, options, flights: FlightTables::default() }) }
     }
 
     /// The data of one request acting for `tenant` (whose deadline bounds its calls).

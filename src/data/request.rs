@@ -65,8 +65,14 @@ impl RequestData {
             match memo.get(&key) {
                 Some(load) => load.clone(),
                 None => {
-                    let loader = slot.loader.get_or_init(|| Arc::new(K::loader(&self.fetcher))).clone();
-                    let load = start(loader, key.clone());
+                    let cache = &self.fetcher.layer.inner.cache;
+                    let load = match cache.get(self.tenant(), key.entity()).and_then(K::from_cached) {
+                        Some(kept) => futures_util::future::ready(Ok(kept)).boxed().shared(),
+                        None => {
+                            let loader = slot.loader.get_or_init(|| Arc::new(K::loader(&self.fetcher))).clone();
+                            start(loader, key.clone(), self.fetcher.clone(), cache.epoch())
+                        }
+                    };
                     memo.insert(key, load.clone());
                     load
                 }
@@ -80,26 +86,45 @@ impl RequestData {
         lock(&K::slot(&self.slots).memo).contains_key(key)
     }
 
-    /// What this request knows of `key` from now on (a write's answer, or a listed contact).
+    /// What GHL holds for `key` now (a write's answer), for this request and the shared cache.
     pub fn put<K: Key>(&self, key: K, value: K::Value) {
+        self.fetcher.layer.inner.cache.store_written(self.tenant(), key.entity(), K::to_cached(&value));
+        self.remember(key, value);
+    }
+
+    /// What this request knows of `key` from now on (e.g. a contact of a listed page).
+    pub fn remember<K: Key>(&self, key: K, value: K::Value) {
         let ready = futures_util::future::ready(Ok(value)).boxed().shared();
         lock(&K::slot(&self.slots).memo).insert(key, ready);
     }
 
-    /// Applies `change` to what this request loaded or is loading for `key`; a key it never asked
-    /// for stays unknown (its first load reads GHL, which already has the change).
-    pub fn amend<K: Key>(&self, key: &K, change: impl FnOnce(K::Value) -> K::Value + Send + 'static) {
+    /// Applies a write's `change` to what this request loaded or is loading for `key`, and to
+    /// the shared cache's entry; a key never asked for stays unknown (its first load reads GHL,
+    /// which already has the change).
+    pub fn amend<K: Key>(&self, key: &K, change: impl Fn(K::Value) -> K::Value + Clone + Send + Sync + 'static) {
+        let shared = change.clone();
+        self.fetcher.layer.inner.cache.amend(self.tenant(), key.entity(), move |kept| K::from_cached(kept).map(|value| K::to_cached(&shared(value))));
         let mut memo = lock(&K::slot(&self.slots).memo);
         if let Some(before) = memo.get(key).cloned() {
             memo.insert(key.clone(), async move { before.await.map(change) }.boxed().shared());
         }
     }
+
+    /// Forgets `key` in the shared cache (this request keeps what it read).
+    pub fn forget<K: Key>(&self, key: &K) {
+        self.fetcher.layer.inner.cache.invalidate(self.tenant(), key.entity());
+    }
 }
 
-/// The load of `key` through its kind's loader, shared by every ask of this request.
-fn start<K: Key>(loader: Arc<DataLoader<K::Loader>>, key: K) -> SharedLoad<K> {
+/// The load of `key` through its kind's loader, shared by every ask of this request; its answer
+/// is kept in the shared cache unless a write came in since `epoch`.
+fn start<K: Key>(loader: Arc<DataLoader<K::Loader>>, key: K, fetcher: Fetcher, epoch: u64) -> SharedLoad<K> {
     async move {
-        match loader.load_one(key).await {
+        match loader.load_one(key.clone()).await {
+            Ok(Some(Ok(value))) => {
+                fetcher.layer.inner.cache.store_fetched(&fetcher.tenant, key.entity(), K::to_cached(&value), epoch);
+                Ok(value)
+            }
             Ok(Some(loaded)) => loaded.map_err(AppError::from),
             Ok(None) => Err(AppError::Internal),
             Err(never) => match never {},

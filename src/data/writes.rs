@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
-use super::keys::{BusinessPage, ContactKey, NoteKey, NotesOf, TaskKey, TasksOf};
+use super::keys::{AppointmentsOf, BusinessPage, ContactKey, NoteKey, NotesOf, TaskKey, TasksOf};
 use super::request::RequestData;
 use crate::error::AppError;
 use crate::highlevel::models::{BusinessContactsEnvelope, Contact, ContactWrite, Note, NoteWrite, Task, TaskWrite};
@@ -22,7 +22,7 @@ impl RequestData {
     /// `POST /contacts/search`.
     pub async fn search_contacts(&self, query: Option<&str>, limit: u32, search_after: Option<&[Value]>) -> Result<ContactPage, AppError> {
         let found = self.client().search_contacts(self.tenant(), query, limit, search_after).await?;
-        Ok(self.remember(found.contacts, found.total))
+        Ok(self.remember_page(found.contacts, found.total))
     }
 
     /// `GET /contacts/business/{businessId}`, shared with identical pages in flight.
@@ -40,16 +40,16 @@ impl RequestData {
                 async move { page.fetch(&client, &tenant).await }
             })
             .await?;
-        Ok(self.remember(found.contacts.clone(), found.count))
+        Ok(self.remember_page(found.contacts.clone(), found.count))
     }
 
     /// Listed contacts prime the request's contacts, so a later `contact(id)` or entity reference
     /// costs no upstream call.
-    fn remember(&self, contacts: Vec<Contact>, total: Option<u64>) -> ContactPage {
+    fn remember_page(&self, contacts: Vec<Contact>, total: Option<u64>) -> ContactPage {
         let contacts: Vec<Arc<Contact>> = contacts.into_iter().map(Arc::new).collect();
         for contact in &contacts {
             if let Ok(id) = PathId::parse(&contact.id, "id") {
-                self.put(ContactKey(id), Some(contact.clone()));
+                self.remember(ContactKey(id), Some(contact.clone()));
             }
         }
         ContactPage { contacts, total }
@@ -74,6 +74,9 @@ impl RequestData {
     pub async fn delete_contact(&self, id: &PathId) -> Result<bool, AppError> {
         let deleted = self.client().delete_contact(self.tenant(), id).await?;
         self.put(ContactKey(id.clone()), None);
+        self.forget(&TasksOf(id.clone()));
+        self.forget(&NotesOf(id.clone()));
+        self.forget(&AppointmentsOf(id.clone()));
         Ok(deleted)
     }
 
@@ -93,7 +96,7 @@ impl RequestData {
 
     fn tags_changed(&self, id: &PathId, tags: &[String]) {
         let tags = tags.to_vec();
-        self.amend(&ContactKey(id.clone()), move |contact| contact.map(|c| Arc::new(Contact { tags, ..(*c).clone() })));
+        self.amend(&ContactKey(id.clone()), move |contact| contact.map(|c| Arc::new(Contact { tags: tags.clone(), ..(*c).clone() })));
     }
 
     // ---- tasks -------------------------------------------------------------------------------
@@ -124,7 +127,7 @@ impl RequestData {
     fn task_written(&self, contact: &PathId, task: Task) -> Arc<Task> {
         let task = Arc::new(task);
         let written = (*task).clone();
-        self.amend(&TasksOf(contact.clone()), move |list| upserted(&list, written, |t: &Task| &t.id));
+        self.amend(&TasksOf(contact.clone()), move |list| upserted(&list, written.clone(), |t: &Task| &t.id));
         if let Ok(id) = PathId::parse(&task.id, "id") {
             self.put(TaskKey(contact.clone(), id), Some(task.clone()));
         }
@@ -154,7 +157,7 @@ impl RequestData {
     fn note_written(&self, contact: &PathId, note: Note) -> Arc<Note> {
         let note = Arc::new(note);
         let written = (*note).clone();
-        self.amend(&NotesOf(contact.clone()), move |list| upserted(&list, written, |n: &Note| &n.id));
+        self.amend(&NotesOf(contact.clone()), move |list| upserted(&list, written.clone(), |n: &Note| &n.id));
         if let Ok(id) = PathId::parse(&note.id, "id") {
             self.put(NoteKey(contact.clone(), id), Some(note.clone()));
         }

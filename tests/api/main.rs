@@ -7,6 +7,7 @@ mod auth;
 mod availability;
 mod bad_input;
 mod batching;
+mod cache;
 mod callers;
 mod connections;
 mod csrf;

@@ -1,0 +1,178 @@
+//! The shared cache: what GHL answered, kept across requests, per tenant, bounded by bytes and
+//! TTL (moka). A hit makes no upstream call and spends no rate budget.
+//!
+//! Keys hold the tenant's budget key (the location, and in forward mode a fingerprint of the
+//! caller's credential), so two callers with different tokens never share an entry. Only answers
+//! are kept, never errors; "GHL has no such object" is kept shortly (negative entry). Every write
+//! and invalidation bumps an epoch, and a fetch that started before it does not store its answer:
+//! a value read before a change is never served after it.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use metrics::counter;
+use moka::sync::Cache;
+
+use crate::highlevel::models::{Contact, Event, Note, Task};
+use crate::highlevel::{PathId, Tenant};
+
+/// Longest a negative entry ("no such object") is kept.
+const NEGATIVE_TTL: Duration = Duration::from_secs(30);
+
+/// How much and how long to keep.
+#[derive(Clone, Debug)]
+pub struct CacheOptions {
+    /// How long an answer is served from the cache; zero turns caching off.
+    pub ttl: Duration,
+    /// Upper bound of the cache's size, in (estimated) bytes of the answers it holds.
+    pub max_bytes: u64,
+}
+
+/// What an entry is about.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Entity {
+    Contact(PathId),
+    Tasks(PathId),
+    Notes(PathId),
+    Appointments(PathId),
+    Task(PathId, PathId),
+    Note(PathId, PathId),
+}
+
+/// A kept answer.
+#[derive(Clone, Debug)]
+pub enum Cached {
+    Contact(Option<Arc<Contact>>),
+    Tasks(Arc<Vec<Task>>),
+    Notes(Arc<Vec<Note>>),
+    Appointments(Arc<Vec<Event>>),
+    Task(Option<Arc<Task>>),
+    Note(Option<Arc<Note>>),
+}
+
+impl Entity {
+    fn kind(&self) -> &'static str {
+        match self {
+            Self::Contact(_) => "contact",
+            Self::Tasks(_) => "tasks",
+            Self::Notes(_) => "notes",
+            Self::Appointments(_) => "appointments",
+            Self::Task(..) => "task",
+            Self::Note(..) => "note",
+        }
+    }
+}
+
+impl Cached {
+    fn is_negative(&self) -> bool {
+        matches!(self, Self::Contact(None) | Self::Task(None) | Self::Note(None))
+    }
+
+    /// Its size in bytes, estimated from its JSON form (computed once, when stored).
+    fn weight(&self) -> u32 {
+        let bytes = match self {
+            Self::Contact(c) => serde_json::to_vec(&c.as_deref()).map(|v| v.len()),
+            Self::Tasks(l) => serde_json::to_vec(&**l).map(|v| v.len()),
+            Self::Notes(l) => serde_json::to_vec(&**l).map(|v| v.len()),
+            Self::Appointments(l) => serde_json::to_vec(&**l).map(|v| v.len()),
+            Self::Task(t) => serde_json::to_vec(&t.as_deref()).map(|v| v.len()),
+            Self::Note(n) => serde_json::to_vec(&n.as_deref()).map(|v| v.len()),
+        };
+        u32::try_from(bytes.unwrap_or(0) + 128).unwrap_or(u32::MAX)
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+struct CacheKey {
+    tenant: Arc<str>,
+    entity: Entity,
+}
+
+/// The cache shared by every request of this process.
+pub struct SharedCache {
+    entries: Option<Cache<CacheKey, Cached>>,
+    epoch: AtomicU64,
+}
+
+/// Answers expire after the TTL, negative ones sooner; a rewrite restarts the clock.
+struct PerKind {
+    ttl: Duration,
+}
+
+impl moka::Expiry<CacheKey, Cached> for PerKind {
+    fn expire_after_create(&self, _: &CacheKey, value: &Cached, _: Instant) -> Option<Duration> {
+        Some(if value.is_negative() { self.ttl.min(NEGATIVE_TTL) } else { self.ttl })
+    }
+
+    fn expire_after_update(&self, key: &CacheKey, value: &Cached, at: Instant, _: Option<Duration>) -> Option<Duration> {
+        self.expire_after_create(key, value, at)
+    }
+}
+
+impl SharedCache {
+    pub fn new(options: &CacheOptions) -> Self {
+        let entries = (!options.ttl.is_zero()).then(|| {
+            Cache::builder()
+                .max_capacity(options.max_bytes)
+                .weigher(|_: &CacheKey, value: &Cached| value.weight())
+                .expire_after(PerKind { ttl: options.ttl })
+                .eviction_listener(|key: Arc<CacheKey>, _, cause| {
+                    if cause == moka::notification::RemovalCause::Size {
+                        counter!("ghl_cache_evictions_total", "kind" => key.entity.kind()).increment(1);
+                    }
+                })
+                .build()
+        });
+        Self { entries, epoch: AtomicU64::new(0) }
+    }
+
+    /// The kept answer for `entity`, if any.
+    pub fn get(&self, tenant: &Tenant, entity: Entity) -> Option<Cached> {
+        let entries = self.entries.as_ref()?;
+        let kind = entity.kind();
+        let found = entries.get(&CacheKey { tenant: Arc::from(tenant.budget_key()), entity });
+        let outcome = if found.is_some() { "hit" } else { "miss" };
+        counter!("ghl_cache_lookups_total", "kind" => kind, "outcome" => outcome).increment(1);
+        found
+    }
+
+    /// The epoch a fetch starts in; its answer is kept only if no write came in meanwhile.
+    pub fn epoch(&self) -> u64 {
+        self.epoch.load(Ordering::Acquire)
+    }
+
+    /// Keeps a fetched answer, unless a write or invalidation happened since `epoch`.
+    pub fn store_fetched(&self, tenant: &Tenant, entity: Entity, value: Cached, epoch: u64) {
+        let Some(entries) = &self.entries else { return };
+        if self.epoch() == epoch {
+            entries.insert(CacheKey { tenant: Arc::from(tenant.budget_key()), entity }, value);
+        }
+    }
+
+    /// A write's answer: what GHL holds now.
+    pub fn store_written(&self, tenant: &Tenant, entity: Entity, value: Cached) {
+        let Some(entries) = &self.entries else { return };
+        self.epoch.fetch_add(1, Ordering::AcqRel);
+        entries.insert(CacheKey { tenant: Arc::from(tenant.budget_key()), entity }, value);
+    }
+
+    /// Applies a write to a kept entry (`change` gives `None` when it cannot, which drops it).
+    pub fn amend(&self, tenant: &Tenant, entity: Entity, change: impl FnOnce(Cached) -> Option<Cached>) {
+        let Some(entries) = &self.entries else { return };
+        self.epoch.fetch_add(1, Ordering::AcqRel);
+        let key = CacheKey { tenant: Arc::from(tenant.budget_key()), entity };
+        match entries.get(&key).map(change) {
+            Some(Some(changed)) => entries.insert(key, changed),
+            Some(None) => entries.invalidate(&key),
+            None => {}
+        }
+    }
+
+    /// Forgets `entity`: its next read goes to GHL.
+    pub fn invalidate(&self, tenant: &Tenant, entity: Entity) {
+        let Some(entries) = &self.entries else { return };
+        self.epoch.fetch_add(1, Ordering::AcqRel);
+        entries.invalidate(&CacheKey { tenant: Arc::from(tenant.budget_key()), entity });
+    }
+}
