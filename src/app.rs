@@ -58,6 +58,8 @@ impl App {
         if let Some(oauth_routes) = services.oauth_routes {
             router = router.merge(oauth_routes);
         }
+        // Guarded by its signature, not by API keys.
+        router = router.merge(crate::webhooks::routes(services.webhooks));
         let hosts = HostPolicy::new(!public, &http.allowed_hosts);
         let router = router
             .layer(axum::middleware::from_fn_with_state(hosts, crate::host_guard::check))

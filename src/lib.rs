@@ -3,7 +3,7 @@
 //! A request flows one way, and so do the imports (`tests/architecture.rs` fails on a cycle):
 //! HTTP (`app`, `graphql::handler` and its guards) → schema (`graphql::{query, mutation, …}`) →
 //! data layer (`data`: per-request memo, loaders, write-through, shared in-flight reads) →
-//! GHL client (`highlevel`) → GHL or the sandbox.
+//! GHL client (`highlevel`) → GHL or the sandbox; and webhooks (`webhooks`) → data layer → event bus.
 //!
 //! - `config`: typed flags and env by concern, validated once into a `ServeConfig`.
 //! - `services`: the composition root: from a `ServeConfig` to client, auth, data layer, schema.
@@ -20,7 +20,8 @@
 //! - `oauth`: OAuth app mode: install flow, per-location token store, self-refreshing tokens.
 //! - `readiness`: `/readyz`, from a cheap cached GHL call with the static token.
 //! - `response_headers`: security headers and `no-store` on every response.
-//! - `telemetry`: logging set-up.
+//! - `telemetry`: logs (text or JSON lines) and OpenTelemetry traces.
+//! - `webhooks`: `POST /webhooks/ghl`: verified GHL change events → cache invalidation, event bus.
 //!
 //! Only `app`, `config`, `services`, `graphql`, `oauth`, `error` and `telemetry` are the
 //! library's API (for `main`, the tests and the benches); the rest is private.
@@ -41,3 +42,4 @@ mod response_headers;
 mod serve;
 pub mod services;
 pub mod telemetry;
+mod webhooks;

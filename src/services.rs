@@ -17,6 +17,10 @@ use crate::data::DataLayer;
 use crate::graphql::{self, ApqCache, CursorKey, GraphqlState, PersistedQueries, RequestOptions, Safelist};
 use crate::highlevel::{ClientOptions, GhlClient, Scopes, Tenant};
 use crate::oauth::OAuthApp;
+use crate::webhooks::{EventBus, LocalBus, Receiver, WebhookSettings};
+
+/// Changes a slow subscriber may fall behind by before it misses some.
+const EVENT_BUS_CAPACITY: usize = 1024;
 
 /// What serves requests, before it is given a listener.
 pub struct Services {
@@ -30,6 +34,10 @@ pub struct Services {
     pub oauth_routes: Option<Router>,
     /// Where GHL calls go.
     pub upstream_url: String,
+    /// `POST /webhooks/ghl`.
+    pub webhooks: Arc<Receiver>,
+    /// Changes GHL reported, for subscribers.
+    pub bus: Arc<dyn EventBus>,
     #[cfg(feature = "sandbox")]
     pub(crate) sandbox: Option<ghl_sandbox::RunningSandbox>,
 }
@@ -72,12 +80,18 @@ impl Services {
             _ => None,
         };
         let graphql = graphql_state(config, client.clone(), auth, callers)?;
+        let bus: Arc<dyn EventBus> = Arc::new(LocalBus::new(EVENT_BUS_CAPACITY));
+        let served = static_tenant.as_ref().map(|tenant| tenant.location_id().to_owned());
+        let settings = WebhookSettings { key: config.webhooks.key.clone(), max_age: config.webhooks.max_age, location: served };
+        let webhooks = Arc::new(Receiver::new(settings, graphql.data.clone(), bus.clone()));
         Ok(Self {
             client,
             static_tenant,
             graphql,
             oauth_routes,
             upstream_url,
+            webhooks,
+            bus,
             #[cfg(feature = "sandbox")]
             sandbox,
         })

@@ -44,7 +44,7 @@ pub enum Command {
 }
 
 pub use crate::oauth::{TokensAction, TokensArgs};
-pub use serve::{AuthConfig, ClientConfig, GraphqlConfig, HttpConfig, PersistedConfig, ServeConfig, UpstreamConfig};
+pub use serve::{AuthConfig, ClientConfig, GraphqlConfig, HttpConfig, PersistedConfig, ServeConfig, UpstreamConfig, WebhookConfig};
 
 mod serve;
 
@@ -89,6 +89,8 @@ pub struct ServeArgs {
     pub pacing: PacingArgs,
     #[command(flatten)]
     pub cache: CacheArgs,
+    #[command(flatten)]
+    pub webhooks: WebhookArgs,
     #[command(flatten)]
     pub sandbox: EmbeddedSandboxArgs,
     #[command(flatten)]
@@ -325,6 +327,20 @@ pub struct CacheArgs {
     /// Most memory the cache holds, in bytes of kept answers (estimated); the least used go first.
     #[arg(long, env = "CACHE_MAX_BYTES", default_value_t = 64 * 1024 * 1024, value_parser = clap::value_parser!(u64).range(1..))]
     pub cache_max_bytes: u64,
+}
+
+/// `POST /webhooks/ghl`: GHL's change events.
+#[derive(Args, Debug, Clone)]
+#[command(next_help_heading = "Webhooks")]
+pub struct WebhookArgs {
+    /// Ed25519 key that GHL's `x-ghl-signature` is checked with: PEM, base64 or 64 hex digits.
+    /// Default: GHL's published key.
+    #[arg(long, env = "WEBHOOK_PUBLIC_KEY")]
+    pub webhook_public_key: Option<crate::webhooks::WebhookKey>,
+
+    /// Oldest (or furthest ahead) event `timestamp` accepted; older deliveries change nothing.
+    #[arg(long, env = "WEBHOOK_MAX_AGE", default_value = "5m", value_parser = positive_duration)]
+    pub webhook_max_age: Duration,
 }
 
 /// The GHL simulator `serve` starts when no GHL credentials are given.

@@ -18,6 +18,7 @@ use crate::graphql::{OperationLimits, SchemaOptions};
 use crate::highlevel::{BreakerConfig, LimiterConfig, RetryConfig, Scopes};
 use crate::oauth::OAuthSettings;
 use crate::serve::ConnectionLimits;
+use crate::webhooks::WebhookKey;
 
 /// Everything `serve` needs, validated.
 #[derive(Clone, Debug)]
@@ -28,6 +29,14 @@ pub struct ServeConfig {
     pub upstream: UpstreamConfig,
     pub client: ClientConfig,
     pub graphql: GraphqlConfig,
+    pub webhooks: WebhookConfig,
+}
+
+/// How `POST /webhooks/ghl` checks deliveries.
+#[derive(Clone, Debug)]
+pub struct WebhookConfig {
+    pub key: WebhookKey,
+    pub max_age: Duration,
 }
 
 /// The HTTP edge.
@@ -179,7 +188,8 @@ impl TryFrom<ServeArgs> for ServeConfig {
             allowed_hosts: http.allowed_hosts.clone(),
             metrics_key: http.metrics_key.clone(),
         };
-        Ok(Self { listen: args.http.listen, http, upstream, client, graphql })
+        let webhooks = WebhookConfig { key: args.webhooks.webhook_public_key.clone().unwrap_or_else(WebhookKey::ghl), max_age: args.webhooks.webhook_max_age };
+        Ok(Self { listen: args.http.listen, http, upstream, client, graphql, webhooks })
     }
 }
 

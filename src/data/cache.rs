@@ -117,6 +117,7 @@ impl SharedCache {
                 .max_capacity(options.max_bytes)
                 .weigher(|_: &CacheKey, value: &Cached| value.weight())
                 .expire_after(PerKind { ttl: options.ttl })
+                .support_invalidation_closures()
                 .eviction_listener(|key: Arc<CacheKey>, _, cause| {
                     if cause == moka::notification::RemovalCause::Size {
                         counter!("ghl_cache_evictions_total", "kind" => key.entity.kind()).increment(1);
@@ -166,6 +167,18 @@ impl SharedCache {
             Some(Some(changed)) => entries.insert(key, changed),
             Some(None) => entries.invalidate(&key),
             None => {}
+        }
+    }
+
+    /// Forgets every entry of `location` (all its tenants) that `matches`: a change made elsewhere.
+    pub fn invalidate_where(&self, location: &str, matches: impl Fn(&Entity) -> bool + Send + Sync + 'static) {
+        let Some(entries) = &self.entries else { return };
+        self.epoch.fetch_add(1, Ordering::AcqRel);
+        let location = location.to_owned();
+        let tenant_of = move |tenant: &str| tenant == location || tenant.strip_prefix(location.as_str()).is_some_and(|rest| rest.starts_with('#'));
+        if entries.invalidate_entries_if(move |key, _| tenant_of(&key.tenant) && matches(&key.entity)).is_err() {
+            // Only possible without invalidation closures, which the builder turns on; be safe.
+            entries.invalidate_all();
         }
     }
 

@@ -25,3 +25,4 @@ mod queries;
 mod resilience;
 mod schema;
 mod secrets;
+mod webhooks;

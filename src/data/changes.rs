@@ -1,0 +1,36 @@
+//! A change GHL reported: what kind of entity, what happened, where, and the ids it named.
+//! Webhooks produce them; the data layer forgets what they made stale; subscribers hear of them.
+
+/// What happened, as subscribers see it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ChangeKind {
+    Created,
+    Updated,
+    Deleted,
+    Completed,
+    TagsChanged,
+    DndChanged,
+}
+
+/// The kind of entity that changed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Subject {
+    Contact,
+    Task,
+    Note,
+    Appointment,
+}
+
+/// One applied change.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ChangeEvent {
+    /// GHL's event type, e.g. `TaskCreate`.
+    pub event_type: String,
+    pub subject: Subject,
+    pub kind: ChangeKind,
+    pub location_id: String,
+    /// The contact the change is about (the contact itself, or the owner of the task/note/appointment).
+    pub contact_id: Option<String>,
+    /// The task, note or appointment id (for contact events: `None`).
+    pub item_id: Option<String>,
+}
