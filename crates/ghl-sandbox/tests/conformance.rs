@@ -157,6 +157,14 @@ async fn every_success_body_conforms_to_the_official_spec() {
         json!({"type": "object", "required": ["total", "nextPageUrl", "startAfterId", "startAfter", "currentPage", "nextPage", "prevPage"]});
     let a = t.get(READ_TOKEN, &format!("/contacts/?locationId={LOCATION_ID}&limit=100")).await;
     check("GET /contacts/", list_schema, &a, 200);
+    // The spec types `attributions[].utmSource` and `medium` as strings: absent, never null.
+    let attributions: Vec<&Value> = a.body["contacts"].as_array().expect("contacts").iter().filter_map(|c| c["attributions"].as_array()).flatten().collect();
+    assert!(!attributions.is_empty(), "seeded contacts carry attributions");
+    for attribution in attributions {
+        for field in ["utmSource", "medium"] {
+            assert!(attribution.get(field).is_none_or(Value::is_string), "{field} is null: {attribution}");
+        }
+    }
     let mut business_schema = spec.response(c, "/contacts/business/{businessId}", "get", 200);
     business_schema["properties"]["contacts"]["items"] = listed_contact(&spec);
     let a = t.get(READ_TOKEN, &format!("/contacts/business/{business}?locationId={LOCATION_ID}&limit=100")).await;

@@ -321,7 +321,10 @@ impl<'a> ListedContact<'a> {
 #[serde(rename_all = "camelCase")]
 pub(crate) struct AttributionWire<'a> {
     url: &'a str,
+    /// Omitted when unknown, as GHL does (the spec types it as a string, never null).
+    #[serde(skip_serializing_if = "Option::is_none")]
     utm_source: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     medium: Option<&'a str>,
 }
 
