@@ -62,9 +62,10 @@ struct Subgraph {
 }
 
 impl Subgraph {
-    fn start(base_url: &str) -> Self {
+    fn start(base_url: &str, extra: &[&str]) -> Self {
         let mut child = Command::new(env!("CARGO_BIN_EXE_ghl-subgraph"))
             .args(["serve", "--listen", "127.0.0.1:0", "--ghl-base-url", base_url])
+            .args(extra)
             .args(["--ghl-token", ghl_sandbox::WRITE_TOKEN, "--ghl-location-id", ghl_sandbox::LOCATION_ID])
             .args(["--ghl-scopes", "contacts.readonly contacts.write locations/tasks.readonly"])
             // The sandbox's limit is raised too: this measures overhead, not pacing.
@@ -105,7 +106,7 @@ async fn main() {
         Sandbox::spawn(SandboxConfig { contacts: 1_000, rate_limit: "10000000/1s".parse().expect("limit"), daily_limit: u64::MAX / 2, ..Default::default() })
             .await
             .expect("sandbox");
-    let subgraph = Subgraph::start(&sandbox.base_url());
+    let subgraph = Subgraph::start(&sandbox.base_url(), &[]);
     let ids = Arc::new(sandbox.contact_ids());
     let http = reqwest::Client::builder().pool_max_idle_per_host(64).build().expect("client");
 
@@ -182,4 +183,73 @@ async fn main() {
     println!("added p50 latency at c=1:        {} (target <= 0.100 ms)", ms(g1.p50.saturating_sub(d1.p50)));
     println!("throughput at c=32 vs direct GET: {:.0} % (target >= 40 %)", 100.0 * g32.rps / d32.rps);
     println!("subgraph peak RSS:               {:.1} MiB (target <= 64 MiB)", subgraph.peak_rss_kib() as f64 / 1024.0);
+
+    cached(&sandbox, &subgraph, &ids, &http).await;
+}
+
+/// A graphql load of `query` (variables `{ id }` cycling over the first 100 contacts).
+async fn graphql_load(http: &reqwest::Client, url: &str, query: &'static str, ids: &Arc<Vec<String>>, concurrency: usize) -> Stats {
+    let (h, url, ids) = (http.clone(), format!("{url}/graphql"), ids.clone());
+    load(concurrency, move |i| {
+        let body = json!({ "query": query, "variables": { "id": ids[i % 100] } });
+        let (h, url) = (h.clone(), url.clone());
+        async move {
+            match h.post(url).json(&body).send().await {
+                Ok(r) => r.json::<serde_json::Value>().await.is_ok_and(|v| v["errors"].is_null()),
+                Err(_) => false,
+            }
+        }
+    })
+    .await
+}
+
+/// The shared cache: cached single and nested queries against the same uncached and against
+/// `{ __typename }`, and webhook delivery to invalidation.
+async fn cached(sandbox: &ghl_sandbox::RunningSandbox, uncached: &Subgraph, ids: &Arc<Vec<String>>, http: &reqwest::Client) {
+    use base64::Engine as _;
+    use ed25519_dalek::Signer as _;
+    let key = ed25519_dalek::SigningKey::from_bytes(&[3; 32]);
+    let public: String = key.verifying_key().to_bytes().iter().map(|b| format!("{b:02x}")).collect();
+    let subgraph = Subgraph::start(&sandbox.base_url(), &["--cache-ttl", "10m", "--webhook-public-key", &public]);
+    const TYPENAME: &str = "query($id: ID) { __typename }";
+    const SINGLE: &str = "query($id: ID!) { contact(id: $id) { id name email phone tags } }";
+    const NESTED: &str = "query($id: ID!) { contact(id: $id) { id name tasks { id title } notes { id body } appointments { id startTime } } }";
+    for id in ids.iter().take(100) {
+        let _ = http.post(format!("{}/graphql", subgraph.url)).json(&json!({ "query": NESTED, "variables": { "id": id } })).send().await;
+    }
+    sandbox.clear_requests();
+    println!();
+    println!("{:<34} {:>11} {:>11} {:>11}", "shared cache, c=32", "req/s", "p50", "p99");
+    let typename = graphql_load(http, &subgraph.url, TYPENAME, ids, 32).await;
+    let single_cached = graphql_load(http, &subgraph.url, SINGLE, ids, 32).await;
+    let nested_cached = graphql_load(http, &subgraph.url, NESTED, ids, 32).await;
+    let upstream_while_cached = sandbox.requests().len();
+    let single_uncached = graphql_load(http, &uncached.url, SINGLE, ids, 32).await;
+    let nested_uncached = graphql_load(http, &uncached.url, NESTED, ids, 32).await;
+    for (name, s) in [
+        ("{ __typename }", &typename),
+        ("contact(id) cached", &single_cached),
+        ("nested contact cached", &nested_cached),
+        ("contact(id) uncached", &single_uncached),
+        ("nested contact uncached", &nested_uncached),
+    ] {
+        println!("{name:<34} {:>11.0} {:>11} {:>11}", s.rps, ms(s.p50), ms(s.p99));
+    }
+    println!("upstream calls during the cached loads: {upstream_while_cached}");
+    println!("cached nested query costs {:.2}x a {{ __typename }} request (target <= 1.25x)", typename.rps / nested_cached.rps);
+    println!("cached vs uncached throughput: single {:.1}x, nested {:.1}x", single_cached.rps / single_uncached.rps, nested_cached.rps / nested_uncached.rps);
+
+    let mut waits = Vec::new();
+    for (i, id) in ids.iter().take(200).enumerate() {
+        let event = json!({ "type": "ContactUpdate", "locationId": ghl_sandbox::LOCATION_ID, "id": id, "webhookId": format!("bench-{i}"), "timestamp": chrono::Utc::now().to_rfc3339() });
+        let body = serde_json::to_vec(&event).expect("json");
+        let signature = base64::engine::general_purpose::STANDARD.encode(key.sign(&body).to_bytes());
+        let t = Instant::now();
+        let r = http.post(format!("{}/webhooks/ghl", subgraph.url)).header("x-ghl-signature", signature).body(body).send().await.expect("webhook");
+        assert!(r.status().is_success(), "webhook answered {}", r.status());
+        waits.push(t.elapsed());
+    }
+    waits.sort();
+    let pct = |p: f64| waits[((waits.len() as f64 * p) as usize).min(waits.len() - 1)];
+    println!("webhook delivery to invalidation (answered after it): p50 {}, p99 {} (target p99 <= 5 ms)", ms(pct(0.5)), ms(pct(0.99)));
 }

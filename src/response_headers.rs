@@ -1,7 +1,7 @@
 //! Security headers on every response: no MIME sniffing, no referrer, never framed, a content
 //! security policy (the GraphiQL page may load only its own vendored files and talk only to this
 //! server), and `Cache-Control: no-store` unless a route chose its own caching (the vendored
-//! assets do). GraphQL answers carry tenant data: no shared cache may keep them.
+//! assets do; clean cached queries say `private, max-age`). GraphQL answers carry tenant data: no shared cache may keep them.
 
 use axum::extract::Request;
 use axum::http::header::{self, HeaderName, HeaderValue};

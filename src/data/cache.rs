@@ -18,7 +18,7 @@ use crate::highlevel::models::{Contact, Event, Note, Task};
 use crate::highlevel::{PathId, Tenant};
 
 /// Longest a negative entry ("no such object") is kept.
-const NEGATIVE_TTL: Duration = Duration::from_secs(30);
+pub(super) const NEGATIVE_TTL: Duration = Duration::from_secs(30);
 
 /// How much and how long to keep.
 #[derive(Clone, Debug)]
@@ -65,7 +65,7 @@ impl Entity {
 }
 
 impl Cached {
-    fn is_negative(&self) -> bool {
+    pub(super) fn is_negative(&self) -> bool {
         matches!(self, Self::Contact(None) | Self::Task(None) | Self::Note(None))
     }
 
@@ -93,6 +93,7 @@ struct CacheKey {
 pub struct SharedCache {
     entries: Option<Cache<CacheKey, Cached>>,
     epoch: AtomicU64,
+    ttl: Duration,
 }
 
 /// Answers expire after the TTL, negative ones sooner; a rewrite restarts the clock.
@@ -125,7 +126,12 @@ impl SharedCache {
                 })
                 .build()
         });
-        Self { entries, epoch: AtomicU64::new(0) }
+        Self { entries, epoch: AtomicU64::new(0), ttl: options.ttl }
+    }
+
+    /// How long a fresh answer stays served; `None` when caching is off.
+    pub fn ttl(&self) -> Option<Duration> {
+        self.entries.as_ref().map(|_| self.ttl)
     }
 
     /// The kept answer for `entity`, if any.

@@ -20,6 +20,16 @@ use crate::highlevel::Tenant;
 pub struct RequestData {
     pub(super) fetcher: Fetcher,
     slots: Slots,
+    freshness: Mutex<Freshness>,
+}
+
+/// What the request read, as far as a response cache may keep its answer.
+#[derive(Default)]
+struct Freshness {
+    /// It read or wrote something the shared cache does not keep (a page, a write).
+    uncacheable: bool,
+    /// It read a "no such object", which is kept for a shorter time.
+    negative: bool,
 }
 
 /// One slot per kind of entity.
@@ -49,7 +59,7 @@ type SharedLoad<K> = Shared<BoxFuture<'static, Result<<K as Key>::Value, AppErro
 
 impl RequestData {
     pub(super) fn new(fetcher: Fetcher) -> Self {
-        Self { fetcher, slots: Slots::default() }
+        Self { fetcher, slots: Slots::default(), freshness: Mutex::default() }
     }
 
     /// The tenant this request acts for (its deadline included).
@@ -78,7 +88,29 @@ impl RequestData {
                 }
             }
         };
-        load.await
+        let value = load.await?;
+        if K::to_cached(&value).is_negative() {
+            lock(&self.freshness).negative = true;
+        }
+        Ok(value)
+    }
+
+    /// How long a response built from what this request read may be kept by a private cache:
+    /// the cache's TTL (shorter after a "no such object"); `None` when caching is off or the
+    /// request read a page or wrote.
+    pub fn max_age(&self) -> Option<std::time::Duration> {
+        let ttl = self.fetcher.layer.inner.cache.ttl()?;
+        let freshness = lock(&self.freshness);
+        match (freshness.uncacheable, freshness.negative) {
+            (true, _) => None,
+            (false, true) => Some(ttl.min(super::cache::NEGATIVE_TTL)),
+            (false, false) => Some(ttl),
+        }
+    }
+
+    /// Marks the response as not for any cache (pages are not kept; writes change things).
+    pub(super) fn uncacheable(&self) {
+        lock(&self.freshness).uncacheable = true;
     }
 
     /// Whether this request has loaded, or is loading, `key`.
@@ -88,6 +120,7 @@ impl RequestData {
 
     /// What GHL holds for `key` now (a write's answer), for this request and the shared cache.
     pub fn put<K: Key>(&self, key: K, value: K::Value) {
+        self.uncacheable();
         self.fetcher.layer.inner.cache.store_written(self.tenant(), key.entity(), K::to_cached(&value));
         self.remember(key, value);
     }

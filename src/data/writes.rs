@@ -46,6 +46,7 @@ impl RequestData {
     /// Listed contacts prime the request's contacts, so a later `contact(id)` or entity reference
     /// costs no upstream call.
     fn remember_page(&self, contacts: Vec<Contact>, total: Option<u64>) -> ContactPage {
+        self.uncacheable();
         let contacts: Vec<Arc<Contact>> = contacts.into_iter().map(Arc::new).collect();
         for contact in &contacts {
             if let Ok(id) = PathId::parse(&contact.id, "id") {
@@ -82,6 +83,7 @@ impl RequestData {
 
     /// Adds tags; returns the contact's tags now, which a loaded contact takes on.
     pub async fn add_tags(&self, id: &PathId, tags: &[String]) -> Result<Vec<String>, AppError> {
+        self.uncacheable();
         let now = self.client().add_tags(self.tenant(), id, tags).await?;
         self.tags_changed(id, &now);
         Ok(now)
@@ -89,6 +91,7 @@ impl RequestData {
 
     /// Removes tags; returns the contact's tags now, which a loaded contact takes on.
     pub async fn remove_tags(&self, id: &PathId, tags: &[String]) -> Result<Vec<String>, AppError> {
+        self.uncacheable();
         let now = self.client().remove_tags(self.tenant(), id, tags).await?;
         self.tags_changed(id, &now);
         Ok(now)

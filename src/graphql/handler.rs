@@ -245,7 +245,13 @@ async fn execute(state: &GraphqlState, headers: &HeaderMap, media: MediaType, re
         _ => StatusCode::OK,
     };
     match &response {
-        BatchResponse::Single(r) => json_response(status, media, &WireResponse::from(r)),
+        BatchResponse::Single(r) => {
+            let mut written = json_response(status, media, &WireResponse::from(r));
+            if let Some(cache_control) = r.http_headers.get(header::CACHE_CONTROL) {
+                written.headers_mut().insert(header::CACHE_CONTROL, cache_control.clone());
+            }
+            written
+        }
         BatchResponse::Batch(rs) => json_response(status, media, &rs.iter().map(WireResponse::from).collect::<Vec<_>>()),
     }
 }

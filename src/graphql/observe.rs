@@ -50,7 +50,16 @@ impl Extension for OperationMetricsExtension {
             graphql.operation.name = name,
             graphql.operation.type = kind,
         );
-        let response = next.run(ctx, operation_name).instrument(span).await;
+        let mut response = next.run(ctx, operation_name).instrument(span).await;
+        // A router's response cache may keep a clean query's answer as long as our cache would.
+        let max_age = ctx.data_opt::<super::request_context::RequestContext>().and_then(|request| request.max_age());
+        let cache_control = match max_age {
+            Some(age) if kind == "query" && response.errors.is_empty() => format!("private, max-age={}", age.as_secs()),
+            _ => "no-store".to_owned(),
+        };
+        if let Ok(value) = axum::http::HeaderValue::from_str(&cache_control) {
+            response.http_headers.insert(axum::http::header::CACHE_CONTROL, value);
+        }
         let outcome = match (response.errors.is_empty(), response.data == async_graphql::Value::Null) {
             (true, _) => "ok",
             (false, false) => "partial",

@@ -39,6 +39,11 @@ impl RequestContext {
         Self { scope, entity_positions: OnceLock::new() }
     }
 
+    /// How long a private cache may keep this request's answer (see `RequestData::max_age`).
+    pub fn max_age(&self) -> Option<Duration> {
+        self.scope.as_ref().ok().and_then(|scope| scope.data.max_age())
+    }
+
     /// The positions of `id` among the request's `_entities` representations.
     pub fn entity_positions(&self, id: &str, representations: impl FnOnce() -> Vec<Option<String>>) -> &[usize] {
         let positions = self.entity_positions.get_or_init(|| {

@@ -131,3 +131,28 @@ async fn forward_mode_callers_with_different_tokens_never_share_an_entry() {
     let contact_gets = app.requests().iter().filter(|r| r.path == format!("/contacts/{id}")).count();
     assert_eq!(contact_gets, 3, "one per token: {:?}", app.calls());
 }
+
+#[tokio::test]
+async fn cache_control_lets_a_router_keep_clean_cached_queries_only() {
+    let app = spawn_app(cached(Setup::write_without_tasks_search())).await;
+    let id = app.contact_ids()[0].clone();
+    let cache_control = |query: &'static str, variables: Value| {
+        let app = &app;
+        async move {
+            let response = app.http.post(format!("{}/graphql", app.url)).json(&json!({ "query": query, "variables": variables })).send().await.expect("sent");
+            response.headers().get("cache-control").and_then(|v| v.to_str().ok()).unwrap_or("").to_owned()
+        }
+    };
+
+    assert_eq!(cache_control(NESTED, json!({ "id": id })).await, "private, max-age=300", "a clean query, fetched or cached");
+    assert_eq!(cache_control(NESTED, json!({ "id": id })).await, "private, max-age=300");
+    assert_eq!(cache_control("{ contact(id: \"noSuchContact0000001\") { id } }", json!({})).await, "private, max-age=30", "a miss is kept shortly");
+    assert_eq!(cache_control("{ contacts(first: 2) { nodes { id } } }", json!({})).await, "no-store", "pages are not cached");
+    assert_eq!(cache_control("query($id: ID!) { contact(id: $id) { id nope } }", json!({ "id": id })).await, "no-store", "errors");
+    assert_eq!(cache_control("mutation($id: ID!) { addContactTags(id: $id, tags: [\"x\"]) { id } }", json!({ "id": id })).await, "no-store", "mutations");
+
+    let uncached = spawn_app(Setup::read_only()).await;
+    let response =
+        uncached.http.post(format!("{}/graphql", uncached.url)).json(&json!({ "query": NESTED, "variables": { "id": id } })).send().await.expect("sent");
+    assert_eq!(response.headers()["cache-control"], "no-store", "caching off");
+}
