@@ -211,7 +211,7 @@ async fn cached(sandbox: &ghl_sandbox::RunningSandbox, uncached: &Subgraph, ids:
     let key = ed25519_dalek::SigningKey::from_bytes(&[3; 32]);
     let public: String = key.verifying_key().to_bytes().iter().map(|b| format!("{b:02x}")).collect();
     let subgraph = Subgraph::start(&sandbox.base_url(), &["--cache-ttl", "10m", "--webhook-public-key", &public]);
-    const TYPENAME: &str = "query($id: ID) { __typename }";
+    const TYPENAME: &str = "{ __typename }";
     const SINGLE: &str = "query($id: ID!) { contact(id: $id) { id name email phone tags } }";
     const NESTED: &str = "query($id: ID!) { contact(id: $id) { id name tasks { id title } notes { id body } appointments { id startTime } } }";
     for id in ids.iter().take(100) {
