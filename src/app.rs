@@ -60,6 +60,12 @@ impl App {
         }
         // Guarded by its signature, not by API keys.
         router = router.merge(crate::webhooks::routes(services.webhooks));
+        // The embedded sandbox sends its webhooks here, as GHL would.
+        #[cfg(feature = "sandbox")]
+        if let Some(sandbox) = &services.sandbox {
+            let host = if addr.ip().is_unspecified() { std::net::IpAddr::from([127, 0, 0, 1]) } else { addr.ip() };
+            sandbox.set_webhook_url(Some(format!("http://{}/webhooks/ghl", SocketAddr::new(host, addr.port()))));
+        }
         let hosts = HostPolicy::new(!public, &http.allowed_hosts);
         let router = router
             .layer(axum::middleware::from_fn_with_state(hosts, crate::host_guard::check))

@@ -82,7 +82,15 @@ impl Services {
         let graphql = graphql_state(config, client.clone(), auth, callers)?;
         let bus: Arc<dyn EventBus> = Arc::new(LocalBus::new(EVENT_BUS_CAPACITY));
         let served = static_tenant.as_ref().map(|tenant| tenant.location_id().to_owned());
-        let settings = WebhookSettings { key: config.webhooks.key.clone(), max_age: config.webhooks.max_age, location: served };
+        // The embedded sandbox signs its webhooks with a key of its own.
+        #[cfg(feature = "sandbox")]
+        let key = match &sandbox {
+            Some(running) => running.webhook_public_key().parse().map_err(anyhow::Error::msg)?,
+            None => config.webhooks.key.clone(),
+        };
+        #[cfg(not(feature = "sandbox"))]
+        let key = config.webhooks.key.clone();
+        let settings = WebhookSettings { key, max_age: config.webhooks.max_age, location: served };
         let webhooks = Arc::new(Receiver::new(settings, graphql.data.clone(), bus.clone()));
         Ok(Self {
             client,

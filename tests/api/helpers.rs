@@ -64,6 +64,8 @@ pub async fn local_listener() -> TcpListener {
 
 /// How to start the subgraph against the sandbox.
 pub struct Setup {
+    /// The sandbox sends its signed webhooks to the subgraph, which checks them with its key.
+    pub webhooks: bool,
     pub token: Option<&'static str>,
     pub scopes: &'static str,
     pub extra: Vec<String>,
@@ -73,6 +75,7 @@ pub struct Setup {
 impl Default for Setup {
     fn default() -> Self {
         Self {
+            webhooks: false,
             token: Some(ghl_sandbox::WRITE_TOKEN),
             scopes: "contacts.readonly contacts.write locations/tasks.readonly",
             extra: Vec::new(),
@@ -116,7 +119,14 @@ pub fn serve_args(base_url: &str, setup: &Setup) -> ServeArgs {
 
 pub async fn spawn_app(setup: Setup) -> TestApp {
     let sandbox = Sandbox::spawn(setup.sandbox.clone()).await.expect("sandbox starts");
-    let running = serve_on(local_listener().await, serve_args(&sandbox.base_url(), &setup)).await;
+    let mut args = serve_args(&sandbox.base_url(), &setup);
+    if setup.webhooks {
+        args.webhooks.webhook_public_key = Some(sandbox.webhook_public_key().parse().expect("sandbox key"));
+    }
+    let running = serve_on(local_listener().await, args).await;
+    if setup.webhooks {
+        sandbox.set_webhook_url(Some(format!("{}/webhooks/ghl", running.url)));
+    }
     TestApp { url: running.url.clone(), sandbox, http: reqwest::Client::new(), _running: running }
 }
 

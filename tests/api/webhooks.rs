@@ -123,3 +123,41 @@ async fn a_deleted_contact_takes_its_cached_lists_with_it() {
 
     assert_eq!(refetched(&app, &id).await, vec!["", "/appointments", "/notes", "/tasks"]);
 }
+
+/// Waits until the sandbox has delivered `count` webhooks (each answered).
+async fn delivered(app: &TestApp, count: usize) -> Vec<ghl_sandbox::WebhookDelivery> {
+    let started = std::time::Instant::now();
+    loop {
+        let deliveries = app.sandbox.webhook_deliveries();
+        if deliveries.len() >= count || started.elapsed() > std::time::Duration::from_secs(10) {
+            return deliveries;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_change_made_elsewhere_reaches_the_next_query_through_the_sandboxs_webhook() {
+    let app = spawn_app(Setup { webhooks: true, extra: vec!["--cache-ttl".into(), "5m".into()], ..Setup::read_only() }).await;
+    let id = cached_contact(&app).await;
+    assert!(refetched(&app, &id).await.is_empty(), "cached");
+
+    // Another integration renames the contact and adds a task, straight at "GHL".
+    let ghl = reqwest::Client::new();
+    let other = |request: reqwest::RequestBuilder| request.bearer_auth(ghl_sandbox::WRITE_TOKEN).header("Version", "2021-07-28");
+    let renamed = other(ghl.put(format!("{}/contacts/{id}", app.sandbox.base_url()))).json(&json!({ "firstName": "Elsewhere" })).send().await.unwrap();
+    assert!(renamed.status().is_success(), "{}", renamed.status());
+    let task = other(ghl.post(format!("{}/contacts/{id}/tasks", app.sandbox.base_url())))
+        .json(&json!({ "title": "Made in GHL", "dueDate": "2026-12-24T09:00:00Z", "completed": false }))
+        .send()
+        .await
+        .unwrap();
+    assert!(task.status().is_success(), "{}", task.status());
+
+    let deliveries = delivered(&app, 2).await;
+    let outcomes: Vec<(String, Option<u16>)> = deliveries.iter().map(|d| (d.event.clone(), d.status)).collect();
+    assert_eq!(outcomes, vec![("ContactUpdate".into(), Some(200)), ("TaskCreate".into(), Some(200))], "{deliveries:?}");
+    assert_eq!(refetched(&app, &id).await, vec!["", "/tasks"], "exactly what changed is fetched again");
+    let now = app.graphql(NESTED, json!({ "id": id })).await;
+    assert!(now["data"]["contact"]["name"].as_str().is_some_and(|n| n.starts_with("Elsewhere")), "{now}");
+}

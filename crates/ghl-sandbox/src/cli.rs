@@ -34,6 +34,16 @@ pub struct SandboxArgs {
     /// Lifetime (`expires_in`) of OAuth access tokens, e.g. `86399s` or `1h`.
     #[arg(long, default_value = "86399s", value_parser = humantime::parse_duration)]
     pub token_ttl: Duration,
+    /// Deliver signed webhook events (like GHL's) for every write to this URL, e.g.
+    /// `http://127.0.0.1:4001/webhooks/ghl`.
+    #[arg(long)]
+    pub webhook_url: Option<String>,
+    /// How often a delivery answered with 429 is sent again.
+    #[arg(long, default_value_t = 6)]
+    pub webhook_retries: u32,
+    /// Wait between those deliveries.
+    #[arg(long, default_value = "10m", value_parser = humantime::parse_duration)]
+    pub webhook_retry_interval: Duration,
 }
 
 impl SandboxArgs {
@@ -46,6 +56,9 @@ impl SandboxArgs {
             rate_limit: self.rate_limit,
             daily_limit: self.daily_limit,
             access_token_ttl: self.token_ttl,
+            webhook_url: self.webhook_url,
+            webhook_retries: self.webhook_retries,
+            webhook_retry_interval: self.webhook_retry_interval,
         }
     }
 }

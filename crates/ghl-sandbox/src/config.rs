@@ -26,6 +26,11 @@ pub struct SandboxConfig {
     pub daily_limit: u64,
     /// `expires_in` of OAuth access tokens; they stop working after it.
     pub access_token_ttl: Duration,
+    /// Where signed webhook events go after each write (`None`: nowhere).
+    pub webhook_url: Option<String>,
+    /// Deliveries again after a 429 (GHL: 6, about 10 minutes apart).
+    pub webhook_retries: u32,
+    pub webhook_retry_interval: Duration,
 }
 
 impl Default for SandboxConfig {
@@ -38,6 +43,9 @@ impl Default for SandboxConfig {
             rate_limit: RateLimit::default(),
             daily_limit: 200_000,
             access_token_ttl: Duration::from_secs(86_399),
+            webhook_url: None,
+            webhook_retries: 6,
+            webhook_retry_interval: Duration::from_secs(600),
         }
     }
 }

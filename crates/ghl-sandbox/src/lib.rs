@@ -38,6 +38,7 @@ mod server;
 mod state;
 mod store;
 mod validate;
+mod webhooks;
 
 pub use cli::{run_cli, SandboxArgs};
 pub use config::{ParseRateLimitError, RateLimit, SandboxConfig};
@@ -45,6 +46,7 @@ pub use faults::{Fault, FaultKind};
 pub use oauth::TokenAnswer;
 pub use request_log::RecordedRequest;
 pub use server::{RunningSandbox, Sandbox};
+pub use webhooks::WebhookDelivery;
 
 /// The location (sub-account) that holds the seeded contacts.
 pub const LOCATION_ID: &str = "sandbox-location";

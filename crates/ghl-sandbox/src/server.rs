@@ -106,6 +106,21 @@ impl RunningSandbox {
     }
 
     /// Changes the latency added before every API answer.
+    /// Where webhook events go from now on (`None`: nowhere).
+    pub fn set_webhook_url(&self, url: Option<String>) {
+        self.app.webhooks.set_url(url);
+    }
+
+    /// The key webhooks are signed with, as 64 hex digits (`--webhook-public-key` takes it).
+    pub fn webhook_public_key(&self) -> String {
+        self.app.webhooks.public_key_hex()
+    }
+
+    /// Every webhook delivery so far.
+    pub fn webhook_deliveries(&self) -> Vec<crate::WebhookDelivery> {
+        self.app.webhooks.deliveries()
+    }
+
     pub fn set_latency(&self, latency: Duration) {
         self.app.set_latency(latency);
     }

@@ -12,6 +12,7 @@ use crate::oauth::{OAuth, TokenAnswer};
 use crate::rate_limit::RateLimiter;
 use crate::request_log::RequestLog;
 use crate::store::Store;
+use crate::webhooks::WebhookSender;
 
 pub(crate) type App = Arc<Shared>;
 
@@ -27,6 +28,8 @@ pub(crate) struct Shared {
     token_answer: Mutex<TokenAnswer>,
     /// `http://127.0.0.1:PORT`, for `nextPageUrl`.
     pub base_url: String,
+    /// Signed events out after each write.
+    pub webhooks: Arc<WebhookSender>,
 }
 
 impl Shared {
@@ -42,6 +45,7 @@ impl Shared {
             access_token_ttl: config.access_token_ttl,
             token_answer: Mutex::new(TokenAnswer::default()),
             base_url,
+            webhooks: Arc::new(WebhookSender::new(config.webhook_url.clone(), config.seed, config.webhook_retries, config.webhook_retry_interval)),
         }
     }
 

@@ -21,6 +21,18 @@ pub(crate) fn routes() -> Router<App> {
         .route("/__sandbox/requests", get(requests).delete(clear_requests))
         .route("/__sandbox/faults", get(faults).post(add_fault).delete(clear_faults))
         .route("/__sandbox/info", get(info))
+        .route("/__sandbox/webhook-public-key", get(webhook_public_key))
+        .route("/__sandbox/webhooks", get(webhooks))
+}
+
+/// The Ed25519 key the sandbox signs webhooks with, as 64 hex digits.
+async fn webhook_public_key(State(app): State<App>) -> Response {
+    reply::ok(&json!({"publicKey": app.webhooks.public_key_hex()}))
+}
+
+/// Every webhook delivery: event, webhookId, last status, attempts.
+async fn webhooks(State(app): State<App>) -> Response {
+    reply::ok(&json!({"deliveries": app.webhooks.deliveries()}))
 }
 
 async fn requests(State(app): State<App>) -> Response {

@@ -44,6 +44,7 @@ pub(crate) fn router(app: App) -> Router {
         .route("/oauth/chooselocation", get(oauth::choose_location))
         .method_not_allowed_fallback(no_route)
         .fallback(no_route)
+        .layer(from_fn_with_state(app.clone(), crate::webhooks::emit_after_writes))
         .layer(from_fn_with_state(app.clone(), gateway))
         .merge(control::routes())
         .with_state(app)
