@@ -101,6 +101,10 @@ impl App {
                 self.upstream,
                 ghl_sandbox::LOCATION_ID
             ));
+            lines.push(format!(
+                "  Webhooks: the sandbox delivers a signed GHL event for every write to http://{addr}/webhooks/ghl (log: {}/__sandbox/webhooks)",
+                self.upstream
+            ));
             lines.push("To use real GHL: set GHL_TOKEN (a private integration token), GHL_LOCATION_ID and GHL_SCOPES, or pass --auth forward.".into());
             return lines.join("\n");
         }
