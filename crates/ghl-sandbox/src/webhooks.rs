@@ -130,8 +130,9 @@ fn event_for(method: &Method, path: &[String], answer: &Value, location: impl Fn
     let segments: Vec<&str> = path.iter().map(String::as_str).collect();
     // The event's own `type` and `locationId` win over same-named fields.
     let with = |kind: &str, location_id: Option<String>, fields: Value| {
-        let mut event = match fields {
-            Value::Object(fields) => fields,
+        // GHL leaves out what a record lacks: its schemas type every field, none as null.
+        let mut event: serde_json::Map<String, Value> = match fields {
+            Value::Object(fields) => fields.into_iter().filter(|(_, v)| !v.is_null()).collect(),
             _ => serde_json::Map::new(),
         };
         event.insert("type".into(), json!(kind));
