@@ -26,6 +26,7 @@ pub struct App {
     router: Router,
     connection_limits: ConnectionLimits,
     upstream: String,
+    webhooks: Arc<crate::webhooks::Receiver>,
     #[cfg(feature = "sandbox")]
     sandbox: Option<ghl_sandbox::RunningSandbox>,
 }
@@ -59,6 +60,7 @@ impl App {
             router = router.merge(oauth_routes);
         }
         // Guarded by its signature, not by API keys.
+        let webhooks = services.webhooks.clone();
         router = router.merge(crate::webhooks::routes(services.webhooks));
         // The embedded sandbox sends its webhooks here, as GHL would.
         #[cfg(feature = "sandbox")]
@@ -76,6 +78,7 @@ impl App {
             router,
             connection_limits: http.connections,
             upstream: services.upstream_url,
+            webhooks,
             #[cfg(feature = "sandbox")]
             sandbox: services.sandbox,
         })
@@ -115,6 +118,12 @@ impl App {
     /// Serves until `shutdown` resolves, then drains in-flight requests.
     pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
         info!(addr = ?self.listener.local_addr().ok(), "serving");
+        // While in-flight requests drain, webhooks answer 429, so GHL delivers them again.
+        let webhooks = self.webhooks.clone();
+        let shutdown = async move {
+            shutdown.await;
+            webhooks.stop_taking();
+        };
         crate::serve::serve(self.listener, self.router, self.connection_limits, shutdown).await;
         #[cfg(feature = "sandbox")]
         if let Some(sandbox) = self.sandbox {

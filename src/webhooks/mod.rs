@@ -52,18 +52,30 @@ pub struct WebhookSettings {
     pub location: Option<String>,
 }
 
+/// Deliveries applied at once; more answer 429 (GHL delivers those again later).
+const MAX_IN_FLIGHT: usize = 64;
+
 /// The receiver's state.
 pub struct Receiver {
     settings: WebhookSettings,
     seen: moka::sync::Cache<String, ()>,
     data: DataLayer,
     bus: Arc<dyn EventBus>,
+    in_flight: tokio::sync::Semaphore,
+    /// Set when the server begins to stop: events then get 429, so GHL delivers them again.
+    stopping: std::sync::atomic::AtomicBool,
 }
 
 impl Receiver {
     pub fn new(settings: WebhookSettings, data: DataLayer, bus: Arc<dyn EventBus>) -> Self {
         let seen = moka::sync::Cache::builder().max_capacity(MAX_REMEMBERED_IDS).time_to_live(REMEMBER_IDS_FOR).build();
-        Self { settings, seen, data, bus }
+        Self { settings, seen, data, bus, in_flight: tokio::sync::Semaphore::new(MAX_IN_FLIGHT), stopping: std::sync::atomic::AtomicBool::new(false) }
+    }
+
+    /// From now on every delivery answers 429: GHL's one status that makes it deliver again
+    /// (to another replica, or to this one after its restart).
+    pub fn stop_taking(&self) {
+        self.stopping.store(true, std::sync::atomic::Ordering::Release);
     }
 
     /// Checks and applies one delivery; the status and outcome to answer.
@@ -73,6 +85,13 @@ impl Receiver {
         };
         if !self.settings.key.verifies(body, signature) {
             return (StatusCode::UNAUTHORIZED, "bad_signature", None);
+        }
+        // Checked after the signature: only GHL learns that we are busy.
+        let Ok(_permit) = self.in_flight.try_acquire() else {
+            return (StatusCode::TOO_MANY_REQUESTS, "deferred", None);
+        };
+        if self.stopping.load(std::sync::atomic::Ordering::Acquire) {
+            return (StatusCode::TOO_MANY_REQUESTS, "deferred", None);
         }
         let (event, delivery) = match events::parse(body) {
             Ok(parsed) => parsed,
@@ -127,4 +146,63 @@ async fn receive(State(receiver): State<Arc<Receiver>>, headers: HeaderMap, body
     }
     .instrument(span)
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use std::num::{NonZeroU32, NonZeroUsize};
+
+    use base64::Engine as _;
+    use ed25519_dalek::{Signer as _, SigningKey};
+
+    use super::*;
+    use crate::data::{CacheOptions, DataOptions};
+    use crate::highlevel::{BreakerConfig, ClientOptions, GhlClient, LimiterConfig, RetryConfig};
+
+    fn receiver(signing: &SigningKey, bus: Arc<LocalBus>) -> Receiver {
+        let client = GhlClient::new(ClientOptions {
+            base_url: "http://127.0.0.1:9".into(),
+            connect_timeout: Duration::from_secs(1),
+            request_timeout: Duration::from_secs(1),
+            max_concurrency_per_location: NonZeroUsize::MIN,
+            limiter: LimiterConfig { burst_max: 10, burst_interval: Duration::from_secs(1), daily_max: 10, max_wait: Duration::from_secs(1), max_queue: 10 },
+            retry: RetryConfig::with(NonZeroU32::MIN, Duration::from_millis(10)),
+            breaker: BreakerConfig { failure_threshold: NonZeroU32::MIN, cool_down: Duration::from_secs(1) },
+        })
+        .expect("client");
+        let options =
+            DataOptions { tasks_search_page_size: NonZeroU32::MIN, batch_delay: Duration::ZERO, cache: CacheOptions { ttl: Duration::ZERO, max_bytes: 1 } };
+        let key: String = signing.verifying_key().to_bytes().iter().map(|b| format!("{b:02x}")).collect();
+        let settings = WebhookSettings { key: key.parse().expect("key"), max_age: Duration::from_secs(300), location: None };
+        Receiver::new(settings, DataLayer::new(client, options), bus)
+    }
+
+    fn signed(signing: &SigningKey, webhook_id: &str) -> (HeaderMap, Vec<u8>) {
+        let body = serde_json::to_vec(
+            &json!({ "type": "ContactUpdate", "locationId": "loc", "id": "c1", "webhookId": webhook_id, "timestamp": chrono::Utc::now().to_rfc3339() }),
+        )
+        .unwrap();
+        let mut headers = HeaderMap::new();
+        headers.insert(SIGNATURE_HEADER, base64::engine::general_purpose::STANDARD.encode(signing.sign(&body).to_bytes()).parse().unwrap());
+        (headers, body)
+    }
+
+    #[tokio::test]
+    async fn a_stopping_receiver_answers_429_so_ghl_delivers_again_and_applies_nothing() {
+        let signing = SigningKey::from_bytes(&[5; 32]);
+        let bus = Arc::new(LocalBus::new(8));
+        let mut events = bus.subscribe();
+        let receiver = receiver(&signing, bus.clone());
+
+        let (headers, body) = signed(&signing, "w1");
+        assert_eq!(receiver.receive(&headers, &body).1, "applied");
+        assert_eq!(events.try_recv().map(|e| e.event_type).ok().as_deref(), Some("ContactUpdate"));
+
+        receiver.stop_taking();
+        let (headers, body) = signed(&signing, "w2");
+        let (status, outcome, _) = receiver.receive(&headers, &body);
+        assert_eq!((status, outcome), (StatusCode::TOO_MANY_REQUESTS, "deferred"));
+        assert!(events.try_recv().is_err(), "nothing published");
+        assert!(!receiver.seen.contains_key("w2"), "not remembered, so GHL's next delivery applies");
+    }
 }
