@@ -138,7 +138,7 @@ impl SharedCache {
     pub fn get(&self, tenant: &Tenant, entity: Entity) -> Option<Cached> {
         let entries = self.entries.as_ref()?;
         let kind = entity.kind();
-        let found = entries.get(&CacheKey { tenant: Arc::from(tenant.budget_key()), entity });
+        let found = entries.get(&CacheKey { tenant: tenant.budget_key_shared(), entity });
         let outcome = if found.is_some() { "hit" } else { "miss" };
         counter!("ghl_cache_lookups_total", "kind" => kind, "outcome" => outcome).increment(1);
         found
@@ -153,7 +153,7 @@ impl SharedCache {
     pub fn store_fetched(&self, tenant: &Tenant, entity: Entity, value: Cached, epoch: u64) {
         let Some(entries) = &self.entries else { return };
         if self.epoch() == epoch {
-            entries.insert(CacheKey { tenant: Arc::from(tenant.budget_key()), entity }, value);
+            entries.insert(CacheKey { tenant: tenant.budget_key_shared(), entity }, value);
         }
     }
 
@@ -161,14 +161,14 @@ impl SharedCache {
     pub fn store_written(&self, tenant: &Tenant, entity: Entity, value: Cached) {
         let Some(entries) = &self.entries else { return };
         self.epoch.fetch_add(1, Ordering::AcqRel);
-        entries.insert(CacheKey { tenant: Arc::from(tenant.budget_key()), entity }, value);
+        entries.insert(CacheKey { tenant: tenant.budget_key_shared(), entity }, value);
     }
 
     /// Applies a write to a kept entry (`change` gives `None` when it cannot, which drops it).
     pub fn amend(&self, tenant: &Tenant, entity: Entity, change: impl FnOnce(Cached) -> Option<Cached>) {
         let Some(entries) = &self.entries else { return };
         self.epoch.fetch_add(1, Ordering::AcqRel);
-        let key = CacheKey { tenant: Arc::from(tenant.budget_key()), entity };
+        let key = CacheKey { tenant: tenant.budget_key_shared(), entity };
         match entries.get(&key).map(change) {
             Some(Some(changed)) => entries.insert(key, changed),
             Some(None) => entries.invalidate(&key),
@@ -192,6 +192,6 @@ impl SharedCache {
     pub fn invalidate(&self, tenant: &Tenant, entity: Entity) {
         let Some(entries) = &self.entries else { return };
         self.epoch.fetch_add(1, Ordering::AcqRel);
-        entries.invalidate(&CacheKey { tenant: Arc::from(tenant.budget_key()), entity });
+        entries.invalidate(&CacheKey { tenant: tenant.budget_key_shared(), entity });
     }
 }

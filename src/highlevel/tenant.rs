@@ -48,6 +48,11 @@ impl Tenant {
         &self.budget_key
     }
 
+    /// The budget key, shared (keys of per-tenant tables clone it instead of copying the text).
+    pub(crate) fn budget_key_shared(&self) -> Arc<str> {
+        self.budget_key.clone()
+    }
+
     /// The same tenant, for one GraphQL operation that must finish by `deadline`:
     /// queueing, retries and per-attempt timeouts all stop there.
     pub fn until(mut self, deadline: Instant) -> Self {

@@ -16,8 +16,7 @@ pub enum EventError {
 }
 
 /// The delivery metadata GHL adds to every event.
-#[derive(Debug, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug, Default, PartialEq, Eq)]
 pub struct Delivery {
     pub webhook_id: Option<String>,
     pub timestamp: Option<String>,
@@ -32,6 +31,8 @@ struct Wire {
     id: Option<String>,
     contact_id: Option<String>,
     appointment: Option<WireAppointment>,
+    webhook_id: Option<String>,
+    timestamp: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -44,7 +45,7 @@ struct WireAppointment {
 /// Reads a verified body: the change it reports, and its delivery metadata.
 pub fn parse(body: &[u8]) -> Result<(ChangeEvent, Delivery), EventError> {
     let wire: Wire = serde_json::from_slice(body).map_err(|_| EventError::Malformed)?;
-    let delivery: Delivery = serde_json::from_slice(body).unwrap_or_default();
+    let delivery = Delivery { webhook_id: wire.webhook_id, timestamp: wire.timestamp };
     let (subject, kind) = match wire.event_type.as_str() {
         "ContactCreate" => (Subject::Contact, ChangeKind::Created),
         "ContactUpdate" => (Subject::Contact, ChangeKind::Updated),
