@@ -4,6 +4,10 @@
 //! `ghl_upstream_retries_total`, `ghl_upstream_retries_refused_total`, `ghl_upstream_shared_gets_total`,
 //! `ghl_limiter_wait_seconds`, `ghl_limiter_rejections_total{reason}`, `ghl_circuit_open{location}`,
 //! `ghl_circuit_rejections_total`, `graphql_operations_total{outcome}`, `graphql_operation_duration_seconds`,
+//! `ghl_cache_lookups_total{kind,outcome}`, `ghl_cache_evictions_total{kind}`,
+//! `ghl_webhook_events_total{type,outcome}` (applied, duplicate, ignored, deferred, unsigned,
+//! bad_signature, stale, malformed), `ghl_webhook_invalidation_seconds` (delivery received to cache
+//! invalidated), `ghl_webhook_delivery_lag_seconds` (the event's `timestamp` to applied),
 //! and in OAuth mode `ghl_oauth_refreshes_total`, `ghl_oauth_refresh_failures_total`,
 //! `ghl_oauth_locations_needing_reinstall`.
 

@@ -90,7 +90,7 @@ impl Services {
         };
         #[cfg(not(feature = "sandbox"))]
         let key = config.webhooks.key.clone();
-        let settings = WebhookSettings { key, max_age: config.webhooks.max_age, location: served };
+        let settings = WebhookSettings { key, legacy_rsa: config.webhooks.legacy_rsa.clone(), max_age: config.webhooks.max_age, location: served };
         let webhooks = Arc::new(Receiver::new(settings, graphql.data.clone(), bus.clone()));
         Ok(Self {
             client,

@@ -319,9 +319,10 @@ pub struct PacingArgs {
 #[command(next_help_heading = "Cache")]
 pub struct CacheArgs {
     /// How long GHL's answers (contacts, their tasks, notes and appointments, single tasks and
-    /// notes) are served from the shared cache; `0s` turns it off. Our own writes update it; a
-    /// change made elsewhere shows once its entry expires (webhook invalidation comes next).
-    #[arg(long, env = "CACHE_TTL", default_value = "0s", value_parser = humantime::parse_duration)]
+    /// notes) are served from the shared cache; pages of contacts are kept at most 30 s; `0s`
+    /// turns it off. Our own writes and GHL's webhooks update it; a change whose webhook GHL
+    /// dropped shows once its entry expires.
+    #[arg(long, env = "CACHE_TTL", default_value = "5m", value_parser = humantime::parse_duration)]
     pub cache_ttl: Duration,
 
     /// Most memory the cache holds, in bytes of kept answers (estimated); the least used go first.
@@ -341,6 +342,23 @@ pub struct WebhookArgs {
     /// Oldest (or furthest ahead) event `timestamp` accepted; older deliveries change nothing.
     #[arg(long, env = "WEBHOOK_MAX_AGE", default_value = "5m", value_parser = positive_duration)]
     pub webhook_max_age: Duration,
+
+    /// Also accept GHL's retired RSA signature (`x-wh-signature`, RSA SHA-256) on deliveries that
+    /// carry no `x-ghl-signature`. GHL stopped sending it in July 2026.
+    #[arg(long, env = "WEBHOOK_LEGACY_RSA", default_value_t = false, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    pub webhook_legacy_rsa: bool,
+
+    /// RSA public key for `x-wh-signature`: PEM text or a PEM file's path. Default: GHL's published key.
+    #[arg(long, env = "WEBHOOK_LEGACY_RSA_KEY", value_parser = legacy_rsa_key)]
+    pub webhook_legacy_rsa_key: Option<crate::webhooks::LegacyRsaKey>,
+}
+
+/// A PEM key given inline or as a file's path.
+fn legacy_rsa_key(value: &str) -> Result<crate::webhooks::LegacyRsaKey, String> {
+    if value.trim_start().starts_with("-----BEGIN") {
+        return value.parse();
+    }
+    std::fs::read_to_string(value).map_err(|e| format!("cannot read {value}: {e}"))?.parse()
 }
 
 /// The GHL simulator `serve` starts when no GHL credentials are given.
@@ -628,6 +646,12 @@ mod tests {
             Command::Serve(args) => *args,
             other => panic!("expected serve, got {other:?}"),
         }
+    }
+
+    #[test]
+    fn the_cache_is_on_by_default_for_five_minutes_and_zero_turns_it_off() {
+        assert_eq!(args(&[]).cache.cache_ttl, Duration::from_secs(300));
+        assert_eq!(args(&["--cache-ttl", "0s"]).cache.cache_ttl, Duration::ZERO);
     }
 
     #[test]

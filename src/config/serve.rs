@@ -18,7 +18,7 @@ use crate::graphql::{OperationLimits, SchemaOptions};
 use crate::highlevel::{BreakerConfig, LimiterConfig, RetryConfig, Scopes};
 use crate::oauth::OAuthSettings;
 use crate::serve::ConnectionLimits;
-use crate::webhooks::WebhookKey;
+use crate::webhooks::{LegacyRsaKey, WebhookKey};
 
 /// Everything `serve` needs, validated.
 #[derive(Clone, Debug)]
@@ -37,6 +37,8 @@ pub struct ServeConfig {
 pub struct WebhookConfig {
     pub key: WebhookKey,
     pub max_age: Duration,
+    /// The key `x-wh-signature` is checked with; `None`: the legacy signature is refused.
+    pub legacy_rsa: Option<LegacyRsaKey>,
 }
 
 /// The HTTP edge.
@@ -188,7 +190,9 @@ impl TryFrom<ServeArgs> for ServeConfig {
             allowed_hosts: http.allowed_hosts.clone(),
             metrics_key: http.metrics_key.clone(),
         };
-        let webhooks = WebhookConfig { key: args.webhooks.webhook_public_key.clone().unwrap_or_else(WebhookKey::ghl), max_age: args.webhooks.webhook_max_age };
+        let legacy_rsa = args.webhooks.webhook_legacy_rsa.then(|| args.webhooks.webhook_legacy_rsa_key.clone().unwrap_or_else(LegacyRsaKey::ghl));
+        let webhooks =
+            WebhookConfig { key: args.webhooks.webhook_public_key.clone().unwrap_or_else(WebhookKey::ghl), max_age: args.webhooks.webhook_max_age, legacy_rsa };
         Ok(Self { listen: args.http.listen, http, upstream, client, graphql, webhooks })
     }
 }

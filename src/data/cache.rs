@@ -14,11 +14,16 @@ use std::time::{Duration, Instant};
 use metrics::counter;
 use moka::sync::Cache;
 
+use super::writes::ContactPage;
 use crate::highlevel::models::{Contact, Event, Note, Task};
 use crate::highlevel::{PathId, Tenant};
 
 /// Longest a negative entry ("no such object") is kept.
 pub(super) const NEGATIVE_TTL: Duration = Duration::from_secs(30);
+
+/// Longest a page of contacts (a search, a business's contacts) is kept: any contact change in
+/// the location may reorder or refill it, so it lives shorter than an entity.
+pub(super) const PAGE_TTL: Duration = Duration::from_secs(30);
 
 /// How much and how long to keep.
 #[derive(Clone, Debug)]
@@ -38,6 +43,16 @@ pub enum Entity {
     Appointments(PathId),
     Task(PathId, PathId),
     Note(PathId, PathId),
+    Page(PageQuery),
+}
+
+/// Which page of contacts.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum PageQuery {
+    /// `POST /contacts/search`; `after` is the `searchAfter` cursor as JSON.
+    Search { query: Option<String>, limit: u32, after: Option<String> },
+    /// `GET /contacts/business/{businessId}`.
+    Business { business: PathId, limit: u32, skip: u64 },
 }
 
 /// A kept answer.
@@ -49,6 +64,7 @@ pub enum Cached {
     Appointments(Arc<Vec<Event>>),
     Task(Option<Arc<Task>>),
     Note(Option<Arc<Note>>),
+    Page(Arc<ContactPage>),
 }
 
 impl Entity {
@@ -60,7 +76,12 @@ impl Entity {
             Self::Appointments(_) => "appointments",
             Self::Task(..) => "task",
             Self::Note(..) => "note",
+            Self::Page(_) => "page",
         }
+    }
+
+    pub(super) fn is_page(&self) -> bool {
+        matches!(self, Self::Page(_))
     }
 }
 
@@ -78,6 +99,7 @@ impl Cached {
             Self::Appointments(l) => serde_json::to_vec(&**l).map(|v| v.len()),
             Self::Task(t) => serde_json::to_vec(&t.as_deref()).map(|v| v.len()),
             Self::Note(n) => serde_json::to_vec(&n.as_deref()).map(|v| v.len()),
+            Self::Page(p) => p.contacts.iter().map(|c| serde_json::to_vec(&**c).map(|v| v.len())).sum(),
         };
         u32::try_from(bytes.unwrap_or(0) + 128).unwrap_or(u32::MAX)
     }
@@ -96,14 +118,20 @@ pub struct SharedCache {
     ttl: Duration,
 }
 
-/// Answers expire after the TTL, negative ones sooner; a rewrite restarts the clock.
+/// Answers expire after the TTL, negative ones and pages sooner; a rewrite restarts the clock.
 struct PerKind {
     ttl: Duration,
 }
 
 impl moka::Expiry<CacheKey, Cached> for PerKind {
-    fn expire_after_create(&self, _: &CacheKey, value: &Cached, _: Instant) -> Option<Duration> {
-        Some(if value.is_negative() { self.ttl.min(NEGATIVE_TTL) } else { self.ttl })
+    fn expire_after_create(&self, key: &CacheKey, value: &Cached, _: Instant) -> Option<Duration> {
+        Some(if value.is_negative() {
+            self.ttl.min(NEGATIVE_TTL)
+        } else if key.entity.is_page() {
+            self.ttl.min(PAGE_TTL)
+        } else {
+            self.ttl
+        })
     }
 
     fn expire_after_update(&self, key: &CacheKey, value: &Cached, at: Instant, _: Option<Duration>) -> Option<Duration> {

@@ -6,7 +6,8 @@
 //! - `request`: a request's memo, so each (entity, id) is loaded at most once per request.
 //! - `writes`: lists and mutations, which update what the request knows (write-through).
 //! - `changes`: what GHL reports changed (webhooks), as the layer and subscribers read it.
-//! - `cache`: answers kept across requests per tenant (moka), written through by our own writes.
+//! - `cache`: answers kept across requests per tenant (moka), written through by our own writes;
+//!   pages of contacts (searches, a business's contacts) kept shorter.
 //! - `flights`: identical reads in flight share one call across requests, per tenant.
 //!
 //! A read asks the request's memo, then the shared cache, then GHL (through the flights).
@@ -82,6 +83,7 @@ impl DataLayer {
         let matches: Box<dyn Fn(&Entity) -> bool + Send + Sync> = match event.subject {
             Subject::Contact => Box::new(move |entity| match entity {
                 Entity::Contact(c) => of_contact(c),
+                Entity::Page(_) => true,
                 Entity::Tasks(c) | Entity::Notes(c) | Entity::Appointments(c) | Entity::Task(c, _) | Entity::Note(c, _) => deleted && of_contact(c),
             }),
             Subject::Task => Box::new(move |entity| match entity {

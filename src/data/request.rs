@@ -26,10 +26,12 @@ pub struct RequestData {
 /// What the request read, as far as a response cache may keep its answer.
 #[derive(Default)]
 struct Freshness {
-    /// It read or wrote something the shared cache does not keep (a page, a write).
+    /// It wrote something.
     uncacheable: bool,
     /// It read a "no such object", which is kept for a shorter time.
     negative: bool,
+    /// It read a page of contacts, which is kept for a shorter time.
+    paged: bool,
 }
 
 /// One slot per kind of entity.
@@ -96,21 +98,31 @@ impl RequestData {
     }
 
     /// How long a response built from what this request read may be kept by a private cache:
-    /// the cache's TTL (shorter after a "no such object"); `None` when caching is off or the
-    /// request read a page or wrote.
+    /// the shortest TTL of what it read (a "no such object" and a page are kept shorter); `None`
+    /// when caching is off or the request wrote.
     pub fn max_age(&self) -> Option<std::time::Duration> {
-        let ttl = self.fetcher.layer.inner.cache.ttl()?;
+        let mut ttl = self.fetcher.layer.inner.cache.ttl()?;
         let freshness = lock(&self.freshness);
-        match (freshness.uncacheable, freshness.negative) {
-            (true, _) => None,
-            (false, true) => Some(ttl.min(super::cache::NEGATIVE_TTL)),
-            (false, false) => Some(ttl),
+        if freshness.uncacheable {
+            return None;
         }
+        if freshness.negative {
+            ttl = ttl.min(super::cache::NEGATIVE_TTL);
+        }
+        if freshness.paged {
+            ttl = ttl.min(super::cache::PAGE_TTL);
+        }
+        Some(ttl)
     }
 
-    /// Marks the response as not for any cache (pages are not kept; writes change things).
+    /// Marks the response as not for any cache (writes change things).
     pub(super) fn uncacheable(&self) {
         lock(&self.freshness).uncacheable = true;
+    }
+
+    /// The response holds a page of contacts, kept shorter than entities.
+    pub(super) fn read_page(&self) {
+        lock(&self.freshness).paged = true;
     }
 
     /// Whether this request has loaded, or is loading, `key`.

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
+use super::cache::{Cached, Entity, PageQuery};
 use super::keys::{AppointmentsOf, BusinessPage, ContactKey, NoteKey, NotesOf, TaskKey, TasksOf};
 use super::request::RequestData;
 use crate::error::AppError;
@@ -12,6 +13,7 @@ use crate::highlevel::models::{BusinessContactsEnvelope, Contact, ContactWrite, 
 use crate::highlevel::PathId;
 
 /// A page of contacts, each also known to the request from now on.
+#[derive(Clone, Debug)]
 pub struct ContactPage {
     pub contacts: Vec<Arc<Contact>>,
     /// GHL's total (search) or count (business) of matching contacts, when it sent one.
@@ -19,14 +21,25 @@ pub struct ContactPage {
 }
 
 impl RequestData {
-    /// `POST /contacts/search`.
+    /// `POST /contacts/search`, kept shortly in the shared cache.
     pub async fn search_contacts(&self, query: Option<&str>, limit: u32, search_after: Option<&[Value]>) -> Result<ContactPage, AppError> {
+        let after = search_after.map(|cursor| Value::Array(cursor.to_vec()).to_string());
+        let page = PageQuery::Search { query: query.map(str::to_owned), limit, after };
+        if let Some(kept) = self.kept_page(&page) {
+            return Ok(kept);
+        }
+        let epoch = self.cache().epoch();
         let found = self.client().search_contacts(self.tenant(), query, limit, search_after).await?;
-        Ok(self.remember_page(found.contacts, found.total))
+        Ok(self.remember_page(page, found.contacts, found.total, epoch))
     }
 
-    /// `GET /contacts/business/{businessId}`, shared with identical pages in flight.
+    /// `GET /contacts/business/{businessId}`, kept shortly and shared with identical pages in flight.
     pub async fn contacts_by_business(&self, business: &PathId, limit: u32, skip: u64) -> Result<ContactPage, AppError> {
+        let query = PageQuery::Business { business: business.clone(), limit, skip };
+        if let Some(kept) = self.kept_page(&query) {
+            return Ok(kept);
+        }
+        let epoch = self.cache().epoch();
         let page = BusinessPage { business: business.clone(), limit, skip };
         let client = self.client().clone();
         let found: Arc<BusinessContactsEnvelope> = self
@@ -40,26 +53,45 @@ impl RequestData {
                 async move { page.fetch(&client, &tenant).await }
             })
             .await?;
-        Ok(self.remember_page(found.contacts.clone(), found.count))
+        Ok(self.remember_page(query, found.contacts.clone(), found.count, epoch))
+    }
+
+    /// A page the shared cache kept; its contacts become known to the request.
+    fn kept_page(&self, query: &PageQuery) -> Option<ContactPage> {
+        let Some(Cached::Page(page)) = self.cache().get(self.tenant(), Entity::Page(query.clone())) else { return None };
+        self.read_page();
+        self.prime(&page.contacts);
+        Some((*page).clone())
     }
 
     /// Listed contacts prime the request's contacts, so a later `contact(id)` or entity reference
-    /// costs no upstream call.
-    fn remember_page(&self, contacts: Vec<Contact>, total: Option<u64>) -> ContactPage {
-        self.uncacheable();
-        let contacts: Vec<Arc<Contact>> = contacts.into_iter().map(Arc::new).collect();
-        for contact in &contacts {
+    /// costs no upstream call; the page is kept shortly unless a write came in since `epoch`.
+    fn remember_page(&self, query: PageQuery, contacts: Vec<Contact>, total: Option<u64>, epoch: u64) -> ContactPage {
+        self.read_page();
+        let page = ContactPage { contacts: contacts.into_iter().map(Arc::new).collect(), total };
+        self.prime(&page.contacts);
+        self.cache().store_fetched(self.tenant(), Entity::Page(query), Cached::Page(Arc::new(page.clone())), epoch);
+        page
+    }
+
+    fn prime(&self, contacts: &[Arc<Contact>]) {
+        for contact in contacts {
             if let Ok(id) = PathId::parse(&contact.id, "id") {
                 self.remember(ContactKey(id), Some(contact.clone()));
             }
         }
-        ContactPage { contacts, total }
+    }
+
+    /// A contact changed: every kept page of its location may list it differently now.
+    fn pages_changed(&self) {
+        self.cache().invalidate_where(self.tenant().location_id(), Entity::is_page);
     }
 
     // ---- contacts ----------------------------------------------------------------------------
 
     pub async fn create_contact(&self, body: ContactWrite) -> Result<Arc<Contact>, AppError> {
         let created = Arc::new(self.client().create_contact(self.tenant(), body).await?);
+        self.pages_changed();
         if let Ok(id) = PathId::parse(&created.id, "id") {
             self.put(ContactKey(id), Some(created.clone()));
         }
@@ -68,12 +100,14 @@ impl RequestData {
 
     pub async fn update_contact(&self, id: &PathId, body: ContactWrite) -> Result<Arc<Contact>, AppError> {
         let updated = Arc::new(self.client().update_contact(self.tenant(), id, body).await?);
+        self.pages_changed();
         self.put(ContactKey(id.clone()), Some(updated.clone()));
         Ok(updated)
     }
 
     pub async fn delete_contact(&self, id: &PathId) -> Result<bool, AppError> {
         let deleted = self.client().delete_contact(self.tenant(), id).await?;
+        self.pages_changed();
         self.put(ContactKey(id.clone()), None);
         self.forget(&TasksOf(id.clone()));
         self.forget(&NotesOf(id.clone()));
@@ -98,6 +132,7 @@ impl RequestData {
     }
 
     fn tags_changed(&self, id: &PathId, tags: &[String]) {
+        self.pages_changed();
         let tags = tags.to_vec();
         self.amend(&ContactKey(id.clone()), move |contact| contact.map(|c| Arc::new(Contact { tags: tags.clone(), ..(*c).clone() })));
     }
@@ -169,6 +204,10 @@ impl RequestData {
 
     fn client(&self) -> &crate::highlevel::GhlClient {
         &self.fetcher.layer.inner.client
+    }
+
+    fn cache(&self) -> &super::cache::SharedCache {
+        &self.fetcher.layer.inner.cache
     }
 }
 

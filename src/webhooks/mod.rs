@@ -1,7 +1,8 @@
 //! `POST /webhooks/ghl`: GHL's change events, verified, turned into cache invalidations and
 //! published on the event bus.
 //!
-//! The signature is the guard (no API key): Ed25519 over the raw bytes (`signature`). A body
+//! The signature is the guard (no API key): Ed25519 over the raw bytes (`signature`), or with
+//! `--webhook-legacy-rsa` GHL's retired RSA signature on bodies without one (`legacy_rsa`). A body
 //! that is unsigned, badly signed, outside the time window or malformed changes nothing; a
 //! replayed `webhookId` answers 200 so GHL stops sending it; events for locations this
 //! subgraph does not serve are ignored. GHL delivers again only after a 429, so anything else
@@ -9,10 +10,12 @@
 //!
 //! - `events`: GHL's payloads read as changes (kind, location, ids).
 //! - `signature`: the key and the check.
+//! - `legacy_rsa`: the retired `x-wh-signature` (RSA SHA-256), only when asked for.
 //! - `bus`: the in-process event bus the subscriptions will read.
 
 mod bus;
 mod events;
+mod legacy_rsa;
 mod signature;
 
 use std::sync::Arc;
@@ -24,11 +27,12 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
-use metrics::counter;
+use metrics::{counter, histogram};
 use serde_json::json;
 use tracing::{debug, info_span, warn, Instrument as _};
 
 pub use bus::{EventBus, LocalBus};
+pub use legacy_rsa::{LegacyRsaKey, LEGACY_SIGNATURE_HEADER};
 pub use signature::{WebhookKey, SIGNATURE_HEADER};
 
 use crate::data::DataLayer;
@@ -46,6 +50,8 @@ const MAX_REMEMBERED_IDS: u64 = 1_000_000;
 #[derive(Clone, Debug)]
 pub struct WebhookSettings {
     pub key: WebhookKey,
+    /// Checks `x-wh-signature` on deliveries without `x-ghl-signature`; `None`: refused.
+    pub legacy_rsa: Option<LegacyRsaKey>,
     /// Oldest (or furthest in the future) `timestamp` accepted.
     pub max_age: Duration,
     /// The one location served (static mode); `None`: every location (forward and OAuth mode).
@@ -80,10 +86,18 @@ impl Receiver {
 
     /// Checks and applies one delivery; the status and outcome to answer.
     fn receive(&self, headers: &HeaderMap, body: &[u8]) -> (StatusCode, &'static str, Option<String>) {
-        let Some(signature) = headers.get(SIGNATURE_HEADER).and_then(|v| v.to_str().ok()) else {
-            return (StatusCode::UNAUTHORIZED, "unsigned", None);
+        let received = std::time::Instant::now();
+        let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+        // The current signature decides when present; the legacy one only stands in for it.
+        let verified = match (header(SIGNATURE_HEADER), &self.settings.legacy_rsa) {
+            (Some(signature), _) => self.settings.key.verifies(body, signature),
+            (None, Some(legacy)) => match header(LEGACY_SIGNATURE_HEADER) {
+                Some(signature) => legacy.verifies(body, signature),
+                None => return (StatusCode::UNAUTHORIZED, "unsigned", None),
+            },
+            (None, None) => return (StatusCode::UNAUTHORIZED, "unsigned", None),
         };
-        if !self.settings.key.verifies(body, signature) {
+        if !verified {
             return (StatusCode::UNAUTHORIZED, "bad_signature", None);
         }
         // Checked after the signature: only GHL learns that we are busy.
@@ -99,14 +113,13 @@ impl Receiver {
             Err(events::EventError::Malformed) => return (StatusCode::BAD_REQUEST, "malformed", None),
         };
         let kind = Some(event.event_type.clone());
+        let mut sent_ago = None;
         if let Some(timestamp) = &delivery.timestamp {
-            let fresh = chrono::DateTime::parse_from_rfc3339(timestamp).ok().is_some_and(|at| {
-                let age = (chrono::Utc::now() - at.with_timezone(&chrono::Utc)).abs();
-                age.to_std().is_ok_and(|age| age <= self.settings.max_age)
-            });
-            if !fresh {
+            let age = chrono::DateTime::parse_from_rfc3339(timestamp).ok().map(|at| chrono::Utc::now() - at.with_timezone(&chrono::Utc));
+            if age.and_then(|age| age.abs().to_std().ok()).is_none_or(|age| age > self.settings.max_age) {
                 return (StatusCode::BAD_REQUEST, "stale", kind);
             }
+            sent_ago = age.and_then(|age| age.to_std().ok());
         }
         if self.settings.location.as_deref().is_some_and(|served| served != event.location_id) {
             return (StatusCode::OK, "ignored", kind);
@@ -117,6 +130,10 @@ impl Receiver {
             }
         }
         self.data.changed_elsewhere(&event);
+        histogram!("ghl_webhook_invalidation_seconds").record(received.elapsed());
+        if let Some(sent_ago) = sent_ago {
+            histogram!("ghl_webhook_delivery_lag_seconds").record(sent_ago);
+        }
         if let Some(id) = delivery.webhook_id {
             self.seen.insert(id, ());
         }
@@ -173,7 +190,7 @@ mod tests {
         let options =
             DataOptions { tasks_search_page_size: NonZeroU32::MIN, batch_delay: Duration::ZERO, cache: CacheOptions { ttl: Duration::ZERO, max_bytes: 1 } };
         let key: String = signing.verifying_key().to_bytes().iter().map(|b| format!("{b:02x}")).collect();
-        let settings = WebhookSettings { key: key.parse().expect("key"), max_age: Duration::from_secs(300), location: None };
+        let settings = WebhookSettings { key: key.parse().expect("key"), legacy_rsa: None, max_age: Duration::from_secs(300), location: None };
         Receiver::new(settings, DataLayer::new(client, options), bus)
     }
 

@@ -31,7 +31,7 @@ async fn a_repeated_nested_query_makes_no_upstream_call() {
 
 #[tokio::test]
 async fn without_a_ttl_nothing_is_kept() {
-    let app = spawn_app(Setup::read_only()).await;
+    let app = spawn_app(Setup { extra: vec!["--cache-ttl".into(), "0s".into()], ..Setup::read_only() }).await;
     let id = app.contact_ids()[0].clone();
 
     app.graphql(NESTED, json!({ "id": id })).await;
@@ -76,6 +76,28 @@ async fn our_own_writes_update_the_cached_entries_they_change() {
     let gone = app.graphql("query($id: ID!) { contact(id: $id) { id } }", json!({ "id": id })).await;
     assert_eq!(gone["data"]["contact"], Value::Null, "{gone}");
     assert!(app.requests().is_empty(), "the deletion is known: {:?}", app.calls());
+}
+
+#[tokio::test]
+async fn a_repeated_page_is_kept_until_a_contact_changes() {
+    let app = spawn_app(cached(Setup::write_without_tasks_search())).await;
+    let page = "{ contacts(first: 3) { nodes { id name } } }";
+
+    let first = app.graphql(page, json!({})).await;
+    let calls = app.requests().len();
+    let again = app.graphql(page, json!({})).await;
+    assert_eq!(first["errors"], Value::Null, "{first}");
+    assert_eq!(calls, 1, "{:?}", app.calls());
+    assert_eq!(again, first);
+    assert_eq!(app.requests().len(), calls, "the page was kept: {:?}", app.calls());
+
+    let id = first["data"]["contacts"]["nodes"][0]["id"].as_str().expect("an id").to_owned();
+    let renamed = app.graphql("mutation($id: ID!) { updateContact(id: $id, input: { firstName: \"Paged\" }) { id } }", json!({ "id": id })).await;
+    assert_eq!(renamed["errors"], Value::Null, "{renamed}");
+    app.sandbox.clear_requests();
+    let after = app.graphql(page, json!({})).await;
+    assert_eq!(app.requests().len(), 1, "a contact write drops the kept pages: {:?}", app.calls());
+    assert!(after["data"]["contacts"]["nodes"][0]["name"].as_str().is_some_and(|n| n.starts_with("Paged")), "{after}");
 }
 
 #[tokio::test]
@@ -147,7 +169,7 @@ async fn cache_control_lets_a_router_keep_clean_cached_queries_only() {
     assert_eq!(cache_control(NESTED, json!({ "id": id })).await, "private, max-age=300", "a clean query, fetched or cached");
     assert_eq!(cache_control(NESTED, json!({ "id": id })).await, "private, max-age=300");
     assert_eq!(cache_control("{ contact(id: \"noSuchContact0000001\") { id } }", json!({})).await, "private, max-age=30", "a miss is kept shortly");
-    assert_eq!(cache_control("{ contacts(first: 2) { nodes { id } } }", json!({})).await, "no-store", "pages are not cached");
+    assert_eq!(cache_control("{ contacts(first: 2) { nodes { id } } }", json!({})).await, "private, max-age=30", "pages are kept shortly");
     assert_eq!(cache_control("query($id: ID!) { contact(id: $id) { id nope } }", json!({ "id": id })).await, "no-store", "errors");
     assert_eq!(cache_control("mutation($id: ID!) { addContactTags(id: $id, tags: [\"x\"]) { id } }", json!({ "id": id })).await, "no-store", "mutations");
 

@@ -110,6 +110,10 @@ pub fn serve_args(base_url: &str, setup: &Setup) -> ServeArgs {
         // Tests about pacing set their own; the rest should never wait on the limiter.
         argv.extend(["--rate-limit".to_owned(), "100000/1s".to_owned()]);
     }
+    if !setup.extra.iter().any(|a| a == "--cache-ttl") {
+        // Tests of a request's own reads count its upstream calls; the cache's tests set a TTL.
+        argv.extend(["--cache-ttl".to_owned(), "0s".to_owned()]);
+    }
     argv.extend(setup.extra.iter().cloned());
     match Cli::try_parse_from(argv).expect("valid test args").into_command() {
         Command::Serve(args) => *args,

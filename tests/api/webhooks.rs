@@ -161,3 +161,94 @@ async fn a_change_made_elsewhere_reaches_the_next_query_through_the_sandboxs_web
     let now = app.graphql(NESTED, json!({ "id": id })).await;
     assert!(now["data"]["contact"]["name"].as_str().is_some_and(|n| n.starts_with("Elsewhere")), "{now}");
 }
+
+/// `body` signed with the test RSA key, as GHL's retired `x-wh-signature` was.
+fn rsa_signature(body: &[u8]) -> String {
+    use ring::signature::{RsaKeyPair, RSA_PKCS1_SHA256};
+    let pem = include_str!("../fixtures/webhooks/test-legacy-rsa-private-key.pem");
+    let der: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
+    let pair = RsaKeyPair::from_pkcs8(&base64::engine::general_purpose::STANDARD.decode(der).unwrap()).expect("test key");
+    let mut signature = vec![0; pair.public().modulus_len()];
+    pair.sign(&RSA_PKCS1_SHA256, &ring::rand::SystemRandom::new(), body, &mut signature).expect("signed");
+    base64::engine::general_purpose::STANDARD.encode(signature)
+}
+
+/// Delivers `event` with the given signature headers; the status and outcome.
+async fn deliver_with(app: &TestApp, event: &Value, headers: &[(&str, String)]) -> (u16, String) {
+    let body = serde_json::to_vec(event).unwrap();
+    let mut request = app.http.post(format!("{}/webhooks/ghl", app.url)).header("content-type", "application/json").body(body);
+    for (name, value) in headers {
+        request = request.header(*name, value);
+    }
+    let response = request.send().await.expect("sent");
+    let status = response.status().as_u16();
+    (status, response.json::<Value>().await.unwrap_or(Value::Null)["status"].as_str().unwrap_or("").to_owned())
+}
+
+#[tokio::test]
+async fn the_retired_rsa_signature_counts_only_with_webhook_legacy_rsa() {
+    let key_file = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/webhooks/test-legacy-rsa-public-key.pem");
+    let mut legacy_setup = setup();
+    legacy_setup.extra.extend(["--webhook-legacy-rsa".into(), "--webhook-legacy-rsa-key".into(), key_file.into()]);
+    let legacy = spawn_app(legacy_setup).await;
+    let plain = spawn_app(setup()).await;
+
+    for (app, expected_status, expected_refetch) in [(&legacy, 200, vec![""]), (&plain, 401, vec![])] {
+        let id = cached_contact(app).await;
+        let update = event("ContactUpdate", json!({ "id": id }));
+        let signature = rsa_signature(&serde_json::to_vec(&update).unwrap());
+        let (status, _) = deliver_with(app, &update, &[("x-wh-signature", signature)]).await;
+        assert_eq!(status, expected_status);
+        assert_eq!(refetched(app, &id).await, expected_refetch);
+    }
+
+    let id = cached_contact(&legacy).await;
+    let update = event("ContactUpdate", json!({ "id": id }));
+    let other_bytes = rsa_signature(b"{}");
+    assert_eq!(deliver_with(&legacy, &update, &[("x-wh-signature", other_bytes)]).await, (401, "bad_signature".to_owned()));
+    let valid_rsa = rsa_signature(&serde_json::to_vec(&update).unwrap());
+    let forged_current = base64::engine::general_purpose::STANDARD.encode([0u8; 64]);
+    assert_eq!(
+        deliver_with(&legacy, &update, &[("x-wh-signature", valid_rsa), ("x-ghl-signature", forged_current)]).await,
+        (401, "bad_signature".to_owned()),
+        "a bad current signature is never rescued by the legacy one"
+    );
+    assert!(refetched(&legacy, &id).await.is_empty(), "nothing changed");
+}
+
+#[tokio::test]
+async fn a_contact_event_drops_the_kept_pages_and_a_task_event_does_not() {
+    let app = spawn_app(setup()).await;
+    let page = "{ contacts(first: 3) { nodes { id } } }";
+    let pages_fetched = |app: &TestApp| app.requests().iter().filter(|r| r.path == "/contacts/search").count();
+    assert_eq!(app.graphql(page, json!({})).await["errors"], Value::Null);
+    let id = app.contact_ids()[5].clone();
+
+    deliver(&app, &event("TaskCreate", json!({ "id": "t-1", "contactId": id })), Some(&signing_key())).await;
+    app.sandbox.clear_requests();
+    app.graphql(page, json!({})).await;
+    assert_eq!(pages_fetched(&app), 0, "tasks are not on a page of contacts: {:?}", app.calls());
+
+    deliver(&app, &event("ContactTagUpdate", json!({ "id": id })), Some(&signing_key())).await;
+    app.graphql(page, json!({})).await;
+    assert_eq!(pages_fetched(&app), 1, "any contact of the location may move in or out of a page: {:?}", app.calls());
+}
+
+#[tokio::test]
+async fn metrics_count_each_outcome_and_time_the_invalidation() {
+    let app = spawn_app(setup()).await;
+    let id = cached_contact(&app).await;
+    deliver(&app, &event("NoteCreate", json!({ "id": "n-1", "contactId": id })), Some(&signing_key())).await;
+    deliver(&app, &event("NoteCreate", json!({ "id": "n-1", "contactId": id })), None).await;
+
+    let metrics = app.http.get(format!("{}/metrics", app.url)).send().await.unwrap().text().await.unwrap();
+    for expected in [
+        r#"ghl_webhook_events_total{type="NoteCreate",outcome="applied"}"#,
+        r#"ghl_webhook_events_total{type="unknown",outcome="unsigned"}"#,
+        "ghl_webhook_invalidation_seconds",
+        "ghl_webhook_delivery_lag_seconds",
+        r#"ghl_cache_lookups_total{kind="contact",outcome="miss"}"#,
+    ] {
+        assert!(metrics.contains(expected), "{expected} in:\n{metrics}");
+    }
+}

@@ -22,7 +22,8 @@ export async function startSubgraph({ bin, cwd, timeoutMs = 60_000 }) {
   if (!existsSync(binary)) {
     throw new Error(`no subgraph binary at ${binary}: run \`cargo build --bin ghl-subgraph\` or set GHL_SUBGRAPH_BIN`);
   }
-  const child = spawn(binary, ['serve', '--listen', '127.0.0.1:0'], {
+  // These checks count GHL calls per gateway request, so the shared cache is off (`--cache-ttl 0s`).
+  const child = spawn(binary, ['serve', '--listen', '127.0.0.1:0', '--cache-ttl', '0s'], {
     cwd,
     env: subgraphEnv(),
     stdio: ['ignore', 'pipe', 'pipe'],
