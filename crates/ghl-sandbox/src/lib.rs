@@ -9,7 +9,10 @@
 //!   `Version` header and rate limits, in that order.
 //! - `routes`: one file per resource (contacts, tasks, notes, appointments, tags, search, oauth,
 //!   control); each handler declares its scope with the `Scoped` extractor and answers with the
-//!   spec's envelope.
+//!   spec's envelope. `app_edits` runs the same handlers as changes made in the GHL app
+//!   (`/__sandbox/contacts…`: no token, not logged, not rate limited, webhooks as for API writes).
+//! - `webhooks`: after each successful write, GHL's signed event to the webhook URL (`events` maps
+//!   writes to events), with delivery faults ([`WebhookFault`]) and a record of every delivery.
 //! - `store` and `data`: the in-memory state (contacts with their tasks, notes and appointments),
 //!   the seeded generator and the wire shapes.
 //! - `auth`, `oauth`, `rate_limit`, `faults`, `request_log`: the concerns the gateway composes.
@@ -18,9 +21,9 @@
 //! Error shapes (all JSON, NestJS style like GHL): 401 `{"statusCode":401,"message":"Invalid JWT"}`
 //! for a missing, unknown or expired token, 401 `version header was not found.` / `version header is
 //! invalid`, 401 `The token is not authorized for this scope.`, 403 `The token does not have access to
-//! this location.`, 400 `Contact not found` / `Task not found` / `Note not found` for unknown ids (GHL
-//! answers 400, not 404, for ids it cannot find), 422 with `message` as an array of strings for a bad
-//! body, 429 `Too Many Requests`, 404 `Cannot GET /x` for unknown routes.
+//! this location.`, 400 `Contact not found` / `Task not found` / `Note not found` / `Appointment not
+//! found` for unknown ids (GHL answers 400, not 404, for ids it cannot find), 422 with `message` as an
+//! array of strings for a bad body, 429 `Too Many Requests`, 404 `Cannot GET /x` for unknown routes.
 
 mod auth;
 mod cli;
@@ -46,7 +49,7 @@ pub use faults::{Fault, FaultKind};
 pub use oauth::TokenAnswer;
 pub use request_log::RecordedRequest;
 pub use server::{RunningSandbox, Sandbox};
-pub use webhooks::WebhookDelivery;
+pub use webhooks::{WebhookDelivery, WebhookFault, WebhookFaultKind, REORDER_HOLD};
 
 /// The location (sub-account) that holds the seeded contacts.
 pub const LOCATION_ID: &str = "sandbox-location";

@@ -105,7 +105,6 @@ impl RunningSandbox {
         self.app.limiter.set_limit(limit);
     }
 
-    /// Changes the latency added before every API answer.
     /// Where webhook events go from now on (`None`: nowhere).
     pub fn set_webhook_url(&self, url: Option<String>) {
         self.app.webhooks.set_url(url);
@@ -121,6 +120,17 @@ impl RunningSandbox {
         self.app.webhooks.deliveries()
     }
 
+    /// Adds a delivery fault (after those already set; the first matching one applies).
+    pub fn add_webhook_fault(&self, fault: crate::WebhookFault) {
+        self.app.webhooks.faults.add(fault);
+    }
+
+    /// Removes every delivery fault; a delivery already held back by `reorder` still goes.
+    pub fn clear_webhook_faults(&self) {
+        self.app.webhooks.faults.clear();
+    }
+
+    /// Changes the latency added before every API answer.
     pub fn set_latency(&self, latency: Duration) {
         self.app.set_latency(latency);
     }

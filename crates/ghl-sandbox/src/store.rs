@@ -21,6 +21,7 @@ pub(crate) struct Store {
     contacts: HashMap<String, Contact>,
     order: HashMap<String, BTreeSet<SortKey>>,
     users: HashMap<String, Vec<String>>,
+    calendars: HashMap<String, Vec<String>>,
     /// Ids and dates of records created at run time come from here: same seed, same requests, same ids.
     rng: fastrand::Rng,
 }
@@ -38,12 +39,14 @@ impl Store {
             contacts: HashMap::with_capacity(contacts + OTHER_LOCATION_CONTACTS),
             order: HashMap::new(),
             users: HashMap::new(),
+            calendars: HashMap::new(),
             rng: fastrand::Rng::with_seed(seed ^ 0x005E_ED0F_5A4D_B0C5),
         };
         for plan in &plans {
             let location = seed::location(&mut rng, plan);
             store.order.entry(plan.location_id.to_owned()).or_default();
             store.users.insert(plan.location_id.to_owned(), location.users);
+            store.calendars.insert(plan.location_id.to_owned(), location.calendars);
             for contact in location.contacts {
                 store.insert(contact);
             }
@@ -127,6 +130,11 @@ impl Store {
     /// The first user of a location: the one who "installed" the OAuth app.
     pub(crate) fn first_user(&self, location_id: &str) -> Option<&str> {
         self.users.get(location_id).and_then(|u| u.first()).map(String::as_str)
+    }
+
+    /// The first calendar of a location: where an appointment goes when no calendar is named.
+    pub(crate) fn first_calendar(&self, location_id: &str) -> Option<&str> {
+        self.calendars.get(location_id).and_then(|c| c.first()).map(String::as_str)
     }
 
     /// A fresh 20-character id.

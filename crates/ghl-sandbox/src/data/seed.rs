@@ -24,6 +24,7 @@ pub(crate) struct LocationSeed<'a> {
 /// Generated data of one location.
 pub(crate) struct SeededLocation {
     pub users: Vec<String>,
+    pub calendars: Vec<String>,
     pub contacts: Vec<Contact>,
 }
 
@@ -43,7 +44,7 @@ pub(crate) fn location(rng: &mut fastrand::Rng, seed: &LocationSeed<'_>) -> Seed
         .collect();
     let ctx = Context { location_id: seed.location_id, users: &users, calendars: &calendars, field_ids: &field_ids, businesses: &businesses };
     let contacts = (0..seed.contacts).map(|_| contact(rng, &ctx)).collect();
-    SeededLocation { users, contacts }
+    SeededLocation { users, calendars, contacts }
 }
 
 struct Context<'a> {

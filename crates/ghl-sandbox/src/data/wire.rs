@@ -445,3 +445,49 @@ impl<'a> EventWire<'a> {
         }
     }
 }
+
+/// The `appointment` object of GHL's `Appointment*` webhooks (times ISO-8601), also what the
+/// sandbox's appointment edits answer: there is no calendars API to copy a shape from.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct AppointmentWire<'a> {
+    id: &'a str,
+    calendar_id: &'a str,
+    contact_id: &'a str,
+    title: &'a str,
+    appointment_status: &'a str,
+    assigned_user_id: &'a str,
+    users: [&'a str; 1],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    notes: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    address: Option<&'a str>,
+    #[serde(serialize_with = "ser_iso")]
+    start_time: i64,
+    #[serde(serialize_with = "ser_iso")]
+    end_time: i64,
+    #[serde(serialize_with = "ser_iso")]
+    date_added: i64,
+    #[serde(serialize_with = "ser_iso")]
+    date_updated: i64,
+}
+
+impl<'a> AppointmentWire<'a> {
+    pub(crate) fn new(a: &'a Appointment, contact_id: &'a str) -> Self {
+        Self {
+            id: &a.id,
+            calendar_id: &a.calendar_id,
+            contact_id,
+            title: &a.title,
+            appointment_status: &a.status,
+            assigned_user_id: &a.assigned_user_id,
+            users: [&a.assigned_user_id],
+            notes: a.notes.as_deref(),
+            address: a.address.as_deref(),
+            start_time: a.start,
+            end_time: a.end,
+            date_added: a.date_added,
+            date_updated: a.date_updated,
+        }
+    }
+}

@@ -1,5 +1,7 @@
 //! The control API under `/__sandbox/` (no auth: the sandbox is a development tool on loopback):
-//! the request log, fault injection and a description of the seeded credentials.
+//! the request log, fault injection, a description of the seeded credentials, the webhook key,
+//! deliveries and delivery faults. Changes made in the GHL app (`/__sandbox/contacts…`) are
+//! `app_edits`.
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -14,6 +16,7 @@ use crate::faults::Fault;
 use crate::reply;
 use crate::state::App;
 use crate::validate::JsonBody;
+use crate::webhooks::WebhookFault;
 use crate::{API_VERSION, LOCATION_ID, OAUTH_CLIENT_ID, OAUTH_CLIENT_SECRET, OTHER_LOCATION_ID};
 
 pub(crate) fn routes() -> Router<App> {
@@ -23,6 +26,7 @@ pub(crate) fn routes() -> Router<App> {
         .route("/__sandbox/info", get(info))
         .route("/__sandbox/webhook-public-key", get(webhook_public_key))
         .route("/__sandbox/webhooks", get(webhooks))
+        .route("/__sandbox/webhook-faults", get(webhook_faults).post(add_webhook_fault).delete(clear_webhook_faults))
 }
 
 /// The Ed25519 key the sandbox signs webhooks with, as 64 hex digits.
@@ -33,6 +37,25 @@ async fn webhook_public_key(State(app): State<App>) -> Response {
 /// Every webhook delivery: event, webhookId, last status, attempts.
 async fn webhooks(State(app): State<App>) -> Response {
     reply::ok(&json!({"deliveries": app.webhooks.deliveries()}))
+}
+
+async fn webhook_faults(State(app): State<App>) -> Response {
+    reply::ok(&json!({"faults": app.webhooks.faults.list()}))
+}
+
+/// E.g. `{"kind":"drop","event":"TaskCreate","count":1}`; kinds `drop`, `duplicate`, `delay` (with
+/// `delayMs`), `reorder`, `misSign`.
+async fn add_webhook_fault(State(app): State<App>, JsonBody(body): JsonBody) -> Result<Response, ApiError> {
+    let fault: WebhookFault = serde_json::from_value(body).map_err(|e| ApiError::invalid(e.to_string()))?;
+    fault.validate().map_err(ApiError::invalid)?;
+    let response = reply::created(&json!({"fault": fault}));
+    app.webhooks.faults.add(fault);
+    Ok(response)
+}
+
+async fn clear_webhook_faults(State(app): State<App>) -> StatusCode {
+    app.webhooks.faults.clear();
+    StatusCode::NO_CONTENT
 }
 
 async fn requests(State(app): State<App>) -> Response {

@@ -1,7 +1,7 @@
-//! A contact's tasks and notes by id: finding one (for reading or writing) and removing one, each
+//! A contact's tasks, notes and appointments by id: finding one (for reading or writing) and removing one, each
 //! failing with the caller's not-found error when no item has the id.
 
-use crate::data::model::{Note, Task};
+use crate::data::model::{Appointment, Note, Task};
 use crate::error::ApiError;
 
 /// An item in one of a contact's lists, known by its id.
@@ -16,6 +16,12 @@ impl Item for Task {
 }
 
 impl Item for Note {
+    fn id(&self) -> &str {
+        &self.id
+    }
+}
+
+impl Item for Appointment {
     fn id(&self) -> &str {
         &self.id
     }

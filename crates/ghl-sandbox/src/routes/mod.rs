@@ -1,7 +1,9 @@
 //! The HTTP surface: the route table (paths exactly as in the spec, with and without the trailing
 //! slash of `/contacts/`), the gateway middleware over every API route, the NestJS-style 404 for
-//! unknown routes and methods, and the unauthenticated `/__sandbox/` control routes.
+//! unknown routes and methods, the unauthenticated `/__sandbox/` control routes and the app edits
+//! (`/__sandbox/contacts…`), which run the same handlers without the gateway.
 
+mod app_edits;
 mod appointments;
 mod contact_input;
 mod contacts;
@@ -25,6 +27,18 @@ use crate::gateway::gateway;
 use crate::state::App;
 
 pub(crate) fn router(app: App) -> Router {
+    let api = api_routes().layer(from_fn_with_state(app.clone(), crate::webhooks::emit_after_writes));
+    // What the GHL app can do besides the API: appointments have no API route in the sandbox.
+    let app_side = api_routes()
+        .route("/contacts/{contactId}/appointments", post(appointments::create))
+        .route("/contacts/{contactId}/appointments/{appointmentId}", put(appointments::update).delete(appointments::delete))
+        .layer(from_fn_with_state(app.clone(), crate::webhooks::emit_after_writes))
+        .with_state(app.clone());
+    api.layer(from_fn_with_state(app.clone(), gateway)).merge(control::routes()).merge(app_edits::routes(app.clone(), app_side)).with_state(app)
+}
+
+/// GHL's API: the route table both the public router and the app edits serve.
+fn api_routes() -> Router<App> {
     Router::new()
         .route("/contacts/", get(list::list).post(contacts::create))
         .route("/contacts", get(list::list).post(contacts::create))
@@ -44,10 +58,6 @@ pub(crate) fn router(app: App) -> Router {
         .route("/oauth/chooselocation", get(oauth::choose_location))
         .method_not_allowed_fallback(no_route)
         .fallback(no_route)
-        .layer(from_fn_with_state(app.clone(), crate::webhooks::emit_after_writes))
-        .layer(from_fn_with_state(app.clone(), gateway))
-        .merge(control::routes())
-        .with_state(app)
 }
 
 async fn no_route(method: Method, uri: Uri) -> ApiError {

@@ -2,6 +2,8 @@
 //! method per kind of call, answering status, headers and JSON body.
 #![allow(dead_code)]
 
+pub mod hooks;
+
 use std::time::Duration;
 
 use ghl_sandbox::{RunningSandbox, Sandbox, SandboxConfig, API_VERSION, WRITE_TOKEN};
@@ -38,6 +40,14 @@ impl Answer {
 /// A sandbox with the default config but a generous rate limit, so tests do not trip over it.
 pub async fn spawn() -> TestSandbox {
     spawn_with(SandboxConfig { rate_limit: ghl_sandbox::RateLimit { max: 100_000, interval: Duration::from_secs(10) }, ..SandboxConfig::default() }).await
+}
+
+/// [`spawn`], delivering webhooks to a fresh [`hooks::Receiver`].
+pub async fn spawn_hooked() -> (TestSandbox, hooks::Receiver) {
+    let receiver = hooks::Receiver::start().await;
+    let t = spawn().await;
+    t.sandbox.set_webhook_url(Some(receiver.url.clone()));
+    (t, receiver)
 }
 
 pub async fn spawn_with(config: SandboxConfig) -> TestSandbox {
@@ -77,6 +87,15 @@ impl TestSandbox {
 
     pub async fn delete(&self, token: &str, path: &str, body: Option<Value>) -> Answer {
         self.call(Method::DELETE, Some(token), path, body).await
+    }
+
+    /// A change made in the GHL app: a `/__sandbox/…` call without a token. Panics if it shows in
+    /// the request log.
+    pub async fn app_edit(&self, method: Method, path: &str, body: Option<Value>) -> Answer {
+        let logged = self.sandbox.requests().len();
+        let answer = self.call(method.clone(), None, &format!("/__sandbox{path}"), body).await;
+        assert_eq!(self.sandbox.requests().len(), logged, "{method} /__sandbox{path} must not be in the request log");
+        answer
     }
 
     /// The first seeded contact of the main location.
