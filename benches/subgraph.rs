@@ -4,7 +4,11 @@
 //! `ghl-subgraph` binary as a child (so its peak RSS is its own), then reports:
 //! - req/s, p50, p99 of `contact(id)` vs a direct sandbox `GET /contacts/:id`, at 1 and 32 concurrent;
 //! - a 50-contact nested query's wall time and upstream calls at 0 ms and 100 ms sandbox latency;
-//! - the subgraph's peak RSS.
+//! - the subgraph's peak RSS;
+//! - the shared cache: cached queries against the same uncached and against `{ __typename }`.
+//!
+//! With two or more cores and `taskset` on the PATH, the subgraph runs pinned to core 1 and this
+//! process (load generator and sandbox) to core 0, so the figures compare the subgraph's own work.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
@@ -63,7 +67,15 @@ struct Subgraph {
 
 impl Subgraph {
     fn start(base_url: &str, extra: &[&str]) -> Self {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_ghl-subgraph"))
+        let binary = env!("CARGO_BIN_EXE_ghl-subgraph");
+        let mut command = if pinned() {
+            let mut taskset = Command::new("taskset");
+            taskset.args(["-c", "1", binary]);
+            taskset
+        } else {
+            Command::new(binary)
+        };
+        let mut child = command
             .args(["serve", "--listen", "127.0.0.1:0", "--ghl-base-url", base_url])
             .args(extra)
             .args(["--ghl-token", ghl_sandbox::WRITE_TOKEN, "--ghl-location-id", ghl_sandbox::LOCATION_ID])
@@ -100,17 +112,34 @@ fn ms(d: Duration) -> String {
     format!("{:.3} ms", d.as_secs_f64() * 1000.0)
 }
 
+/// True when the subgraph and this process run on cores of their own (see the module doc).
+fn pinned() -> bool {
+    static PINNED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *PINNED.get_or_init(|| {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        // Every thread of this process to core 0; the subgraph is started on core 1.
+        cores >= 2
+            && Command::new("taskset")
+                .args(["-a", "-p", "-c", "0", &std::process::id().to_string()])
+                .stdout(Stdio::null())
+                .status()
+                .is_ok_and(|status| status.success())
+    })
+}
+
 #[tokio::main]
 async fn main() {
+    let pinning = if pinned() { "subgraph on core 1, load and sandbox on core 0" } else { "not pinned (one core or no taskset)" };
     let sandbox =
         Sandbox::spawn(SandboxConfig { contacts: 1_000, rate_limit: "10000000/1s".parse().expect("limit"), daily_limit: u64::MAX / 2, ..Default::default() })
             .await
             .expect("sandbox");
-    let subgraph = Subgraph::start(&sandbox.base_url(), &[]);
+    // Every figure but the shared cache's is of the uncached path (the cache is on by default).
+    let subgraph = Subgraph::start(&sandbox.base_url(), &["--cache-ttl", "0s"]);
     let ids = Arc::new(sandbox.contact_ids());
     let http = reqwest::Client::builder().pool_max_idle_per_host(64).build().expect("client");
 
-    println!("ghl-subgraph benchmark (sandbox in-process, subgraph as a child process; {RUN_FOR:?} per load)");
+    println!("ghl-subgraph benchmark (sandbox in-process, subgraph as a child process; {RUN_FOR:?} per load; {pinning})");
     println!("{:<34} {:>11} {:>11} {:>11}", "load", "req/s", "p50", "p99");
     let mut results = Vec::new();
     for concurrency in [1, 32] {

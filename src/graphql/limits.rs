@@ -5,6 +5,10 @@
 //! complexity limit, so GraphiQL and codegen can always read the schema; it stays bounded by the
 //! size, nesting and expanded-field limits. Every refusal carries code `OPERATION_LIMIT` and
 //! costs no GHL call.
+//!
+//! What depends on the text alone (the parse and its counts) is kept per query text in a small
+//! bounded cache, as Apollo Router keeps its query plans: clients send the same few operations
+//! again and again, and the parse was the largest single cost of a cached query.
 
 use std::any::TypeId;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -37,17 +41,48 @@ pub struct OperationLimits {
 }
 
 /// Installs the checks async-graphql does not do itself.
-pub struct LimitChecks(pub Arc<OperationLimits>);
+pub struct LimitChecks {
+    limits: Arc<OperationLimits>,
+    parsed: Arc<ParsedOperations>,
+}
+
+impl LimitChecks {
+    pub fn new(limits: OperationLimits) -> Self {
+        Self { limits: Arc::new(limits), parsed: Arc::new(ParsedOperations::new()) }
+    }
+}
 
 impl ExtensionFactory for LimitChecks {
     fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(LimitCheck { limits: self.0.clone(), introspection_cost: AtomicUsize::new(0) })
+        Arc::new(LimitCheck { limits: self.limits.clone(), parsed: self.parsed.clone(), introspection_cost: AtomicUsize::new(0) })
+    }
+}
+
+/// Operation texts that passed the text-only checks, with their document and counts.
+struct ParsedOperations(moka::sync::Cache<String, Arc<Analyzed>>);
+
+/// A document within the text-only limits, and the counts the per-request checks need.
+struct Analyzed {
+    document: ExecutableDocument,
+    fields: usize,
+    introspection: usize,
+}
+
+/// Texts longer than this are parsed every time (rare, and they would crowd out the rest).
+const MAX_KEPT_QUERY_BYTES: usize = 16 * 1024;
+
+impl ParsedOperations {
+    fn new() -> Self {
+        // Weighed by text length (a document takes a few times its text): about 8 MiB in all.
+        let cache = moka::sync::Cache::builder().max_capacity(2 * 1024 * 1024).weigher(|text: &String, _: &Arc<Analyzed>| text.len() as u32 + 64).build();
+        Self(cache)
     }
 }
 
 /// One per operation (async-graphql creates extensions per request).
 struct LimitCheck {
     limits: Arc<OperationLimits>,
+    parsed: Arc<ParsedOperations>,
     /// The introspection share of async-graphql's complexity, measured in `prepare_request` and
     /// left out in `validation`.
     introspection_cost: AtomicUsize,
@@ -110,6 +145,40 @@ impl LimitCheck {
         if query.len() > limits.max_query_bytes {
             return Err(refusal(format!("the operation is {} bytes; the limit is {}", query.len(), limits.max_query_bytes)));
         }
+        let analyzed = match self.parsed.0.get(query.as_str()) {
+            Some(kept) => kept,
+            None => {
+                let analyzed = Arc::new(self.analyze(query)?);
+                if query.len() <= MAX_KEPT_QUERY_BYTES {
+                    self.parsed.0.insert(query.clone(), analyzed.clone());
+                }
+                analyzed
+            }
+        };
+        let Analyzed { document, fields, introspection } = &*analyzed;
+        let (fields, max) = (*fields, limits.max_expanded_fields);
+        let references = entity_references(document, request);
+        if references > limits.max_entities {
+            return Err(refusal(format!("the operation resolves {references} entity references; the limit is {}", limits.max_entities)));
+        }
+        // Each reference resolves the whole `_entities` selection again.
+        let entity_cost = references.saturating_mul(fields);
+        if entity_cost > limits.max_complexity {
+            return Err(refusal(format!("the operation is too complex (limit {}): {references} entity references × {fields} fields", limits.max_complexity)));
+        }
+        self.introspection_cost.store(*introspection, Ordering::Relaxed);
+        // Last, so an operation refused for anything else spends nothing of its batch's budget.
+        if let Some(tally) = tally_of(request) {
+            tally
+                .spend(fields, max)
+                .map_err(|spent| refusal(format!("the batch selects more than {max} fields in all: {spent} before this operation's {fields}")))?;
+        }
+        Ok(document.clone())
+    }
+
+    /// The checks that depend on the text alone: nesting, syntax, shape, fragments, depth.
+    fn analyze(&self, query: &str) -> Result<Analyzed, ServerError> {
+        let limits = &self.limits;
         let document = parse_within(query, limits.max_recursion).map_err(|error| match error {
             ParseError::TooDeep { .. } => refusal(error.to_string()),
             ParseError::Syntax(async_graphql::parser::Error::RecursionLimitExceeded) => {
@@ -135,23 +204,7 @@ impl LimitCheck {
         if expansion.depth > limits.max_depth {
             return Err(refusal(format!("the operation nests deeper than {} levels", limits.max_depth)));
         }
-        let references = entity_references(&document, request);
-        if references > limits.max_entities {
-            return Err(refusal(format!("the operation resolves {references} entity references; the limit is {}", limits.max_entities)));
-        }
-        // Each reference resolves the whole `_entities` selection again.
-        let entity_cost = references.saturating_mul(fields);
-        if entity_cost > limits.max_complexity {
-            return Err(refusal(format!("the operation is too complex (limit {}): {references} entity references × {fields} fields", limits.max_complexity)));
-        }
-        self.introspection_cost.store(expansion.introspection, Ordering::Relaxed);
-        // Last, so an operation refused for anything else spends nothing of its batch's budget.
-        if let Some(tally) = tally_of(request) {
-            tally
-                .spend(fields, max)
-                .map_err(|spent| refusal(format!("the batch selects more than {max} fields in all: {spent} before this operation's {fields}")))?;
-        }
-        Ok(document)
+        Ok(Analyzed { document, fields, introspection: expansion.introspection })
     }
 }
 

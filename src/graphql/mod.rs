@@ -87,7 +87,7 @@ pub fn build_schema(options: &SchemaOptions) -> AppSchema {
         .extension(observe::OperationMetrics)
         .extension(field_errors::NullOnError)
         // Depth and complexity are checked by `LimitChecks`, which leaves introspection out.
-        .extension(limits::LimitChecks(std::sync::Arc::new(limits.clone())))
+        .extension(limits::LimitChecks::new(limits.clone()))
         .limit_recursive_depth(limits.max_recursion)
         .limit_directives(limits.max_directives);
     if !options.introspection {

@@ -345,4 +345,8 @@ async fn each_entity_reference_counts_its_selection_against_the_complexity_limit
     let response = app.graphql(ENTITIES, json!({ "r": few })).await;
     assert!(response["errors"].is_null(), "{response}");
     assert_eq!(response["data"]["_entities"].as_array().map(Vec::len), Some(5));
+
+    // The same text, now parsed once and kept: its variables are still counted per request.
+    let many_again = app.graphql(ENTITIES, json!({ "r": representations(100) })).await;
+    assert_eq!(codes(&many_again), vec!["OPERATION_LIMIT"], "{many_again}");
 }
