@@ -252,3 +252,163 @@ async fn metrics_count_each_outcome_and_time_the_invalidation() {
         assert!(metrics.contains(expected), "{expected} in:\n{metrics}");
     }
 }
+
+/// Changes `path` on the sandbox as someone in the GHL app would (no token, not in the request log).
+async fn edit_in_ghl(sandbox: &ghl_sandbox::RunningSandbox, method: reqwest::Method, path: &str, body: Value) -> Value {
+    let response = reqwest::Client::new().request(method, format!("{}/__sandbox{path}", sandbox.base_url())).json(&body).send().await.expect("sent");
+    assert!(response.status().is_success(), "{path}: {}", response.status());
+    response.json().await.expect("json")
+}
+
+/// Waits until the sandbox has finished `count` deliveries.
+async fn finished(sandbox: &ghl_sandbox::RunningSandbox, count: usize) -> Vec<ghl_sandbox::WebhookDelivery> {
+    let started = std::time::Instant::now();
+    loop {
+        let deliveries = sandbox.webhook_deliveries();
+        if deliveries.len() >= count || started.elapsed() > std::time::Duration::from_secs(10) {
+            return deliveries;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+fn wired() -> Setup {
+    Setup { webhooks: true, extra: vec!["--cache-ttl".into(), "5m".into()], ..Setup::read_only() }
+}
+
+#[tokio::test]
+async fn edits_made_in_the_ghl_app_reach_the_next_query_with_exactly_the_refetches_they_need() {
+    let app = spawn_app(wired()).await;
+    let id = cached_contact(&app).await;
+    let query = "query($id: ID!) { contact(id: $id) { id name dnd appointments { id title } notes { id body } } }";
+
+    edit_in_ghl(
+        &app.sandbox,
+        reqwest::Method::POST,
+        &format!("/contacts/{id}/appointments"),
+        json!({ "title": "Site visit", "startTime": "2026-12-10T09:00:00Z", "endTime": "2026-12-10T10:00:00Z" }),
+    )
+    .await;
+    edit_in_ghl(&app.sandbox, reqwest::Method::POST, &format!("/contacts/{id}/notes"), json!({ "body": "Typed in GHL" })).await;
+    edit_in_ghl(&app.sandbox, reqwest::Method::PATCH, &format!("/contacts/{id}"), json!({ "firstName": "Appified", "dnd": true })).await;
+    let deliveries = finished(&app.sandbox, 4).await;
+    let mut events: Vec<(String, Option<u16>)> = deliveries.iter().map(|d| (d.event.clone(), d.status)).collect();
+    events.sort();
+    let ok = |e: &str| (e.to_owned(), Some(200));
+    assert_eq!(events, vec![ok("AppointmentCreate"), ok("ContactDndUpdate"), ok("ContactUpdate"), ok("NoteCreate")], "{deliveries:?}");
+
+    assert_eq!(refetched(&app, &id).await, vec!["", "/appointments", "/notes"], "the tasks stay cached");
+    let now = app.graphql(query, json!({ "id": id })).await;
+    let contact = &now["data"]["contact"];
+    assert!(contact["name"].as_str().is_some_and(|n| n.starts_with("Appified")), "{now}");
+    assert_eq!(contact["dnd"], json!(true), "{now}");
+    assert!(contact["appointments"].as_array().unwrap().iter().any(|a| a["title"] == "Site visit"), "{now}");
+    assert!(contact["notes"].as_array().unwrap().iter().any(|n| n["body"] == "Typed in GHL"), "{now}");
+}
+
+#[tokio::test]
+async fn a_dropped_webhook_leaves_a_stale_value_for_at_most_the_ttl() {
+    let ttl = std::time::Duration::from_secs(2);
+    let app = spawn_app(Setup { webhooks: true, extra: vec!["--cache-ttl".into(), "2s".into()], ..Setup::read_only() }).await;
+    let id = app.contact_ids()[0].clone();
+    let name = |response: &Value| response["data"]["contact"]["name"].as_str().unwrap_or("").to_owned();
+    let query = "query($id: ID!) { contact(id: $id) { id name } }";
+    let before = name(&app.graphql(query, json!({ "id": id })).await);
+    let cached_at = std::time::Instant::now();
+
+    app.sandbox.add_webhook_fault(ghl_sandbox::WebhookFault::drop().event("ContactUpdate").times(1));
+    edit_in_ghl(&app.sandbox, reqwest::Method::PATCH, &format!("/contacts/{id}"), json!({ "firstName": "Unheard" })).await;
+    let deliveries = finished(&app.sandbox, 1).await;
+    assert_eq!(deliveries[0].fault.as_deref(), Some("drop"), "{deliveries:?}");
+    assert_eq!(name(&app.graphql(query, json!({ "id": id })).await), before, "GHL never told us: still the cached value");
+
+    let fresh = loop {
+        let now = name(&app.graphql(query, json!({ "id": id })).await);
+        if now.starts_with("Unheard") || cached_at.elapsed() > ttl * 3 {
+            break now;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    let stale_for = cached_at.elapsed();
+    assert!(fresh.starts_with("Unheard"), "{fresh}");
+    assert!(stale_for >= ttl && stale_for < ttl + std::time::Duration::from_millis(1500), "stale for {stale_for:?}, TTL {ttl:?}");
+}
+
+#[tokio::test]
+async fn mis_signed_and_duplicated_deliveries_are_refused_or_applied_once() {
+    let app = spawn_app(wired()).await;
+    let id = cached_contact(&app).await;
+
+    app.sandbox.add_webhook_fault(ghl_sandbox::WebhookFault::mis_sign().times(1));
+    edit_in_ghl(&app.sandbox, reqwest::Method::PATCH, &format!("/contacts/{id}"), json!({ "firstName": "Forged" })).await;
+    let deliveries = finished(&app.sandbox, 1).await;
+    assert_eq!((deliveries[0].fault.as_deref(), deliveries[0].status), (Some("misSign"), Some(401)), "{deliveries:?}");
+    assert!(refetched(&app, &id).await.is_empty(), "a bad signature changes nothing");
+
+    app.sandbox.add_webhook_fault(ghl_sandbox::WebhookFault::duplicate().times(1));
+    edit_in_ghl(
+        &app.sandbox,
+        reqwest::Method::POST,
+        &format!("/contacts/{id}/tasks"),
+        json!({ "title": "Twice?", "dueDate": "2026-12-24T09:00:00Z", "completed": false }),
+    )
+    .await;
+    let deliveries = finished(&app.sandbox, 2).await;
+    assert_eq!((deliveries[1].fault.as_deref(), deliveries[1].attempts, deliveries[1].status), (Some("duplicate"), 2, Some(200)), "{deliveries:?}");
+    assert_eq!(refetched(&app, &id).await, vec!["/tasks"], "applied once; the copy was a duplicate");
+    let metrics = app.http.get(format!("{}/metrics", app.url)).send().await.unwrap().text().await.unwrap();
+    assert!(metrics.contains(r#"ghl_webhook_events_total{type="TaskCreate",outcome="duplicate"}"#), "{metrics}");
+}
+
+#[tokio::test]
+async fn a_delivery_deferred_with_429_is_applied_by_the_sandboxs_retry() {
+    use ghl_subgraph::app::App;
+    use ghl_subgraph::config::ServeConfig;
+    use ghl_subgraph::services::Services;
+
+    let sandbox = ghl_sandbox::Sandbox::spawn(ghl_sandbox::SandboxConfig {
+        rate_limit: "100000/1s".parse().unwrap(),
+        webhook_retries: 3,
+        webhook_retry_interval: std::time::Duration::from_millis(300),
+        ..Default::default()
+    })
+    .await
+    .expect("sandbox");
+    let args = || {
+        let mut args = crate::helpers::serve_args(&sandbox.base_url(), &Setup { extra: vec!["--cache-ttl".into(), "5m".into()], ..Setup::read_only() });
+        args.webhooks.webhook_public_key = Some(sandbox.webhook_public_key().parse().expect("key"));
+        args
+    };
+    // Replica A is stopping: it answers 429. Replica B takes over, with the contact cached.
+    let config = ServeConfig::try_from(args()).expect("config");
+    let services = Services::build(&config).await.expect("services");
+    let stopping = services.webhooks.clone();
+    let replica_a = App::new(crate::helpers::local_listener().await, services, &config.http).expect("app");
+    let url_a = format!("http://{}/webhooks/ghl", replica_a.local_addr().unwrap());
+    tokio::spawn(replica_a.run_until_stopped(std::future::pending()));
+    let replica_b = crate::helpers::serve_on(crate::helpers::local_listener().await, args()).await;
+    let id = sandbox.contact_ids()[0].clone();
+    let http = reqwest::Client::new();
+    let query = json!({ "query": "query($id: ID!) { contact(id: $id) { id name } }", "variables": { "id": id } });
+    let ask_b = || async { http.post(format!("{}/graphql", replica_b.url)).json(&query).send().await.unwrap().json::<Value>().await.unwrap() };
+    ask_b().await;
+    sandbox.clear_requests();
+
+    stopping.stop_taking();
+    sandbox.set_webhook_url(Some(url_a.clone()));
+    edit_in_ghl(&sandbox, reqwest::Method::PATCH, &format!("/contacts/{id}"), json!({ "firstName": "Retried" })).await;
+    // Deferred before the body is read, so its type is not known; no other test here defers.
+    let deferred = r#"outcome="deferred""#;
+    let started = std::time::Instant::now();
+    while !http.get(format!("{}/metrics", replica_b.url)).send().await.unwrap().text().await.unwrap().contains(deferred) {
+        assert!(started.elapsed() < std::time::Duration::from_secs(5), "replica A never answered 429");
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    sandbox.set_webhook_url(Some(format!("{}/webhooks/ghl", replica_b.url)));
+
+    let deliveries = finished(&sandbox, 1).await;
+    assert_eq!((deliveries[0].status, deliveries[0].attempts), (Some(200), 2), "429, then the retry applied: {deliveries:?}");
+    let now = ask_b().await;
+    assert!(now["data"]["contact"]["name"].as_str().is_some_and(|n| n.starts_with("Retried")), "{now}");
+    assert_eq!(sandbox.requests().len(), 1, "one refetch of the changed contact");
+}

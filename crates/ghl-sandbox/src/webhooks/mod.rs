@@ -172,18 +172,15 @@ impl WebhookSender {
     }
 
     /// POSTs the body until it is answered with something other than 429 or retries run out.
+    /// A retry goes to the URL set when it is made, as GHL reads the app's webhook setting then
+    /// (after a 429 from a stopping replica, the one that took over gets it).
     async fn post(&self, out: &Outgoing) -> (Option<u16>, u32) {
         let mut attempts = 0;
         loop {
             attempts += 1;
-            let sent = self
-                .http
-                .post(&out.url)
-                .header("content-type", "application/json")
-                .header("x-ghl-signature", &out.signature)
-                .body(out.body.clone())
-                .send()
-                .await;
+            let url = if attempts == 1 { out.url.clone() } else { self.url().unwrap_or_else(|| out.url.clone()) };
+            let sent =
+                self.http.post(&url).header("content-type", "application/json").header("x-ghl-signature", &out.signature).body(out.body.clone()).send().await;
             let status = sent.ok().map(|r| r.status().as_u16());
             if status == Some(429) && attempts <= self.retries {
                 tokio::time::sleep(self.retry_interval).await;
