@@ -27,6 +27,7 @@ pub struct App {
     connection_limits: ConnectionLimits,
     upstream: String,
     webhooks: Arc<crate::webhooks::Receiver>,
+    live_stop: tokio::sync::watch::Sender<bool>,
     #[cfg(feature = "sandbox")]
     sandbox: Option<ghl_sandbox::RunningSandbox>,
 }
@@ -61,6 +62,7 @@ impl App {
         }
         // Guarded by its signature, not by API keys.
         let webhooks = services.webhooks.clone();
+        let live_stop = services.live_stop;
         router = router.merge(crate::webhooks::routes(services.webhooks));
         // The embedded sandbox sends its webhooks here, as GHL would.
         #[cfg(feature = "sandbox")]
@@ -79,6 +81,7 @@ impl App {
             connection_limits: http.connections,
             upstream: services.upstream_url,
             webhooks,
+            live_stop,
             #[cfg(feature = "sandbox")]
             sandbox: services.sandbox,
         })
@@ -120,9 +123,12 @@ impl App {
         info!(addr = ?self.listener.local_addr().ok(), "serving");
         // While in-flight requests drain, webhooks answer 429, so GHL delivers them again.
         let webhooks = self.webhooks.clone();
+        let live_stop = self.live_stop.clone();
         let shutdown = async move {
             shutdown.await;
             webhooks.stop_taking();
+            // Every subscription completes (its clients hear `complete`).
+            let _ = live_stop.send(true);
         };
         crate::serve::serve(self.listener, self.router, self.connection_limits, shutdown).await;
         #[cfg(feature = "sandbox")]
@@ -137,6 +143,7 @@ impl App {
 pub fn router(state: GraphqlState, max_body_bytes: usize, body_read_timeout: std::time::Duration, metrics_key: Option<Arc<CallerKeys>>) -> Router {
     Router::new()
         .merge(graphql::routes(state.clone()))
+        .merge(graphql::live_routes(state.clone()))
         .route("/", get(|| async { axum::response::Redirect::temporary("/graphql") }))
         .route("/graphiql/{file}", get(graphql::graphiql_asset))
         .route("/healthz", get(|| async { Json(json!({ "status": "ok" })) }))

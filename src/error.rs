@@ -43,10 +43,14 @@ pub enum ErrorCode {
     HostNotAllowed,
     /// A malformed HTTP request: not JSON, no `query`, a bad batch.
     BadRequest,
+    /// A subscriber fell behind its bounded queue and was ended.
+    SlowConsumer,
+    /// The caller (or the server) holds as many subscriptions as it may.
+    TooManySubscriptions,
 }
 
 impl ErrorCode {
-    pub const ALL: [Self; 20] = [
+    pub const ALL: [Self; 22] = [
         Self::Unauthenticated,
         Self::Forbidden,
         Self::NotFound,
@@ -67,6 +71,8 @@ impl ErrorCode {
         Self::PayloadTooLarge,
         Self::HostNotAllowed,
         Self::BadRequest,
+        Self::SlowConsumer,
+        Self::TooManySubscriptions,
     ];
 
     /// The stable name clients switch on.
@@ -92,6 +98,8 @@ impl ErrorCode {
             Self::PayloadTooLarge => "PAYLOAD_TOO_LARGE",
             Self::HostNotAllowed => "HOST_NOT_ALLOWED",
             Self::BadRequest => "BAD_REQUEST",
+            Self::SlowConsumer => "SLOW_CONSUMER",
+            Self::TooManySubscriptions => "TOO_MANY_SUBSCRIPTIONS",
         }
     }
 
@@ -151,6 +159,10 @@ pub enum AppError {
     /// A bug on our side; the message is generic on purpose.
     #[error("internal error")]
     Internal,
+    #[error("{0}")]
+    SlowConsumer(String),
+    #[error("{0}")]
+    TooManySubscriptions(String),
 }
 
 impl AppError {
@@ -162,6 +174,8 @@ impl AppError {
             Self::BadUserInput(_) => ErrorCode::BadUserInput,
             Self::NotFound(_) => ErrorCode::NotFound,
             Self::Internal => ErrorCode::Internal,
+            Self::SlowConsumer(_) => ErrorCode::SlowConsumer,
+            Self::TooManySubscriptions(_) => ErrorCode::TooManySubscriptions,
             Self::Upstream(e) => match e.kind {
                 GhlErrorKind::InvalidId { .. } | GhlErrorKind::Rejected { .. } => ErrorCode::BadUserInput,
                 GhlErrorKind::NotFound => ErrorCode::NotFound,

@@ -68,7 +68,10 @@ async fn serve_connection(stream: TcpStream, router: Router, header_read_timeout
         .timer(TokioTimer::new())
         .header_read_timeout(header_read_timeout)
         .keep_alive(true)
-        .serve_connection(TokioIo::new(stream), service);
+        .serve_connection(TokioIo::new(stream), service)
+        // `/ws`: the socket is handed to the subscription, which lives on after this returns
+        // (subscriptions are capped on their own, `--max-subscriptions`).
+        .with_upgrades();
     tokio::pin!(connection);
     tokio::select! {
         result = connection.as_mut() => {

@@ -14,13 +14,10 @@ use crate::auth::Auth;
 use crate::callers::CallerKeys;
 use crate::config::{AuthConfig, PersistedConfig, ServeConfig, UpstreamConfig};
 use crate::data::DataLayer;
-use crate::graphql::{self, ApqCache, CursorKey, GraphqlState, PersistedQueries, RequestOptions, Safelist};
+use crate::graphql::{self, ApqCache, CursorKey, GraphqlState, LiveFeed, PersistedQueries, RequestOptions, Safelist};
 use crate::highlevel::{ClientOptions, GhlClient, Scopes, Tenant};
 use crate::oauth::OAuthApp;
 use crate::webhooks::{EventBus, LocalBus, Receiver, WebhookSettings};
-
-/// Changes a slow subscriber may fall behind by before it misses some.
-const EVENT_BUS_CAPACITY: usize = 1024;
 
 /// What serves requests, before it is given a listener.
 pub struct Services {
@@ -38,6 +35,8 @@ pub struct Services {
     pub webhooks: Arc<Receiver>,
     /// Changes GHL reported, for subscribers.
     pub bus: Arc<dyn EventBus>,
+    /// Sent `true` when the server stops: every subscription then completes.
+    pub live_stop: tokio::sync::watch::Sender<bool>,
     #[cfg(feature = "sandbox")]
     pub(crate) sandbox: Option<ghl_sandbox::RunningSandbox>,
 }
@@ -79,8 +78,10 @@ impl Services {
             Auth::Static(tenant) => Some(tenant.clone()),
             _ => None,
         };
-        let graphql = graphql_state(config, client.clone(), auth, callers)?;
-        let bus: Arc<dyn EventBus> = Arc::new(LocalBus::new(EVENT_BUS_CAPACITY));
+        let bus: Arc<dyn EventBus> = Arc::new(LocalBus::new(config.graphql.subscription_queue));
+        let (live_stop, stopping) = tokio::sync::watch::channel(false);
+        let live = Arc::new(LiveFeed::new(bus.clone(), config.graphql.subscriptions.clone(), stopping));
+        let graphql = graphql_state(config, client.clone(), auth, callers, live)?;
         let served = static_tenant.as_ref().map(|tenant| tenant.location_id().to_owned());
         // The embedded sandbox signs its webhooks with a key of its own.
         #[cfg(feature = "sandbox")]
@@ -100,6 +101,7 @@ impl Services {
             upstream_url,
             webhooks,
             bus,
+            live_stop,
             #[cfg(feature = "sandbox")]
             sandbox,
         })
@@ -129,7 +131,7 @@ fn client(config: &ServeConfig, base_url: &str) -> anyhow::Result<GhlClient> {
 }
 
 /// The GraphQL endpoint's state: schema, data layer, auth, callers and request guards.
-fn graphql_state(config: &ServeConfig, client: GhlClient, auth: Auth, callers: Arc<CallerKeys>) -> anyhow::Result<GraphqlState> {
+fn graphql_state(config: &ServeConfig, client: GhlClient, auth: Auth, callers: Arc<CallerKeys>, live: Arc<LiveFeed>) -> anyhow::Result<GraphqlState> {
     let settings = &config.graphql;
     Ok(GraphqlState {
         schema: graphql::build_schema(&settings.schema),
@@ -141,6 +143,7 @@ fn graphql_state(config: &ServeConfig, client: GhlClient, auth: Auth, callers: A
         persisted: Arc::new(persisted_queries(config)?),
         callers,
         max_body_bytes: config.http.max_body_bytes,
+        live,
     })
 }
 

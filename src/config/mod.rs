@@ -142,6 +142,18 @@ pub struct GraphqlArgs {
     #[arg(long, env = "GRAPHQL_MAX_BATCH", default_value_t = 10)]
     pub max_batch: usize,
 
+    /// Most subscriptions one caller (tenant) holds open at once, over every transport.
+    #[arg(long, env = "GRAPHQL_MAX_SUBSCRIPTIONS_PER_CALLER", default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_subscriptions_per_caller: u32,
+
+    /// Most subscriptions open at once in this process.
+    #[arg(long, env = "GRAPHQL_MAX_SUBSCRIPTIONS", default_value_t = 10_000, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_subscriptions: u32,
+
+    /// Events a subscriber may fall behind before it is ended with `SLOW_CONSUMER`.
+    #[arg(long, env = "GRAPHQL_SUBSCRIPTION_QUEUE", default_value_t = 256, value_parser = clap::value_parser!(u32).range(1..=65_536))]
+    pub subscription_queue: u32,
+
     /// Deepest selection nesting accepted (`__typename` and introspection not counted).
     #[arg(long, env = "GRAPHQL_MAX_DEPTH", default_value_t = 12)]
     pub max_depth: usize,

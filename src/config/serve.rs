@@ -90,6 +90,9 @@ pub struct GraphqlConfig {
     pub operation_timeout: Duration,
     /// Most operations in one batched request; 0 turns batching off.
     pub max_batch: usize,
+    pub subscriptions: crate::graphql::SubscriptionLimits,
+    /// Events a subscriber may fall behind (the event bus's capacity).
+    pub subscription_queue: usize,
     pub csrf_prevention: bool,
     pub persisted: PersistedConfig,
     pub callers: CallerKeys,
@@ -178,6 +181,11 @@ impl TryFrom<ServeArgs> for ServeConfig {
             },
             operation_timeout: graphql.operation_timeout,
             max_batch: graphql.max_batch,
+            subscriptions: crate::graphql::SubscriptionLimits {
+                per_caller: graphql.max_subscriptions_per_caller as usize,
+                total: graphql.max_subscriptions as usize,
+            },
+            subscription_queue: graphql.subscription_queue as usize,
             csrf_prevention: graphql.csrf_prevention,
             persisted,
             callers: graphql.api_keys.clone().unwrap_or_default(),

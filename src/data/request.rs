@@ -51,6 +51,17 @@ pub struct Slot<K: Key> {
     memo: Mutex<HashMap<K, SharedLoad<K>>>,
 }
 
+impl Slots {
+    fn clear(&self) {
+        lock(&self.contacts.memo).clear();
+        lock(&self.tasks.memo).clear();
+        lock(&self.notes.memo).clear();
+        lock(&self.appointments.memo).clear();
+        lock(&self.task.memo).clear();
+        lock(&self.note.memo).clear();
+    }
+}
+
 impl<K: Key> Default for Slot<K> {
     fn default() -> Self {
         Self { loader: OnceLock::new(), memo: Mutex::default() }
@@ -67,6 +78,13 @@ impl RequestData {
     /// The tenant this request acts for (its deadline included).
     pub fn tenant(&self) -> &Tenant {
         &self.fetcher.tenant
+    }
+
+    /// Forgets what this request loaded: a subscription starts over at each event, whose change
+    /// the shared cache has already dropped.
+    pub fn start_over(&self) {
+        self.slots.clear();
+        *lock(&self.freshness) = Freshness::default();
     }
 
     /// The value of `key`: loaded once per request, however often and concurrently it is asked for.

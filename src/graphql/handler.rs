@@ -53,6 +53,8 @@ pub struct GraphqlState {
     pub callers: Arc<CallerKeys>,
     /// Largest request body accepted (a larger declared `Content-Length` is refused unread).
     pub max_body_bytes: usize,
+    /// What subscriptions share: the event bus, their counts, the stop signal.
+    pub live: Arc<super::LiveFeed>,
 }
 
 /// `/graphql`: GET (queries from the URL, or GraphiQL for a browser) and POST, each behind the
@@ -72,7 +74,8 @@ pub fn routes<S: Clone + Send + Sync + 'static>(state: GraphqlState) -> Router<S
 /// `POST /graphql`, after its guards.
 async fn post(State(state): State<GraphqlState>, headers: HeaderMap, body: Bytes) -> Response {
     let essence = content_type_essence(&headers);
-    let Some(media) = MediaType::negotiate(&headers) else {
+    let streamed = super::live::wants_event_stream(&headers);
+    let Some(media) = MediaType::negotiate(&headers).or(streamed.then_some(MediaType::Json)) else {
         return not_acceptable();
     };
     if essence != JSON {
@@ -95,6 +98,14 @@ async fn post(State(state): State<GraphqlState>, headers: HeaderMap, body: Bytes
         BatchRequest::Single(request) => (vec![request], false),
         BatchRequest::Batch(requests) => (requests, true),
     };
+    if !batched && super::live::wants_event_stream(&headers) {
+        let partition = apq_partition(&state.auth, &headers);
+        return match requests.into_iter().next().map(|request| prepare(&state, &partition, request)) {
+            Some(Ok(request)) if !request.query.trim().is_empty() => super::live::sse(&state, &headers, request).await,
+            Some(Err(refused)) => execute(&state, &headers, MediaType::Json, vec![Err(refused)], false).await,
+            _ => request_error(MediaType::Json, StatusCode::BAD_REQUEST, "the request has no `query`"),
+        };
+    }
     let partition = apq_partition(&state.auth, &headers);
     let prepared: Vec<Prepared> = requests.into_iter().map(|request| prepare(&state, &partition, request)).collect();
     // async-graphql reads a missing `query` as "" and would answer a 200 parse error; the spec
@@ -174,7 +185,8 @@ async fn graphiql_page(State(state): State<GraphqlState>, request: axum::extract
 /// `GET /graphql`: queries from the URL, after the guards.
 async fn get(State(state): State<GraphqlState>, headers: HeaderMap, uri: Uri) -> Response {
     let params = Query::<GetParams>::try_from_uri(&uri);
-    let Some(media) = MediaType::negotiate(&headers) else {
+    let streamed = super::live::wants_event_stream(&headers);
+    let Some(media) = MediaType::negotiate(&headers).or(streamed.then_some(MediaType::Json)) else {
         return not_acceptable();
     };
     let request = match params.map_err(|_| "the URL parameters are malformed").and_then(|Query(p)| p.into_request()) {
@@ -190,6 +202,9 @@ async fn get(State(state): State<GraphqlState>, headers: HeaderMap, uri: Uri) ->
         let mut response = request_error(media, StatusCode::METHOD_NOT_ALLOWED, "mutations are only accepted over POST");
         response.headers_mut().insert(header::ALLOW, HeaderValue::from_static("POST"));
         return response;
+    }
+    if streamed {
+        return super::live::sse(&state, &headers, request).await;
     }
     execute(&state, &headers, media, vec![Ok(request)], false).await
 }

@@ -7,6 +7,8 @@
 //! - HTTP: `handler` (GraphQL over HTTP), `media` (content negotiation), `guards` (API key, CSRF,
 //!   body size as layers), `reauth` (one retry after GHL rejected an OAuth token), `persisted`
 //!   (APQ and safelists), `graphiql` (the vendored playground).
+//! - live: `subscription` (the subscription fields, fed by the event bus), `live` (their
+//!   transports: WebSocket at `/ws`, GraphQL over SSE on `/graphql`).
 //! - limits: `limits`, `nesting` (pre-parse nesting scan), `expansion` (fields with fragments
 //!   inlined), `introspection` (its gate and exemption); `observe` (operation metrics).
 //!
@@ -23,6 +25,7 @@ mod guards;
 mod handler;
 mod introspection;
 mod limits;
+mod live;
 mod media;
 mod mutation;
 mod nesting;
@@ -32,23 +35,26 @@ mod persisted;
 mod query;
 mod reauth;
 mod request_context;
+mod subscription;
 mod task;
 
 use async_graphql::parser::types::OperationType;
-use async_graphql::{EmptySubscription, Request, Schema};
+use async_graphql::{Request, Schema};
 
 pub use connection::CursorKey;
 pub use graphiql::asset as graphiql_asset;
 pub use handler::{routes, GraphqlState};
 pub use introspection::SchemaReader;
 pub use limits::OperationLimits;
+pub use live::routes as live_routes;
 pub use mutation::Mutation;
 pub use nesting::NESTING_CEILING;
 pub use persisted::{sha256_hex, ApqCache, PersistedError, PersistedQueries, Safelist, SafelistError};
 pub use query::Query;
 pub use request_context::RequestOptions;
+pub use subscription::{LiveFeed, Subscription, SubscriptionLimits};
 
-pub type AppSchema = Schema<Query, Mutation, EmptySubscription>;
+pub type AppSchema = Schema<Query, Mutation, Subscription>;
 
 /// What the schema allows and shows.
 #[derive(Clone, Debug)]
@@ -82,8 +88,10 @@ impl SchemaOptions {
 /// The federation-enabled schema with its limits.
 pub fn build_schema(options: &SchemaOptions) -> AppSchema {
     let limits = &options.limits;
-    let mut builder = Schema::build(Query, Mutation, EmptySubscription)
+    let mut builder = Schema::build(Query, Mutation, Subscription)
         .enable_federation()
+        // Routers compose the subgraph's subscriptions (Federation 2.4+), so the SDL shows them.
+        .enable_subscription_in_federation()
         .extension(observe::OperationMetrics)
         .extension(field_errors::NullOnError)
         // Depth and complexity are checked by `LimitChecks`, which leaves introspection out.

@@ -39,6 +39,20 @@ impl RequestContext {
         Self { scope, entity_positions: OnceLock::new() }
     }
 
+    /// A subscription's context: no operation deadline (it lives as long as its subscriber); each
+    /// event's reads are bounded by the client's request timeout.
+    pub fn live(tenant: Result<Tenant, AppError>, data: &DataLayer, options: &RequestOptions) -> Self {
+        let scope = tenant.map(|tenant| Scope { cursors: options.cursor_key.for_location(tenant.location_id()), data: data.for_request(tenant) });
+        Self { scope, entity_positions: OnceLock::new() }
+    }
+
+    /// The scope, checked for reading.
+    pub fn read_scope(&self) -> Result<&Scope, AppError> {
+        let scope = self.scope.as_ref().map_err(Clone::clone)?;
+        scope.require(SCOPE_READ)?;
+        Ok(scope)
+    }
+
     /// How long a private cache may keep this request's answer (see `RequestData::max_age`).
     pub fn max_age(&self) -> Option<Duration> {
         self.scope.as_ref().ok().and_then(|scope| scope.data.max_age())
@@ -71,7 +85,10 @@ pub struct RequestOptions {
 impl Scope {
     /// The request's scope, failing when the caller could not be identified.
     pub fn of<'a>(ctx: &Context<'a>) -> Result<&'a Scope, AppError> {
-        let request = ctx.data::<RequestContext>().map_err(|_| AppError::Internal)?;
+        let request = match ctx.data_opt::<RequestContext>() {
+            Some(request) => request,
+            None => &ctx.data::<super::subscription::LiveContext>().map_err(|_| AppError::Internal)?.request,
+        };
         request.scope.as_ref().map_err(Clone::clone)
     }
 

@@ -25,4 +25,5 @@ mod queries;
 mod resilience;
 mod schema;
 mod secrets;
+mod subscriptions;
 mod webhooks;

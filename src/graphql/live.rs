@@ -1,0 +1,150 @@
+//! The transports subscriptions travel on, as federation gateways speak them: WebSocket at `/ws`
+//! (`graphql-transport-ws`, Apollo Router's default, and the legacy `graphql-ws`), and GraphQL
+//! over SSE on `/graphql` for `Accept: text/event-stream` ("distinct connections" mode: POST as
+//! the `graphql-sse` client sends, GET as Hive Gateway does).
+//!
+//! The caller is identified as for queries: the API key and the location from the headers, or
+//! for WebSocket from the `connection_init` payload (browsers cannot set headers on a socket).
+//! Each operation gets a context of its own: a subscription a live one (its memo starts over at
+//! every event, no deadline), a query or mutation sent over the socket an ordinary one.
+
+use std::convert::Infallible;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use async_graphql::futures_util::stream::BoxStream;
+use async_graphql::http::ALL_WEBSOCKET_PROTOCOLS;
+use async_graphql::parser::types::OperationType;
+use async_graphql::{Data, Executor, Request, Response};
+use async_graphql_axum::{GraphQLProtocol, GraphQLWebSocket};
+use axum::extract::{State, WebSocketUpgrade};
+use axum::http::HeaderMap;
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response as HttpResponse};
+use axum::routing::get;
+use axum::Router;
+use futures_util::StreamExt as _;
+use secrecy::SecretString;
+use serde_json::Value as Json;
+
+use super::handler::GraphqlState;
+use super::request_context::RequestContext;
+use super::subscription::{LiveContext, Transport};
+use crate::auth::{bearer_token, Credentials, LOCATION_HEADER};
+use crate::callers::API_KEY_HEADER;
+use crate::error::AppError;
+use crate::highlevel::Tenant;
+
+/// How often an idle stream says it is alive (SSE comments; WebSocket pings are the client's).
+const KEEP_ALIVE: Duration = Duration::from_secs(12);
+
+/// `GET /ws`, upgraded to a GraphQL WebSocket.
+pub fn routes<S: Clone + Send + Sync + 'static>(state: GraphqlState) -> Router<S> {
+    Router::new().route("/ws", get(websocket)).with_state(state)
+}
+
+async fn websocket(State(state): State<GraphqlState>, protocol: GraphQLProtocol, headers: HeaderMap, upgrade: WebSocketUpgrade) -> HttpResponse {
+    let from_headers = Credentials::from_headers(&headers);
+    upgrade
+        .protocols(ALL_WEBSOCKET_PROTOCOLS)
+        .on_upgrade(move |socket| async move {
+            let executor = PerOperation { state: state.clone(), tenant: Arc::default(), transport: Transport::WebSocket };
+            let caller = executor.tenant.clone();
+            GraphQLWebSocket::new(socket, executor, protocol)
+                .on_connection_init(move |payload| async move {
+                    let credentials = with_payload(from_headers, &payload);
+                    let tenant = identify(&state, &credentials).await.map_err(|e| async_graphql::Error::new(e.to_string()))?;
+                    let _ = caller.set(tenant);
+                    Ok(Data::default())
+                })
+                .serve()
+                .await;
+        })
+        .into_response()
+}
+
+/// The caller's credentials from the headers, overridden by what `connection_init` names
+/// (`authorization`, `x-ghl-location-id`, `x-api-key`, at the top or under `headers`).
+fn with_payload(mut credentials: Credentials, payload: &Json) -> Credentials {
+    let field = |name: &str| {
+        let find = |object: &Json| object.as_object()?.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).and_then(|(_, v)| v.as_str().map(str::to_owned));
+        find(payload).or_else(|| find(&payload["headers"]))
+    };
+    if let Some(token) = field("authorization").as_deref().map(|v| bearer_token(v).unwrap_or(v).to_owned()).filter(|t| !t.is_empty()) {
+        credentials.bearer = Some(SecretString::from(token));
+    }
+    if let Some(location) = field(LOCATION_HEADER) {
+        credentials.location = Some(location);
+    }
+    if let Some(key) = field(API_KEY_HEADER).map(|k| k.trim().to_owned()).filter(|k| !k.is_empty()) {
+        credentials.api_key = Some(SecretString::from(key));
+    }
+    credentials
+}
+
+/// The API key checked, then the tenant, as for queries.
+async fn identify(state: &GraphqlState, credentials: &Credentials) -> Result<Tenant, AppError> {
+    state.callers.check(credentials.api_key()).map_err(|e| AppError::Unauthenticated(e.to_string()))?;
+    state.auth.tenant_for(credentials, &state.callers).await
+}
+
+/// Runs each operation with a context of its own for the connection's caller.
+#[derive(Clone)]
+struct PerOperation {
+    state: GraphqlState,
+    /// Set by `connection_init` (WebSocket) or from the headers (SSE).
+    tenant: Arc<OnceLock<Tenant>>,
+    transport: Transport,
+}
+
+impl PerOperation {
+    fn prepared(&self, request: Request) -> Request {
+        let tenant = self.tenant.get().cloned().ok_or_else(|| AppError::Unauthenticated("the connection was not initialised".into()));
+        let (data, options) = (&self.state.data, &self.state.request_options);
+        if super::operation_type(&request) == Some(OperationType::Subscription) {
+            let request_context = Arc::new(RequestContext::live(tenant, data, options));
+            request.data(LiveContext { request: request_context, transport: self.transport, feed: self.state.live.clone() })
+        } else {
+            request.data(RequestContext::new(tenant, data, options))
+        }
+    }
+}
+
+impl Executor for PerOperation {
+    async fn execute(&self, request: Request) -> Response {
+        self.state.schema.execute(self.prepared(request)).await
+    }
+
+    fn execute_stream(&self, request: Request, session_data: Option<Arc<Data>>) -> BoxStream<'static, Response> {
+        self.state.schema.execute_stream_with_session_data(self.prepared(request), session_data.unwrap_or_default())
+    }
+}
+
+/// True when the client asks for an event stream (and not for JSON first).
+pub fn wants_event_stream(headers: &HeaderMap) -> bool {
+    headers.get_all(axum::http::header::ACCEPT).iter().filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(',')).any(|media| {
+        let essence = media.split(';').next().unwrap_or("").trim();
+        essence.eq_ignore_ascii_case("text/event-stream")
+    })
+}
+
+/// One operation over SSE: `next` events, then `complete`; keep-alive comments while idle.
+pub async fn sse(state: &GraphqlState, headers: &HeaderMap, request: Request) -> HttpResponse {
+    let tenant = identify(state, &Credentials::from_headers(headers)).await;
+    let executor = PerOperation { state: state.clone(), tenant: Arc::default(), transport: Transport::Sse };
+    let refused = match tenant {
+        Ok(tenant) => {
+            let _ = executor.tenant.set(tenant);
+            None
+        }
+        Err(error) => Some(Response::from_errors(vec![error.code().server_error(error.to_string())])),
+    };
+    let responses: BoxStream<'static, Response> = match refused {
+        Some(response) => futures_util::stream::once(async move { response }).boxed(),
+        None => executor.execute_stream(request, None),
+    };
+    let events = responses
+        .map(|response| Ok::<_, Infallible>(Event::default().event("next").data(serde_json::to_string(&response).unwrap_or_default())))
+        .chain(futures_util::stream::once(async { Ok(Event::default().event("complete").data("")) }));
+    Sse::new(events).keep_alive(KeepAlive::new().interval(KEEP_ALIVE)).into_response()
+}
