@@ -7,6 +7,8 @@
 // 3. composes both with @apollo/composition (no errors, no hints, nothing dropped);
 // 4. serves the supergraph with @apollo/gateway and with the Hive Gateway runtime, and runs
 //    queries across both subgraphs in both directions on each, checking batching in the sandbox log;
+//    then the Hive Gateway serves `contactChanged` with ghl-subgraph reached over SSE and over
+//    WebSocket: an edit made "in the GHL app" arrives through it with the jobs subgraph's fields;
 // 5. runs graphql-http's GraphQL-over-HTTP audit against /graphql;
 // 6. drives GraphiQL in headless Chromium and checks nothing leaves 127.0.0.1.
 // Exits non-zero when any check fails. Every process it starts is stopped by PID.
@@ -28,6 +30,7 @@ import { startApolloGateway, startHiveGateway } from './lib/gateways.mjs';
 import { graphql, sandboxLog } from './lib/http.mjs';
 import { startSubgraph, stopAll } from './lib/processes.mjs';
 import { servedSdlMatches } from './sdl.mjs';
+import { contactChangedThroughGateway } from './subscriptions.mjs';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const ROOT = path.resolve(HERE, '../..');
@@ -36,7 +39,8 @@ const BIN = process.env.GHL_SUBGRAPH_BIN ?? 'target/debug/ghl-subgraph';
 const DEADLINE_MS = 4 * 60_000;
 const PACKAGES = [
   'graphql', '@apollo/subgraph', '@apollo/composition', '@apollo/gateway', '@apollo/server',
-  '@graphql-hive/gateway-runtime', '@graphql-mesh/transport-http', 'graphql-http', 'playwright-core',
+  '@graphql-hive/gateway-runtime', '@graphql-mesh/transport-http', '@graphql-mesh/transport-ws', 'graphql-ws',
+  'graphql-http', 'playwright-core',
 ];
 
 const checks = new Checks();
@@ -123,6 +127,30 @@ async function federation(subgraph) {
       await checks.run(`${name}: ${queries[1]}`, () => jobsWithContacts(gateway, env));
       await checks.run(`${name}: ${queries[2]}`, () => contactPageWithJobs(gateway, env));
       await checks.run(`${name}: ${queries[3]}`, () => jobsWithFailingTasks(gateway, env));
+    } finally {
+      await gateway.stop();
+    }
+  }
+
+  // Subscriptions: the client speaks GraphQL over SSE to the gateway; the gateway subscribes at
+  // ghl-subgraph over `transport`, and resolves `Contact.jobs` at the jobs subgraph per event.
+  for (const [transport, how] of [['sse', 'SSE (GET text/event-stream)'], ['ws', 'WebSocket (graphql-transport-ws at /ws)']]) {
+    const name = `Hive Gateway, subscriptions to ghl over ${how}`;
+    const check = `${name}: contactChanged → jobs, pushed by an edit in the GHL app`;
+    if (!supergraph || !expected) {
+      checks.skip(check, 'composition or expectations failed');
+      continue;
+    }
+    const gateway = await checks.run(`${name}: serves the supergraph`, async () => {
+      const started = await startHiveGateway(supergraph.supergraphSdl, { subscriptions: transport });
+      return { ...started, detail: started.url };
+    });
+    if (!gateway) {
+      checks.skip(check, 'the gateway did not start');
+      continue;
+    }
+    try {
+      await checks.run(check, () => contactChangedThroughGateway(gateway, { subgraph, jobs, expected }, transport));
     } finally {
       await gateway.stop();
     }
