@@ -43,7 +43,8 @@ pub enum Entity {
     Appointments(PathId),
     Task(PathId, PathId),
     Note(PathId, PathId),
-    Page(PageQuery),
+    /// A page, under its location's page generation.
+    Page(PageQuery, u64),
 }
 
 /// Which page of contacts.
@@ -76,12 +77,12 @@ impl Entity {
             Self::Appointments(_) => "appointments",
             Self::Task(..) => "task",
             Self::Note(..) => "note",
-            Self::Page(_) => "page",
+            Self::Page(..) => "page",
         }
     }
 
     pub(super) fn is_page(&self) -> bool {
-        matches!(self, Self::Page(_))
+        matches!(self, Self::Page(..))
     }
 }
 
@@ -116,7 +117,20 @@ pub struct SharedCache {
     entries: Option<Cache<CacheKey, Cached>>,
     epoch: AtomicU64,
     ttl: Duration,
+    /// The tenants that stored entries, by location: a change names its location, and its exact
+    /// keys are dropped for each of them (moka's predicate invalidation is by clock tick, so it
+    /// would also hide answers stored in the same tick, after the change).
+    tenants: std::sync::Mutex<std::collections::HashMap<String, std::collections::HashSet<Arc<str>>>>,
+    /// Bumped by any contact change of a location: pages are keyed by it, so a bump makes every
+    /// kept page of the location unreachable at once (they expire within `PAGE_TTL`).
+    page_generations: std::sync::Mutex<std::collections::HashMap<String, u64>>,
 }
+
+/// Which entries a change without all its ids may have made stale.
+pub type WideMatch = Box<dyn Fn(&Entity) -> bool + Send + Sync>;
+
+/// Tenants remembered per location; beyond this a location's changes fall back to a predicate.
+const MAX_TENANTS_PER_LOCATION: usize = 256;
 
 /// Answers expire after the TTL, negative ones and pages sooner; a rewrite restarts the clock.
 struct PerKind {
@@ -154,7 +168,7 @@ impl SharedCache {
                 })
                 .build()
         });
-        Self { entries, epoch: AtomicU64::new(0), ttl: options.ttl }
+        Self { entries, epoch: AtomicU64::new(0), ttl: options.ttl, tenants: Default::default(), page_generations: Default::default() }
     }
 
     /// How long a fresh answer stays served; `None` when caching is off.
@@ -172,6 +186,11 @@ impl SharedCache {
         found
     }
 
+    /// As `get`, uncounted: a second look just before a call.
+    pub fn peek(&self, tenant: &Tenant, entity: Entity) -> Option<Cached> {
+        self.entries.as_ref()?.get(&CacheKey { tenant: tenant.budget_key_shared(), entity })
+    }
+
     /// The epoch a fetch starts in; its answer is kept only if no write came in meanwhile.
     pub fn epoch(&self) -> u64 {
         self.epoch.load(Ordering::Acquire)
@@ -181,7 +200,7 @@ impl SharedCache {
     pub fn store_fetched(&self, tenant: &Tenant, entity: Entity, value: Cached, epoch: u64) {
         let Some(entries) = &self.entries else { return };
         if self.epoch() == epoch {
-            entries.insert(CacheKey { tenant: tenant.budget_key_shared(), entity }, value);
+            entries.insert(CacheKey { tenant: self.known(tenant), entity }, value);
         }
     }
 
@@ -189,7 +208,68 @@ impl SharedCache {
     pub fn store_written(&self, tenant: &Tenant, entity: Entity, value: Cached) {
         let Some(entries) = &self.entries else { return };
         self.epoch.fetch_add(1, Ordering::AcqRel);
-        entries.insert(CacheKey { tenant: tenant.budget_key_shared(), entity }, value);
+        entries.insert(CacheKey { tenant: self.known(tenant), entity }, value);
+    }
+
+    /// `tenant`'s key, remembered under its location.
+    fn known(&self, tenant: &Tenant) -> Arc<str> {
+        let key = tenant.budget_key_shared();
+        let mut tenants = self.tenants.lock().unwrap_or_else(|p| p.into_inner());
+        match tenants.get_mut(tenant.location_id()) {
+            Some(known) if known.contains(&key) => {}
+            // Past the cap it stops growing; the location's changes then use a predicate.
+            Some(known) => {
+                if known.len() <= MAX_TENANTS_PER_LOCATION {
+                    known.insert(key.clone());
+                }
+            }
+            None => {
+                tenants.insert(tenant.location_id().to_owned(), std::iter::once(key.clone()).collect());
+            }
+        }
+        key
+    }
+
+    /// The generation pages of `location` are kept under now.
+    pub fn page_generation(&self, location: &str) -> u64 {
+        self.page_generations.lock().unwrap_or_else(|p| p.into_inner()).get(location).copied().unwrap_or(0)
+    }
+
+    /// Every kept page of `location` is out of date.
+    pub fn pages_changed(&self, location: &str) {
+        if self.entries.is_none() {
+            return;
+        }
+        self.epoch.fetch_add(1, Ordering::AcqRel);
+        *self.page_generations.lock().unwrap_or_else(|p| p.into_inner()).entry(location.to_owned()).or_insert(0) += 1;
+    }
+
+    /// Forgets `exact` for every tenant of `location` (and what `wide` matches, when given): a
+    /// change made elsewhere.
+    pub fn invalidate_changed(&self, location: &str, exact: &[Entity], wide: Option<WideMatch>) {
+        let Some(entries) = &self.entries else { return };
+        self.epoch.fetch_add(1, Ordering::AcqRel);
+        let tenants: Option<Vec<Arc<str>>> = {
+            let known = self.tenants.lock().unwrap_or_else(|p| p.into_inner());
+            known.get(location).filter(|t| t.len() <= MAX_TENANTS_PER_LOCATION).map(|t| t.iter().cloned().collect())
+        };
+        match tenants {
+            Some(tenants) => {
+                for tenant in tenants {
+                    for entity in exact {
+                        entries.invalidate(&CacheKey { tenant: tenant.clone(), entity: entity.clone() });
+                    }
+                }
+                if let Some(wide) = wide {
+                    self.invalidate_where(location, wide);
+                }
+            }
+            // Too many tenants to name: one predicate covers them all.
+            None => {
+                let exact = exact.to_vec();
+                self.invalidate_where(location, move |entity| exact.contains(entity) || wide.as_ref().is_some_and(|wide| wide(entity)));
+            }
+        }
     }
 
     /// Applies a write to a kept entry (`change` gives `None` when it cannot, which drops it).

@@ -32,14 +32,27 @@ pub struct Fetcher {
 }
 
 impl Fetcher {
-    /// One key through the table of shared in-flight calls.
+    /// One key through the table of shared in-flight calls. The call keeps its answer in the
+    /// shared cache before it leaves the table, so a read arriving just after it finished finds
+    /// the answer instead of starting a second call (many subscribers reading after one event).
     pub async fn one<K: FetchOne>(&self, key: K) -> Loaded<K> {
-        let client = &self.layer.inner.client;
+        // Asked again here: a call for this key may have finished (and kept its answer) while
+        // this request waited for its batch to start.
+        if let Some(kept) = self.layer.inner.cache.peek(&self.tenant, key.entity()).and_then(K::from_cached) {
+            return Ok(kept);
+        }
         let flights = K::flights(&self.layer.inner.flights);
         flights
             .run(&self.tenant, key.clone(), K::ENDPOINT, |tenant| {
-                let (client, key) = (client.clone(), key.clone());
-                async move { key.fetch(&client, &tenant).await }
+                let (layer, key) = (self.layer.clone(), key.clone());
+                let epoch = layer.inner.cache.epoch();
+                async move {
+                    let loaded = key.fetch(&layer.inner.client, &tenant).await;
+                    if let Ok(value) = &loaded {
+                        layer.inner.cache.store_fetched(&tenant, key.entity(), K::to_cached(value), epoch);
+                    }
+                    loaded
+                }
             })
             .await
     }

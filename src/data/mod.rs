@@ -72,32 +72,43 @@ impl DataLayer {
 
 impl DataLayer {
     /// A change GHL reported (a webhook): forgets every cached entry it may have made stale, for
-    /// every tenant of its location. A missing id widens what is forgotten.
+    /// every tenant of its location: the exact entries when the event names its ids, more (by a
+    /// predicate) when it lacks one.
     pub fn changed_elsewhere(&self, event: &ChangeEvent) {
         use cache::Entity;
-        let contact = event.contact_id.clone();
-        let item = event.item_id.clone();
-        let of_contact = move |id: &PathId| contact.as_deref().is_none_or(|c| c == id.as_str());
-        let is_item = move |id: &PathId| item.as_deref().is_none_or(|i| i == id.as_str());
+        let cache = &self.inner.cache;
+        let id = |raw: &Option<String>| raw.as_deref().and_then(|raw| PathId::parse(raw, "id").ok());
+        let (contact, item) = (id(&event.contact_id), id(&event.item_id));
         let deleted = event.kind == ChangeKind::Deleted;
-        let matches: Box<dyn Fn(&Entity) -> bool + Send + Sync> = match event.subject {
-            Subject::Contact => Box::new(move |entity| match entity {
-                Entity::Contact(c) => of_contact(c),
-                Entity::Page(_) => true,
-                Entity::Tasks(c) | Entity::Notes(c) | Entity::Appointments(c) | Entity::Task(c, _) | Entity::Note(c, _) => deleted && of_contact(c),
-            }),
-            Subject::Task => Box::new(move |entity| match entity {
-                Entity::Tasks(c) => of_contact(c),
-                Entity::Task(c, t) => of_contact(c) && is_item(t),
-                _ => false,
-            }),
-            Subject::Note => Box::new(move |entity| match entity {
-                Entity::Notes(c) => of_contact(c),
-                Entity::Note(c, n) => of_contact(c) && is_item(n),
-                _ => false,
-            }),
-            Subject::Appointment => Box::new(move |entity| matches!(entity, Entity::Appointments(c) if of_contact(c))),
+        type Wide = Option<cache::WideMatch>;
+        let (exact, wide): (Vec<Entity>, Wide) = match (event.subject, contact) {
+            (Subject::Contact, Some(c)) if deleted => {
+                let gone = c.clone();
+                let items: Wide = Some(Box::new(move |e| matches!(e, Entity::Task(o, _) | Entity::Note(o, _) if *o == gone)));
+                (vec![Entity::Contact(c.clone()), Entity::Tasks(c.clone()), Entity::Notes(c.clone()), Entity::Appointments(c)], items)
+            }
+            (Subject::Contact, Some(c)) => (vec![Entity::Contact(c)], None),
+            (Subject::Contact, None) => (vec![], Some(Box::new(|e| !e.is_page()))),
+            (Subject::Task, Some(c)) => match item {
+                Some(t) => (vec![Entity::Tasks(c.clone()), Entity::Task(c, t)], None),
+                None => (vec![Entity::Tasks(c.clone())], Some(Box::new(move |e| matches!(e, Entity::Task(o, _) if *o == c)))),
+            },
+            (Subject::Task, None) => {
+                (vec![], Some(Box::new(move |e| matches!(e, Entity::Tasks(_)) || matches!(e, Entity::Task(_, t) if item.as_ref().is_none_or(|i| i == t)))))
+            }
+            (Subject::Note, Some(c)) => match item {
+                Some(n) => (vec![Entity::Notes(c.clone()), Entity::Note(c, n)], None),
+                None => (vec![Entity::Notes(c.clone())], Some(Box::new(move |e| matches!(e, Entity::Note(o, _) if *o == c)))),
+            },
+            (Subject::Note, None) => {
+                (vec![], Some(Box::new(move |e| matches!(e, Entity::Notes(_)) || matches!(e, Entity::Note(_, n) if item.as_ref().is_none_or(|i| i == n)))))
+            }
+            (Subject::Appointment, Some(c)) => (vec![Entity::Appointments(c)], None),
+            (Subject::Appointment, None) => (vec![], Some(Box::new(|e| matches!(e, Entity::Appointments(_))))),
         };
-        self.inner.cache.invalidate_where(&event.location_id, matches);
+        if event.subject == Subject::Contact {
+            cache.pages_changed(&event.location_id);
+        }
+        cache.invalidate_changed(&event.location_id, &exact, wide);
     }
 }

@@ -58,7 +58,8 @@ impl RequestData {
 
     /// A page the shared cache kept; its contacts become known to the request.
     fn kept_page(&self, query: &PageQuery) -> Option<ContactPage> {
-        let Some(Cached::Page(page)) = self.cache().get(self.tenant(), Entity::Page(query.clone())) else { return None };
+        let generation = self.cache().page_generation(self.tenant().location_id());
+        let Some(Cached::Page(page)) = self.cache().get(self.tenant(), Entity::Page(query.clone(), generation)) else { return None };
         self.read_page();
         self.prime(&page.contacts);
         Some((*page).clone())
@@ -68,9 +69,10 @@ impl RequestData {
     /// costs no upstream call; the page is kept shortly unless a write came in since `epoch`.
     fn remember_page(&self, query: PageQuery, contacts: Vec<Contact>, total: Option<u64>, epoch: u64) -> ContactPage {
         self.read_page();
+        let generation = self.cache().page_generation(self.tenant().location_id());
         let page = ContactPage { contacts: contacts.into_iter().map(Arc::new).collect(), total };
         self.prime(&page.contacts);
-        self.cache().store_fetched(self.tenant(), Entity::Page(query), Cached::Page(Arc::new(page.clone())), epoch);
+        self.cache().store_fetched(self.tenant(), Entity::Page(query, generation), Cached::Page(Arc::new(page.clone())), epoch);
         page
     }
 
@@ -84,7 +86,7 @@ impl RequestData {
 
     /// A contact changed: every kept page of its location may list it differently now.
     fn pages_changed(&self) {
-        self.cache().invalidate_where(self.tenant().location_id(), Entity::is_page);
+        self.cache().pages_changed(self.tenant().location_id());
     }
 
     // ---- contacts ----------------------------------------------------------------------------
