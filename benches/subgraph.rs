@@ -10,11 +10,12 @@
 //! With two or more cores and `taskset` on the PATH, the subgraph runs pinned to core 1 and this
 //! process (load generator and sandbox) to core 0, so the figures compare the subgraph's own work.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+mod common;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use common::{ms, pinning, Subgraph};
 use ghl_sandbox::{Sandbox, SandboxConfig};
 use serde_json::json;
 
@@ -60,76 +61,9 @@ where
     Stats { rps: all.len() as f64 / elapsed.as_secs_f64(), p50: pct(0.50), p99: pct(0.99) }
 }
 
-struct Subgraph {
-    child: Child,
-    url: String,
-}
-
-impl Subgraph {
-    fn start(base_url: &str, extra: &[&str]) -> Self {
-        let binary = env!("CARGO_BIN_EXE_ghl-subgraph");
-        let mut command = if pinned() {
-            let mut taskset = Command::new("taskset");
-            taskset.args(["-c", "1", binary]);
-            taskset
-        } else {
-            Command::new(binary)
-        };
-        let mut child = command
-            .args(["serve", "--listen", "127.0.0.1:0", "--ghl-base-url", base_url])
-            .args(extra)
-            .args(["--ghl-token", ghl_sandbox::WRITE_TOKEN, "--ghl-location-id", ghl_sandbox::LOCATION_ID])
-            .args(["--ghl-scopes", "contacts.readonly contacts.write locations/tasks.readonly"])
-            // The sandbox's limit is raised too: this measures overhead, not pacing.
-            .args(["--rate-limit", "100000000/1s", "--daily-limit", "1000000000000"])
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("start ghl-subgraph");
-        let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
-        let mut line = String::new();
-        stdout.read_line(&mut line).expect("banner");
-        let url = line.trim().rsplit(' ').next().expect("url").to_owned();
-        // Keep draining: a closed pipe would make the child's next print fail.
-        std::thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()));
-        Self { child, url }
-    }
-
-    fn peak_rss_kib(&self) -> u64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap_or_default();
-        status.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| l.split_whitespace().nth(1)).and_then(|v| v.parse().ok()).unwrap_or(0)
-    }
-}
-
-impl Drop for Subgraph {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn ms(d: Duration) -> String {
-    format!("{:.3} ms", d.as_secs_f64() * 1000.0)
-}
-
-/// True when the subgraph and this process run on cores of their own (see the module doc).
-fn pinned() -> bool {
-    static PINNED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    *PINNED.get_or_init(|| {
-        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-        // Every thread of this process to core 0; the subgraph is started on core 1.
-        cores >= 2
-            && Command::new("taskset")
-                .args(["-a", "-p", "-c", "0", &std::process::id().to_string()])
-                .stdout(Stdio::null())
-                .status()
-                .is_ok_and(|status| status.success())
-    })
-}
-
 #[tokio::main]
 async fn main() {
-    let pinning = if pinned() { "subgraph on core 1, load and sandbox on core 0" } else { "not pinned (one core or no taskset)" };
+    let pinning = pinning();
     let sandbox =
         Sandbox::spawn(SandboxConfig { contacts: 1_000, rate_limit: "10000000/1s".parse().expect("limit"), daily_limit: u64::MAX / 2, ..Default::default() })
             .await

@@ -8,11 +8,12 @@
 //! subscribers open against its RSS before (the baseline of the same run). Pinned as
 //! `benches/subgraph.rs` is, when there are two cores and `taskset`.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+mod common;
+
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
+use common::{ms, pinning, Subgraph};
 use ed25519_dalek::Signer as _;
 use futures_util::{SinkExt as _, StreamExt as _};
 use ghl_sandbox::{Sandbox, SandboxConfig};
@@ -25,68 +26,6 @@ const SOCKETS: usize = 10;
 const PER_SOCKET: usize = 100;
 const EVENTS: usize = 30;
 
-struct Subgraph {
-    child: Child,
-    url: String,
-}
-
-impl Subgraph {
-    fn start(base_url: &str, public_key: &str) -> Self {
-        let binary = env!("CARGO_BIN_EXE_ghl-subgraph");
-        let mut command = if pinned() {
-            let mut taskset = Command::new("taskset");
-            taskset.args(["-c", "1", binary]);
-            taskset
-        } else {
-            Command::new(binary)
-        };
-        let mut child = command
-            .args(["serve", "--listen", "127.0.0.1:0", "--ghl-base-url", base_url])
-            .args(["--ghl-token", ghl_sandbox::WRITE_TOKEN, "--ghl-location-id", ghl_sandbox::LOCATION_ID, "--ghl-scopes", "contacts.readonly"])
-            .args(["--rate-limit", "100000000/1s", "--daily-limit", "1000000000000", "--webhook-public-key", public_key])
-            .args(["--max-subscriptions-per-caller", "5000"])
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("start ghl-subgraph");
-        let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
-        let mut line = String::new();
-        stdout.read_line(&mut line).expect("banner");
-        let url = line.trim().rsplit(' ').next().expect("url").to_owned();
-        std::thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()));
-        Self { child, url }
-    }
-
-    fn rss_kib(&self) -> u64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap_or_default();
-        status.lines().find(|l| l.starts_with("VmRSS:")).and_then(|l| l.split_whitespace().nth(1)).and_then(|v| v.parse().ok()).unwrap_or(0)
-    }
-}
-
-impl Drop for Subgraph {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn ms(d: Duration) -> String {
-    format!("{:.3} ms", d.as_secs_f64() * 1000.0)
-}
-
-/// True when the subgraph runs on core 1 and this process (subscribers, sandbox) on core 0.
-fn pinned() -> bool {
-    static PINNED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    *PINNED.get_or_init(|| {
-        std::thread::available_parallelism().map_or(1, |n| n.get()) >= 2
-            && Command::new("taskset")
-                .args(["-a", "-p", "-c", "0", &std::process::id().to_string()])
-                .stdout(Stdio::null())
-                .status()
-                .is_ok_and(|status| status.success())
-    })
-}
-
 #[tokio::main]
 async fn main() {
     let sandbox = Sandbox::spawn(SandboxConfig { rate_limit: "10000000/1s".parse().expect("limit"), daily_limit: u64::MAX / 2, ..Default::default() })
@@ -94,7 +33,7 @@ async fn main() {
         .expect("sandbox");
     let key = ed25519_dalek::SigningKey::from_bytes(&[5; 32]);
     let public: String = key.verifying_key().to_bytes().iter().map(|b| format!("{b:02x}")).collect();
-    let subgraph = Subgraph::start(&sandbox.base_url(), &public);
+    let subgraph = Subgraph::start(&sandbox.base_url(), &["--webhook-public-key", &public, "--max-subscriptions-per-caller", "5000"]);
     let id = sandbox.contact_ids()[0].clone();
     tokio::time::sleep(Duration::from_millis(300)).await;
     let rss_before = subgraph.rss_kib();
@@ -161,7 +100,7 @@ async fn main() {
     latencies.sort();
     let pct = |p: f64| latencies[((latencies.len() as f64 * p) as usize).min(latencies.len() - 1)];
 
-    let pinning = if pinned() { "subgraph on core 1, subscribers and sandbox on core 0" } else { "not pinned" };
+    let pinning = pinning();
     println!("ghl-subgraph subscriptions benchmark: {subscribers} subscribers of one contact over {SOCKETS} WebSockets, {EVENTS} webhooks ({pinning})");
     println!("webhook sent to event received: p50 {}, p99 {} (target p99 <= 20 ms)", ms(pct(0.5)), ms(pct(0.99)));
     println!("upstream refetches: {refetches} for {EVENTS} events ({:.2} per event, shared by {subscribers} subscribers)", refetches as f64 / EVENTS as f64);

@@ -17,13 +17,14 @@ use async_graphql::http::ALL_WEBSOCKET_PROTOCOLS;
 use async_graphql::parser::types::OperationType;
 use async_graphql::{Data, Executor, Request, Response};
 use async_graphql_axum::{GraphQLProtocol, GraphQLWebSocket};
+use axum::extract::ws::Message;
 use axum::extract::{State, WebSocketUpgrade};
 use axum::http::HeaderMap;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response as HttpResponse};
 use axum::routing::get;
 use axum::Router;
-use futures_util::StreamExt as _;
+use futures_util::{SinkExt as _, StreamExt as _};
 use secrecy::SecretString;
 use serde_json::Value as Json;
 
@@ -35,7 +36,7 @@ use crate::callers::API_KEY_HEADER;
 use crate::error::AppError;
 use crate::highlevel::Tenant;
 
-/// How often an idle stream says it is alive (SSE comments; WebSocket pings are the client's).
+/// How often an idle stream says it is alive (SSE comments, WebSocket pings).
 const KEEP_ALIVE: Duration = Duration::from_secs(12);
 
 /// `GET /ws`, upgraded to a GraphQL WebSocket.
@@ -50,7 +51,27 @@ async fn websocket(State(state): State<GraphqlState>, protocol: GraphQLProtocol,
         .on_upgrade(move |socket| async move {
             let executor = PerOperation { state: state.clone(), tenant: Arc::default(), transport: Transport::WebSocket };
             let caller = executor.tenant.clone();
-            GraphQLWebSocket::new(socket, executor, protocol)
+            // Both halves of the socket: a ping every `KEEP_ALIVE` shares the sink with the
+            // protocol's messages, so idle proxies keep the connection.
+            let (sink, stream) = socket.split();
+            let sink = Arc::new(tokio::sync::Mutex::new(sink));
+            let pinger = tokio::spawn({
+                let sink = sink.clone();
+                async move {
+                    let mut every = tokio::time::interval_at(tokio::time::Instant::now() + KEEP_ALIVE, KEEP_ALIVE);
+                    loop {
+                        every.tick().await;
+                        if sink.lock().await.send(Message::Ping(Default::default())).await.is_err() {
+                            break;
+                        }
+                    }
+                }
+            });
+            let out = futures_util::sink::unfold(sink, |sink, message: Message| async move {
+                sink.lock().await.send(message).await?;
+                Ok::<_, axum::Error>(sink)
+            });
+            GraphQLWebSocket::new_with_pair(out, stream, executor, protocol)
                 .on_connection_init(move |payload| async move {
                     let credentials = with_payload(from_headers, &payload);
                     let tenant = identify(&state, &credentials).await.map_err(|e| async_graphql::Error::new(e.to_string()))?;
@@ -59,6 +80,7 @@ async fn websocket(State(state): State<GraphqlState>, protocol: GraphQLProtocol,
                 })
                 .serve()
                 .await;
+            pinger.abort();
         })
         .into_response()
 }
