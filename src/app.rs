@@ -98,6 +98,7 @@ impl App {
             format!("ghl-subgraph listening on http://{addr}"),
             format!("  GraphQL:  http://{addr}/graphql (POST; GET for queries)"),
             format!("  GraphiQL: http://{addr}/graphql (open in a browser)"),
+            format!("  Subscriptions: ws://{addr}/ws (graphql-transport-ws, graphql-ws), or SSE on /graphql (Accept: text/event-stream)"),
             format!("  Health:   http://{addr}/healthz  http://{addr}/readyz"),
         ];
         #[cfg(feature = "sandbox")]
