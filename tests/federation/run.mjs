@@ -10,7 +10,8 @@
 //    then the Hive Gateway serves `contactChanged` with ghl-subgraph reached over SSE and over
 //    WebSocket: an edit made "in the GHL app" arrives through it with the jobs subgraph's fields;
 // 5. runs graphql-http's GraphQL-over-HTTP audit against /graphql;
-// 6. drives GraphiQL in headless Chromium and checks nothing leaves 127.0.0.1.
+// 6. drives GraphiQL in headless Chromium and checks nothing leaves 127.0.0.1; then runs a
+//    contactChanged subscription in it (over /ws) and sees an edit in the GHL app arrive.
 // Exits non-zero when any check fails. Every process it starts is stopped by PID.
 
 import { execFileSync } from 'node:child_process';
@@ -19,7 +20,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 import { auditCheck } from './audit.mjs';
-import { graphiqlRunsAQuery } from './browser.mjs';
+import { graphiqlRunsAQuery, graphiqlRunsASubscription } from './browser.mjs';
 import { introspectionBuildsTheSchema } from './introspection.mjs';
 import { contactPageWithJobs, contactWithJobs, expectations, jobsWithContacts, jobsWithFailingTasks } from './federation.mjs';
 // The example's own jobs subgraph (one copy; its packages resolve from the root node_modules).
@@ -70,6 +71,14 @@ async function main() {
       baseUrl: subgraph.url,
       graphqlUrl: subgraph.graphqlUrl,
       screenshot: path.join(ARTIFACTS, 'graphiql.png'),
+    }));
+  // After the query check, which expects the first contact's seeded name (this one edits another, and undoes it).
+  await checks.run('GraphiQL in headless Chromium runs a contactChanged subscription over /ws: an edit in the GHL app shows up, Stop ends it', () =>
+    graphiqlRunsASubscription({
+      baseUrl: subgraph.url,
+      graphqlUrl: subgraph.graphqlUrl,
+      sandboxUrl: subgraph.sandboxUrl,
+      screenshot: path.join(ARTIFACTS, 'graphiql-subscription.png'),
     }));
 }
 

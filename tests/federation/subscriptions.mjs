@@ -83,7 +83,7 @@ export async function contactChangedThroughGateway(gateway, { subgraph, jobs, ex
 }
 
 /** The out-of-band edit: what the GHL app would do; the sandbox then sends GHL's signed webhook. */
-async function editInTheApp(sandboxUrl, id, fields) {
+export async function editInTheApp(sandboxUrl, id, fields) {
   const res = await fetch(`${sandboxUrl}/__sandbox/contacts/${encodeURIComponent(id)}`, {
     method: 'PATCH',
     headers: { 'content-type': 'application/json' },
@@ -104,7 +104,8 @@ export async function openSubscriptions(baseUrl) {
   return open;
 }
 
-async function waitFor(condition, message, timeoutMs = EVENT_TIMEOUT_MS) {
+/** Polls `condition` every 25 ms; throws `await message()` after `timeoutMs`. */
+export async function waitFor(condition, message, timeoutMs = EVENT_TIMEOUT_MS) {
   const deadline = performance.now() + timeoutMs;
   while (!(await condition())) {
     if (performance.now() > deadline) throw new Error(`after ${timeoutMs} ms: ${await message()}`);
