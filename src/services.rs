@@ -80,7 +80,7 @@ impl Services {
         };
         let bus: Arc<dyn EventBus> = Arc::new(LocalBus::new(config.graphql.subscription_queue));
         let (live_stop, stopping) = tokio::sync::watch::channel(false);
-        let live = Arc::new(LiveFeed::new(bus.clone(), config.graphql.subscriptions.clone(), stopping));
+        let live = Arc::new(LiveFeed::new(bus.clone(), config.graphql.subscriptions.clone(), config.graphql.subscription_queue, stopping));
         let graphql = graphql_state(config, client.clone(), auth, callers, live)?;
         let served = static_tenant.as_ref().map(|tenant| tenant.location_id().to_owned());
         // The embedded sandbox signs its webhooks with a key of its own.

@@ -8,8 +8,10 @@
 //! Each operation gets a context of its own: a subscription a live one (its memo starts over at
 //! every event, no deadline), a query or mutation sent over the socket an ordinary one.
 
+use std::collections::HashMap;
 use std::convert::Infallible;
-use std::sync::{Arc, OnceLock};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::Duration;
 
 use async_graphql::futures_util::stream::BoxStream;
@@ -25,12 +27,14 @@ use axum::response::{IntoResponse, Response as HttpResponse};
 use axum::routing::get;
 use axum::Router;
 use futures_util::{SinkExt as _, StreamExt as _};
+use metrics::counter;
 use secrecy::SecretString;
 use serde_json::Value as Json;
+use tokio::sync::broadcast;
 
 use super::handler::GraphqlState;
 use super::request_context::RequestContext;
-use super::subscription::{LiveContext, Transport};
+use super::subscription::{Admitted, LiveContext, Transport};
 use crate::auth::{bearer_token, Credentials, LOCATION_HEADER};
 use crate::callers::API_KEY_HEADER;
 use crate::error::AppError;
@@ -125,7 +129,7 @@ impl PerOperation {
         let (data, options) = (&self.state.data, &self.state.request_options);
         if super::operation_type(&request) == Some(OperationType::Subscription) {
             let request_context = Arc::new(RequestContext::live(tenant, data, options));
-            request.data(LiveContext { request: request_context, transport: self.transport, feed: self.state.live.clone() })
+            request.data(LiveContext { request: request_context, feed: self.state.live.clone() })
         } else {
             request.data(RequestContext::new(tenant, data, options))
         }
@@ -137,9 +141,119 @@ impl Executor for PerOperation {
         self.state.schema.execute(self.prepared(request)).await
     }
 
+    /// A subscription joins the identical one of the same caller already running (or starts it):
+    /// one execution per event, however many subscribers (Apollo Router deduplicates alike).
     fn execute_stream(&self, request: Request, session_data: Option<Arc<Data>>) -> BoxStream<'static, Response> {
-        self.state.schema.execute_stream_with_session_data(self.prepared(request), session_data.unwrap_or_default())
+        let session = session_data.unwrap_or_default();
+        let tenant = self.tenant.get().cloned();
+        let (Some(tenant), Some(OperationType::Subscription)) = (tenant, super::operation_type(&request)) else {
+            return self.state.schema.execute_stream_with_session_data(self.prepared(request), session);
+        };
+        let feed = self.state.live.clone();
+        let admitted = match feed.admit(tenant.budget_key(), self.transport) {
+            Ok(admitted) => admitted,
+            Err(error) => return futures_util::stream::once(async move { Response::from_errors(vec![error.code().server_error(error.to_string())]) }).boxed(),
+        };
+        let key = SharedKey {
+            tenant: tenant.budget_key().to_owned(),
+            query: request.query.clone(),
+            operation: request.operation_name.clone(),
+            variables: serde_json::to_string(&request.variables).unwrap_or_default(),
+        };
+        let (shared, results) = feed.shared.join(key, feed.queue, || self.state.schema.execute_stream_with_session_data(self.prepared(request), session));
+        subscriber(shared, results, admitted)
     }
+}
+
+/// What makes two subscriptions the same execution.
+#[derive(Clone, PartialEq, Eq, Hash)]
+struct SharedKey {
+    tenant: String,
+    query: String,
+    operation: Option<String>,
+    variables: String,
+}
+
+/// The executions running, by what they execute; each is shared by its subscribers.
+#[derive(Default)]
+pub struct SharedExecutions(Arc<Mutex<HashMap<SharedKey, Weak<Shared>>>>);
+
+/// One execution and where its results go; it stops when its last subscriber goes.
+struct Shared {
+    results: broadcast::Sender<Option<Arc<Response>>>,
+    ended: Arc<AtomicBool>,
+    task: tokio::task::JoinHandle<()>,
+    key: SharedKey,
+    registry: Weak<Mutex<HashMap<SharedKey, Weak<Shared>>>>,
+}
+
+impl Drop for Shared {
+    fn drop(&mut self) {
+        self.task.abort();
+        if let Some(registry) = self.registry.upgrade() {
+            let mut executions = registry.lock().unwrap_or_else(|p| p.into_inner());
+            if executions.get(&self.key).is_some_and(|w| w.strong_count() == 0) {
+                executions.remove(&self.key);
+            }
+        }
+    }
+}
+
+type Results = broadcast::Receiver<Option<Arc<Response>>>;
+
+impl SharedExecutions {
+    /// The running execution of `key`, or a new one of `start()`; with a receiver of its results.
+    fn join(&self, key: SharedKey, queue: usize, start: impl FnOnce() -> BoxStream<'static, Response>) -> (Arc<Shared>, Results) {
+        let mut executions = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(running) = executions.get(&key).and_then(Weak::upgrade).filter(|s| !s.ended.load(Ordering::Acquire)) {
+            let results = running.results.subscribe();
+            return (running, results);
+        }
+        let (sender, results) = broadcast::channel(queue);
+        let ended = Arc::new(AtomicBool::new(false));
+        let mut stream = start();
+        let task = tokio::spawn({
+            let (sender, ended) = (sender.clone(), ended.clone());
+            async move {
+                while let Some(response) = stream.next().await {
+                    let _ = sender.send(Some(Arc::new(response)));
+                }
+                ended.store(true, Ordering::Release);
+                let _ = sender.send(None);
+            }
+        });
+        let shared = Arc::new(Shared { results: sender, ended, task, key: key.clone(), registry: Arc::downgrade(&self.0) });
+        executions.insert(key, Arc::downgrade(&shared));
+        (shared, results)
+    }
+}
+
+/// One subscriber's stream of its shared execution's results; one that falls behind is ended.
+fn subscriber(shared: Arc<Shared>, results: Results, admitted: Admitted) -> BoxStream<'static, Response> {
+    futures_util::stream::unfold(Some((shared, results, admitted)), |state| async move {
+        let (shared, mut results, admitted) = state?;
+        match results.recv().await {
+            Ok(Some(response)) => {
+                counter!("graphql_subscription_events_total").increment(1);
+                Some((copy(&response), Some((shared, results, admitted))))
+            }
+            Ok(None) | Err(broadcast::error::RecvError::Closed) => None,
+            Err(broadcast::error::RecvError::Lagged(missed)) => {
+                counter!("graphql_subscribers_dropped_total", "reason" => "slow_consumer").increment(1);
+                let error = AppError::SlowConsumer(format!("this subscriber fell {missed} events behind and was ended; subscribe again (and read faster)"));
+                Some((Response::from_errors(vec![error.code().server_error(error.to_string())]), None))
+            }
+        }
+    })
+    .boxed()
+}
+
+/// A result for one more subscriber.
+fn copy(response: &Response) -> Response {
+    let mut copied = Response::new(response.data.clone());
+    copied.errors = response.errors.clone();
+    copied.extensions = response.extensions.clone();
+    copied
 }
 
 /// True when the client asks for an event stream (and not for JSON first).

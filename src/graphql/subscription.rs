@@ -3,8 +3,9 @@
 //! entries, so the first subscriber's read refetches once and every other subscriber of the same
 //! tenant shares that call (flights) or its answer (cache): no polling, no budget per subscriber.
 //!
-//! Each subscriber reads the bus through its own bounded queue; one that falls behind is ended
-//! with `SLOW_CONSUMER` rather than allowed to grow memory. Subscriptions are counted per caller
+//! Each subscription reads the bus through its own bounded queue, and each subscriber reads its
+//! (shared) subscription's results through another; one that falls behind is ended with
+//! `SLOW_CONSUMER` rather than allowed to grow memory. Subscriptions are counted per caller
 //! and in total (`TOO_MANY_SUBSCRIPTIONS`), only events of the caller's own location are seen,
 //! and every stream completes when the server stops.
 
@@ -86,6 +87,10 @@ pub struct LiveFeed {
     limits: SubscriptionLimits,
     open: Mutex<Open>,
     stopping: watch::Receiver<bool>,
+    /// Identical subscriptions share one execution (`live::Shared`).
+    pub(super) shared: super::live::SharedExecutions,
+    /// Events a subscriber may fall behind.
+    pub(super) queue: usize,
 }
 
 #[derive(Default)]
@@ -96,12 +101,12 @@ struct Open {
 
 impl LiveFeed {
     /// `stopping` turns true when the server begins to stop: every stream then completes.
-    pub fn new(bus: Arc<dyn EventBus>, limits: SubscriptionLimits, stopping: watch::Receiver<bool>) -> Self {
-        Self { bus, limits, open: Mutex::default(), stopping }
+    pub fn new(bus: Arc<dyn EventBus>, limits: SubscriptionLimits, queue: usize, stopping: watch::Receiver<bool>) -> Self {
+        Self { bus, limits, open: Mutex::default(), stopping, shared: Default::default(), queue: queue.max(1) }
     }
 
     /// A place for one more subscription of `caller`, if the limits leave one.
-    fn admit(self: &Arc<Self>, caller: &str, transport: Transport) -> Result<Admitted, AppError> {
+    pub(super) fn admit(self: &Arc<Self>, caller: &str, transport: Transport) -> Result<Admitted, AppError> {
         let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
         let mine = open.by_caller.get(caller).copied().unwrap_or(0);
         if open.total >= self.limits.total || mine >= self.limits.per_caller {
@@ -119,7 +124,7 @@ impl LiveFeed {
 }
 
 /// One open subscription's place; given back when its stream is dropped (ended or abandoned).
-struct Admitted {
+pub(super) struct Admitted {
     feed: Arc<LiveFeed>,
     caller: String,
     transport: Transport,
@@ -139,12 +144,11 @@ impl Drop for Admitted {
     }
 }
 
-/// What a subscription connection carries: its caller's request context (a live one, whose memo
-/// starts over at every event), how it came in, and the feed.
+/// What a subscription's execution carries: its caller's request context (a live one, whose
+/// memo starts over at every event) and the feed.
 #[derive(Clone)]
 pub struct LiveContext {
     pub request: Arc<RequestContext>,
-    pub transport: Transport,
     pub feed: Arc<LiveFeed>,
 }
 
@@ -157,7 +161,6 @@ struct Events {
     contact: Option<String>,
     request: Arc<RequestContext>,
     ended: bool,
-    _admitted: Admitted,
 }
 
 impl Events {
@@ -165,7 +168,6 @@ impl Events {
         let live = ctx.data::<LiveContext>().map_err(|_| AppError::BadUserInput("subscriptions are served over WebSocket (`/ws`) or SSE".into()))?;
         let scope = live.request.read_scope()?;
         let tenant = scope.data.tenant();
-        let admitted = live.feed.admit(tenant.budget_key(), live.transport)?;
         Ok(Self {
             receiver: live.feed.bus.subscribe(),
             stopping: live.feed.stopping.clone(),
@@ -174,7 +176,6 @@ impl Events {
             contact: contact.map(|id| id.0),
             request: live.request.clone(),
             ended: false,
-            _admitted: admitted,
         })
     }
 
@@ -198,7 +199,6 @@ impl Events {
                         if let Ok(scope) = self.request.read_scope() {
                             scope.data.start_over();
                         }
-                        counter!("graphql_subscription_events_total").increment(1);
                         return Some(Ok(event));
                     }
                     Ok(_) => continue,

@@ -300,3 +300,28 @@ async fn every_subscription_completes_when_the_server_stops() {
     let events = sse_until_end(open).await;
     assert_eq!(events.iter().map(|(e, _)| e.as_str()).collect::<Vec<_>>(), vec!["complete"], "{events:?}");
 }
+
+#[tokio::test]
+async fn identical_subscriptions_share_one_execution_and_outlive_each_other() {
+    let app = spawn_app(wired(Setup::read_only())).await;
+    let (id, other) = (app.contact_ids()[0].clone(), app.contact_ids()[1].clone());
+    let subscribe = |id: &str| {
+        let body = json!({ "query": "subscription($id: ID) { contactChanged(id: $id) { contactId contact { name } } }", "variables": { "id": id } });
+        app.http.post(format!("{}/graphql", app.url)).header("accept", "text/event-stream").json(&body).send()
+    };
+    let leaving = subscribe(&id).await.unwrap();
+    let staying = subscribe(&id).await.unwrap();
+    let elsewhere = subscribe(&other).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    drop(leaving);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+
+    edit_in_ghl(&app, reqwest::Method::PATCH, &format!("/contacts/{other}"), json!({ "firstName": "Other" })).await;
+    edit_in_ghl(&app, reqwest::Method::PATCH, &format!("/contacts/{id}"), json!({ "firstName": "Stayed" })).await;
+
+    let stayed = sse_events(staying, 1).await;
+    assert_eq!(stayed[0]["data"]["contactChanged"]["contactId"], json!(id), "the other contact's event is another execution's: {}", stayed[0]);
+    assert!(stayed[0]["data"]["contactChanged"]["contact"]["name"].as_str().is_some_and(|n| n.starts_with("Stayed")), "{}", stayed[0]);
+    let theirs = sse_events(elsewhere, 1).await;
+    assert_eq!(theirs[0]["data"]["contactChanged"]["contactId"], json!(other), "{}", theirs[0]);
+}
