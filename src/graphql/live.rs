@@ -204,8 +204,10 @@ type Results = broadcast::Receiver<Option<Arc<Response>>>;
 impl SharedExecutions {
     /// The running execution of `key`, or a new one of `start()`; with a receiver of its results.
     fn join(&self, key: SharedKey, queue: usize, start: impl FnOnce() -> BoxStream<'static, Response>) -> (Arc<Shared>, Results) {
-        let mut executions = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(running) = executions.get(&key).and_then(Weak::upgrade).filter(|s| !s.ended.load(Ordering::Acquire)) {
+        // Upgraded under the lock, dropped outside it: the last `Arc` of an execution takes the
+        // lock again in its `Drop`.
+        let running = self.0.lock().unwrap_or_else(|p| p.into_inner()).get(&key).and_then(Weak::upgrade);
+        if let Some(running) = running.filter(|s| !s.ended.load(Ordering::Acquire)) {
             let results = running.results.subscribe();
             return (running, results);
         }
@@ -223,7 +225,9 @@ impl SharedExecutions {
             }
         });
         let shared = Arc::new(Shared { results: sender, ended, task, key: key.clone(), registry: Arc::downgrade(&self.0) });
-        executions.insert(key, Arc::downgrade(&shared));
+        // Two identical first subscribers may both start one; the later is found from now on.
+        let replaced = self.0.lock().unwrap_or_else(|p| p.into_inner()).insert(key, Arc::downgrade(&shared));
+        drop(replaced);
         (shared, results)
     }
 }
