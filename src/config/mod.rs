@@ -422,7 +422,8 @@ pub struct OAuthArgs {
     #[arg(long, env = "TOKEN_STORE_KEY", hide_env_values = true)]
     pub token_store_key: Option<crate::oauth::StoreKey>,
 
-    /// Refresh an access token this long before it expires.
+    /// Refresh an access token this long before it expires (at most half its lifetime, so a pair
+    /// just received is never due at once).
     #[arg(long, env = "GHL_REFRESH_MARGIN", default_value = "5m", value_parser = humantime::parse_duration)]
     pub refresh_margin: Duration,
 }

@@ -137,8 +137,12 @@ impl TokenManager {
         Ok(existed)
     }
 
+    /// Active and not yet within the refresh margin of its expiry. The margin is at most half the
+    /// pair's lifetime: with tokens shorter-lived than `--refresh-margin`, a pair just received
+    /// would otherwise be due at once, and every request would refresh again.
     fn fresh(&self, record: &TokenRecord) -> bool {
-        record.status == TokenStatus::Active && record.expires_at - self.margin > Utc::now()
+        let margin = self.margin.min((record.expires_at - record.updated_at) / 2);
+        record.status == TokenStatus::Active && record.expires_at - margin > Utc::now()
     }
 
     async fn record(&self, location: &str) -> Result<TokenRecord, OAuthError> {

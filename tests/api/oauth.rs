@@ -324,9 +324,29 @@ async fn tokens_list_shows_a_crafted_stored_location_id_without_its_terminal_esc
 }
 
 #[tokio::test]
+async fn tokens_shorter_lived_than_the_margin_are_refreshed_once_not_on_every_request() {
+    // 4 s tokens against the default 5 min margin: before the cap, every request refreshed again.
+    let sandbox = spawn_sandbox(Duration::from_secs(4)).await;
+    let store = store_dir("short-tokens");
+    let app = spawn_oauth_app(&sandbox, &store, &[]).await;
+    assert_eq!(app.install(LOCATION_ID).await.0, 200);
+    sandbox.clear_requests();
+
+    let fresh = futures_util::future::join_all((0..20).map(|_| app.query_as(KEY_A, LOCATION_ID, CONTACTS))).await;
+    assert!(fresh.iter().all(|r| nodes(r) == 2));
+    assert_eq!(token_calls(&sandbox), 0, "a pair just received is not refreshed at once");
+
+    tokio::time::sleep(Duration::from_millis(2300)).await;
+    let due = futures_util::future::join_all((0..100).map(|_| app.query_as(KEY_A, LOCATION_ID, CONTACTS))).await;
+    assert!(due.iter().all(|r| nodes(r) == 2), "{:?}", due.iter().find(|r| nodes(r) != 2));
+    assert_eq!(token_calls(&sandbox), 1, "100 requests finding the pair due: one refresh, whose result they all use");
+}
+
+#[tokio::test]
 async fn a_revoke_holds_against_a_running_server_that_would_refresh() {
-    // Tokens always due for refresh: every request would refresh and store a fresh pair.
-    let sandbox = spawn_sandbox(Duration::from_secs(5)).await;
+    // One-second tokens (the margin is capped at half of that): by the query after the revoke the
+    // pair is due, so a server that missed the revoke would refresh and store a fresh pair.
+    let sandbox = spawn_sandbox(Duration::from_secs(1)).await;
     let store = store_dir("revoke-holds");
     let app = spawn_oauth_app(&sandbox, &store, &["--refresh-margin", "1h"]).await;
     let (status, page) = app.install(LOCATION_ID).await;
