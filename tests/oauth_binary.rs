@@ -179,9 +179,10 @@ fn refreshes(sandbox: &RunningSandbox) -> usize {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_around_refreshes_loses_a_location_only_when_ghl_rotated_a_pair_in_flight() {
-    // Access tokens live 2s and are refreshed in their last 1.9s: under load a location rotates
-    // its pair several times a second, so kills land before, during and after refreshes.
-    let sandbox = sandbox(Duration::from_secs(2)).await;
+    // Access tokens live 0.9 s, which GHL's whole-second `expires_in` reports as 0: every request
+    // finds its pair due (the margin is capped at half a lifetime of 0), so under load a location
+    // rotates its pair several times a second and kills land before, during and after refreshes.
+    let sandbox = sandbox(Duration::from_millis(900)).await;
     let dir = temp_dir("crash");
     let store_dir = dir.join("store");
     let log = dir.join("server.log");
@@ -269,7 +270,8 @@ async fn transcribe(transcript: &mut String, response: reqwest::Response) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_token_secret_or_key_appears_in_trace_logs_responses_tokens_list_or_the_store() {
-    let sandbox = sandbox(Duration::from_secs(2)).await;
+    // Pairs due at once (see the crash test): refreshes happen throughout the run.
+    let sandbox = sandbox(Duration::from_millis(900)).await;
     let dir = temp_dir("leaks");
     let store_dir = dir.join("store");
     let log = dir.join("server.log");
