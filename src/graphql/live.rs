@@ -124,10 +124,11 @@ struct PerOperation {
 }
 
 impl PerOperation {
-    fn prepared(&self, request: Request) -> Request {
+    /// `request` with its own context: a live one for a subscription, an ordinary one otherwise.
+    fn prepared(&self, request: Request, subscription: bool) -> Request {
         let tenant = self.tenant.get().cloned().ok_or_else(|| AppError::Unauthenticated("the connection was not initialised".into()));
         let (data, options) = (&self.state.data, &self.state.request_options);
-        if super::operation_type(&request) == Some(OperationType::Subscription) {
+        if subscription {
             let request_context = Arc::new(RequestContext::live(tenant, data, options));
             request.data(LiveContext { request: request_context, feed: self.state.live.clone() })
         } else {
@@ -138,7 +139,8 @@ impl PerOperation {
 
 impl Executor for PerOperation {
     async fn execute(&self, request: Request) -> Response {
-        self.state.schema.execute(self.prepared(request)).await
+        let subscription = super::operation_type(&request) == Some(OperationType::Subscription);
+        self.state.schema.execute(self.prepared(request, subscription)).await
     }
 
     /// A subscription joins the identical one of the same caller already running (or starts it):
@@ -146,8 +148,9 @@ impl Executor for PerOperation {
     fn execute_stream(&self, request: Request, session_data: Option<Arc<Data>>) -> BoxStream<'static, Response> {
         let session = session_data.unwrap_or_default();
         let tenant = self.tenant.get().cloned();
-        let (Some(tenant), Some(OperationType::Subscription)) = (tenant, super::operation_type(&request)) else {
-            return self.state.schema.execute_stream_with_session_data(self.prepared(request), session);
+        let subscription = super::operation_type(&request) == Some(OperationType::Subscription);
+        let (Some(tenant), true) = (tenant, subscription) else {
+            return self.state.schema.execute_stream_with_session_data(self.prepared(request, subscription), session);
         };
         let feed = self.state.live.clone();
         let admitted = match feed.admit(tenant.budget_key(), self.transport) {
@@ -160,7 +163,7 @@ impl Executor for PerOperation {
             operation: request.operation_name.clone(),
             variables: serde_json::to_string(&request.variables).unwrap_or_default(),
         };
-        let (shared, results) = feed.shared.join(key, feed.queue, || self.state.schema.execute_stream_with_session_data(self.prepared(request), session));
+        let (shared, results) = feed.shared.join(key, feed.queue, || self.state.schema.execute_stream_with_session_data(self.prepared(request, true), session));
         subscriber(shared, results, admitted)
     }
 }

@@ -171,3 +171,23 @@ impl TestApp {
 pub fn codes(response: &Value) -> Vec<String> {
     response["errors"].as_array().map(|errors| errors.iter().filter_map(|e| e["extensions"]["code"].as_str().map(str::to_owned)).collect()).unwrap_or_default()
 }
+
+/// Changes `path` on the sandbox as someone in the GHL app would (`/__sandbox/…`: no token, not in
+/// the request log); the sandbox's answer.
+pub async fn edit_in_ghl(sandbox: &RunningSandbox, method: reqwest::Method, path: &str, body: Value) -> Value {
+    let response = reqwest::Client::new().request(method, format!("{}/__sandbox{path}", sandbox.base_url())).json(&body).send().await.expect("sent");
+    assert!(response.status().is_success(), "{path}: {}", response.status());
+    response.json().await.expect("json")
+}
+
+/// Waits (up to 10 s) until the sandbox has finished `count` webhook deliveries.
+pub async fn delivered(sandbox: &RunningSandbox, count: usize) -> Vec<ghl_sandbox::WebhookDelivery> {
+    let started = std::time::Instant::now();
+    loop {
+        let deliveries = sandbox.webhook_deliveries();
+        if deliveries.len() >= count || started.elapsed() > std::time::Duration::from_secs(10) {
+            return deliveries;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}

@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
 use tokio_tungstenite::tungstenite::Message;
 
-use crate::helpers::{spawn_app, Setup, TestApp};
+use crate::helpers::{edit_in_ghl, spawn_app, Setup, TestApp};
 
 const WAIT: Duration = Duration::from_secs(10);
 
@@ -17,12 +17,6 @@ fn wired(token_setup: Setup) -> Setup {
     let mut extra = token_setup.extra.clone();
     extra.extend(["--cache-ttl".to_owned(), "5m".to_owned()]);
     Setup { webhooks: true, extra, ..token_setup }
-}
-
-/// Changes `path` on the sandbox as someone in the GHL app would.
-async fn edit_in_ghl(app: &TestApp, method: reqwest::Method, path: &str, body: Value) {
-    let response = app.http.request(method, format!("{}/__sandbox{path}", app.sandbox.base_url())).json(&body).send().await.expect("sent");
-    assert!(response.status().is_success(), "{path}: {}", response.status());
 }
 
 type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
@@ -69,8 +63,8 @@ async fn over_graphql_transport_ws_an_edit_in_ghl_reaches_the_subscriber_with_th
 
     // Another contact's change is not for this subscription.
     let other = app.contact_ids()[1].clone();
-    edit_in_ghl(&app, reqwest::Method::PATCH, &format!("/contacts/{other}"), json!({ "firstName": "Someone" })).await;
-    edit_in_ghl(&app, reqwest::Method::PATCH, &format!("/contacts/{id}"), json!({ "firstName": "Live" })).await;
+    edit_in_ghl(&app.sandbox, reqwest::Method::PATCH, &format!("/contacts/{other}"), json!({ "firstName": "Someone" })).await;
+    edit_in_ghl(&app.sandbox, reqwest::Method::PATCH, &format!("/contacts/{id}"), json!({ "firstName": "Live" })).await;
 
     let next = next_message(&mut socket).await;
     assert_eq!(next["type"], "next", "{next}");
@@ -79,7 +73,7 @@ async fn over_graphql_transport_ws_an_edit_in_ghl_reaches_the_subscriber_with_th
     assert_eq!(change["contactId"], json!(id));
     assert!(change["contact"]["name"].as_str().is_some_and(|n| n.starts_with("Live")), "the fresh contact: {next}");
 
-    edit_in_ghl(&app, reqwest::Method::POST, &format!("/contacts/{id}/tags"), json!({ "tags": ["live-tag"] })).await;
+    edit_in_ghl(&app.sandbox, reqwest::Method::POST, &format!("/contacts/{id}/tags"), json!({ "tags": ["live-tag"] })).await;
     let tagged = next_message(&mut socket).await;
     assert_eq!(tagged["payload"]["data"]["contactChanged"]["kind"], "TAGS_CHANGED", "{tagged}");
     assert!(tagged["payload"]["data"]["contactChanged"]["contact"]["tags"].as_array().unwrap().contains(&json!("live-tag")), "{tagged}");
@@ -97,7 +91,7 @@ async fn over_the_legacy_graphql_ws_protocol_task_and_note_events_arrive_too() {
     tokio::time::sleep(Duration::from_millis(200)).await;
 
     edit_in_ghl(
-        &app,
+        &app.sandbox,
         reqwest::Method::POST,
         &format!("/contacts/{id}/tasks"),
         json!({ "title": "Live task", "dueDate": "2026-12-24T09:00:00Z", "completed": false }),
@@ -108,7 +102,7 @@ async fn over_the_legacy_graphql_ws_protocol_task_and_note_events_arrive_too() {
     assert_eq!(task["payload"]["data"]["taskChanged"]["kind"], "CREATED");
     assert_eq!(task["payload"]["data"]["taskChanged"]["task"]["title"], "Live task", "{task}");
 
-    edit_in_ghl(&app, reqwest::Method::POST, &format!("/contacts/{id}/notes"), json!({ "body": "Live note" })).await;
+    edit_in_ghl(&app.sandbox, reqwest::Method::POST, &format!("/contacts/{id}/notes"), json!({ "body": "Live note" })).await;
     let note = next_message(&mut socket).await;
     assert_eq!(note["id"], "n", "{note}");
     assert_eq!(note["payload"]["data"]["noteChanged"]["note"]["body"], "Live note", "{note}");
@@ -145,7 +139,7 @@ async fn over_sse_post_and_get_an_edit_in_ghl_reaches_the_subscriber() {
     assert_eq!(got.status(), 200);
     tokio::time::sleep(Duration::from_millis(200)).await;
 
-    edit_in_ghl(&app, reqwest::Method::PATCH, &format!("/contacts/{id}"), json!({ "firstName": "Streamed" })).await;
+    edit_in_ghl(&app.sandbox, reqwest::Method::PATCH, &format!("/contacts/{id}"), json!({ "firstName": "Streamed" })).await;
     for response in [posted, got] {
         let events = sse_events(response, 1).await;
         let change = &events[0]["data"]["contactChanged"];
@@ -165,8 +159,8 @@ async fn a_subscriber_of_one_location_never_hears_of_another() {
     socket.send(Message::text(every_contact.to_string())).await.unwrap();
     tokio::time::sleep(Duration::from_millis(200)).await;
 
-    edit_in_ghl(&app, reqwest::Method::PATCH, &format!("/contacts/{theirs}"), json!({ "firstName": "Elsewhere" })).await;
-    edit_in_ghl(&app, reqwest::Method::PATCH, &format!("/contacts/{ours}"), json!({ "firstName": "Here" })).await;
+    edit_in_ghl(&app.sandbox, reqwest::Method::PATCH, &format!("/contacts/{theirs}"), json!({ "firstName": "Elsewhere" })).await;
+    edit_in_ghl(&app.sandbox, reqwest::Method::PATCH, &format!("/contacts/{ours}"), json!({ "firstName": "Here" })).await;
 
     let first = next_message(&mut socket).await;
     assert_eq!(first["payload"]["data"]["contactChanged"]["contactId"], json!(ours), "the other location's change never came first: {first}");
@@ -190,7 +184,7 @@ async fn a_hundred_subscribers_to_one_contact_share_one_refetch_per_event() {
     tokio::time::sleep(Duration::from_millis(300)).await;
     app.sandbox.clear_requests();
 
-    edit_in_ghl(&app, reqwest::Method::PATCH, &format!("/contacts/{id}"), json!({ "firstName": "Shared" })).await;
+    edit_in_ghl(&app.sandbox, reqwest::Method::PATCH, &format!("/contacts/{id}"), json!({ "firstName": "Shared" })).await;
     let all = futures_util::future::join_all(streams.into_iter().map(|s| sse_events(s, 1))).await;
 
     assert!(all.iter().all(|events| events[0]["data"]["contactChanged"]["contact"]["name"].as_str().is_some_and(|n| n.starts_with("Shared"))));
@@ -216,7 +210,7 @@ async fn the_subscription_caps_refuse_one_too_many() {
     let id = app.contact_ids()[0].clone();
     let again = app.http.post(format!("{}/graphql", app.url)).header("accept", "text/event-stream").json(&body).send().await.unwrap();
     tokio::time::sleep(Duration::from_millis(200)).await;
-    edit_in_ghl(&app, reqwest::Method::POST, &format!("/contacts/{id}/notes"), json!({ "body": "fits again" })).await;
+    edit_in_ghl(&app.sandbox, reqwest::Method::POST, &format!("/contacts/{id}/notes"), json!({ "body": "fits again" })).await;
     let events = sse_events(again, 1).await;
     assert_eq!(events[0]["data"]["noteChanged"]["kind"], "CREATED", "a closed subscription gave its place back: {}", events[0]);
 }
@@ -316,8 +310,8 @@ async fn identical_subscriptions_share_one_execution_and_outlive_each_other() {
     drop(leaving);
     tokio::time::sleep(Duration::from_millis(100)).await;
 
-    edit_in_ghl(&app, reqwest::Method::PATCH, &format!("/contacts/{other}"), json!({ "firstName": "Other" })).await;
-    edit_in_ghl(&app, reqwest::Method::PATCH, &format!("/contacts/{id}"), json!({ "firstName": "Stayed" })).await;
+    edit_in_ghl(&app.sandbox, reqwest::Method::PATCH, &format!("/contacts/{other}"), json!({ "firstName": "Other" })).await;
+    edit_in_ghl(&app.sandbox, reqwest::Method::PATCH, &format!("/contacts/{id}"), json!({ "firstName": "Stayed" })).await;
 
     let stayed = sse_events(staying, 1).await;
     assert_eq!(stayed[0]["data"]["contactChanged"]["contactId"], json!(id), "the other contact's event is another execution's: {}", stayed[0]);

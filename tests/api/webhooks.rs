@@ -6,7 +6,7 @@ use base64::Engine as _;
 use ed25519_dalek::{Signer as _, SigningKey};
 use serde_json::{json, Value};
 
-use crate::helpers::{spawn_app, Setup, TestApp};
+use crate::helpers::{delivered, edit_in_ghl, spawn_app, Setup, TestApp};
 
 const NESTED: &str = "query($id: ID!) { contact(id: $id) { id name tasks { id } notes { id } appointments { id } } }";
 
@@ -124,18 +124,6 @@ async fn a_deleted_contact_takes_its_cached_lists_with_it() {
     assert_eq!(refetched(&app, &id).await, vec!["", "/appointments", "/notes", "/tasks"]);
 }
 
-/// Waits until the sandbox has delivered `count` webhooks (each answered).
-async fn delivered(app: &TestApp, count: usize) -> Vec<ghl_sandbox::WebhookDelivery> {
-    let started = std::time::Instant::now();
-    loop {
-        let deliveries = app.sandbox.webhook_deliveries();
-        if deliveries.len() >= count || started.elapsed() > std::time::Duration::from_secs(10) {
-            return deliveries;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
-}
-
 #[tokio::test]
 async fn a_change_made_elsewhere_reaches_the_next_query_through_the_sandboxs_webhook() {
     let app = spawn_app(Setup { webhooks: true, extra: vec!["--cache-ttl".into(), "5m".into()], ..Setup::read_only() }).await;
@@ -154,7 +142,7 @@ async fn a_change_made_elsewhere_reaches_the_next_query_through_the_sandboxs_web
         .unwrap();
     assert!(task.status().is_success(), "{}", task.status());
 
-    let deliveries = delivered(&app, 2).await;
+    let deliveries = delivered(&app.sandbox, 2).await;
     let outcomes: Vec<(String, Option<u16>)> = deliveries.iter().map(|d| (d.event.clone(), d.status)).collect();
     assert_eq!(outcomes, vec![("ContactUpdate".into(), Some(200)), ("TaskCreate".into(), Some(200))], "{deliveries:?}");
     assert_eq!(refetched(&app, &id).await, vec!["", "/tasks"], "exactly what changed is fetched again");
@@ -253,25 +241,6 @@ async fn metrics_count_each_outcome_and_time_the_invalidation() {
     }
 }
 
-/// Changes `path` on the sandbox as someone in the GHL app would (no token, not in the request log).
-async fn edit_in_ghl(sandbox: &ghl_sandbox::RunningSandbox, method: reqwest::Method, path: &str, body: Value) -> Value {
-    let response = reqwest::Client::new().request(method, format!("{}/__sandbox{path}", sandbox.base_url())).json(&body).send().await.expect("sent");
-    assert!(response.status().is_success(), "{path}: {}", response.status());
-    response.json().await.expect("json")
-}
-
-/// Waits until the sandbox has finished `count` deliveries.
-async fn finished(sandbox: &ghl_sandbox::RunningSandbox, count: usize) -> Vec<ghl_sandbox::WebhookDelivery> {
-    let started = std::time::Instant::now();
-    loop {
-        let deliveries = sandbox.webhook_deliveries();
-        if deliveries.len() >= count || started.elapsed() > std::time::Duration::from_secs(10) {
-            return deliveries;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
-}
-
 fn wired() -> Setup {
     Setup { webhooks: true, extra: vec!["--cache-ttl".into(), "5m".into()], ..Setup::read_only() }
 }
@@ -291,7 +260,7 @@ async fn edits_made_in_the_ghl_app_reach_the_next_query_with_exactly_the_refetch
     .await;
     edit_in_ghl(&app.sandbox, reqwest::Method::POST, &format!("/contacts/{id}/notes"), json!({ "body": "Typed in GHL" })).await;
     edit_in_ghl(&app.sandbox, reqwest::Method::PATCH, &format!("/contacts/{id}"), json!({ "firstName": "Appified", "dnd": true })).await;
-    let deliveries = finished(&app.sandbox, 4).await;
+    let deliveries = delivered(&app.sandbox, 4).await;
     let mut events: Vec<(String, Option<u16>)> = deliveries.iter().map(|d| (d.event.clone(), d.status)).collect();
     events.sort();
     let ok = |e: &str| (e.to_owned(), Some(200));
@@ -318,7 +287,7 @@ async fn a_dropped_webhook_leaves_a_stale_value_for_at_most_the_ttl() {
 
     app.sandbox.add_webhook_fault(ghl_sandbox::WebhookFault::drop().event("ContactUpdate").times(1));
     edit_in_ghl(&app.sandbox, reqwest::Method::PATCH, &format!("/contacts/{id}"), json!({ "firstName": "Unheard" })).await;
-    let deliveries = finished(&app.sandbox, 1).await;
+    let deliveries = delivered(&app.sandbox, 1).await;
     assert_eq!(deliveries[0].fault.as_deref(), Some("drop"), "{deliveries:?}");
     assert_eq!(name(&app.graphql(query, json!({ "id": id })).await), before, "GHL never told us: still the cached value");
 
@@ -341,7 +310,7 @@ async fn mis_signed_and_duplicated_deliveries_are_refused_or_applied_once() {
 
     app.sandbox.add_webhook_fault(ghl_sandbox::WebhookFault::mis_sign().times(1));
     edit_in_ghl(&app.sandbox, reqwest::Method::PATCH, &format!("/contacts/{id}"), json!({ "firstName": "Forged" })).await;
-    let deliveries = finished(&app.sandbox, 1).await;
+    let deliveries = delivered(&app.sandbox, 1).await;
     assert_eq!((deliveries[0].fault.as_deref(), deliveries[0].status), (Some("misSign"), Some(401)), "{deliveries:?}");
     assert!(refetched(&app, &id).await.is_empty(), "a bad signature changes nothing");
 
@@ -353,7 +322,7 @@ async fn mis_signed_and_duplicated_deliveries_are_refused_or_applied_once() {
         json!({ "title": "Twice?", "dueDate": "2026-12-24T09:00:00Z", "completed": false }),
     )
     .await;
-    let deliveries = finished(&app.sandbox, 2).await;
+    let deliveries = delivered(&app.sandbox, 2).await;
     assert_eq!((deliveries[1].fault.as_deref(), deliveries[1].attempts, deliveries[1].status), (Some("duplicate"), 2, Some(200)), "{deliveries:?}");
     assert_eq!(refetched(&app, &id).await, vec!["/tasks"], "applied once; the copy was a duplicate");
     let metrics = app.http.get(format!("{}/metrics", app.url)).send().await.unwrap().text().await.unwrap();
@@ -406,7 +375,7 @@ async fn a_delivery_deferred_with_429_is_applied_by_the_sandboxs_retry() {
     }
     sandbox.set_webhook_url(Some(format!("{}/webhooks/ghl", replica_b.url)));
 
-    let deliveries = finished(&sandbox, 1).await;
+    let deliveries = delivered(&sandbox, 1).await;
     assert_eq!((deliveries[0].status, deliveries[0].attempts), (Some(200), 2), "429, then the retry applied: {deliveries:?}");
     let now = ask_b().await;
     assert!(now["data"]["contact"]["name"].as_str().is_some_and(|n| n.starts_with("Retried")), "{now}");
