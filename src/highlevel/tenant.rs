@@ -4,6 +4,7 @@
 
 use std::collections::BTreeSet;
 use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -23,13 +24,28 @@ pub struct Tenant {
     deadline: Option<Instant>,
     /// Whose rate budget, circuit and concurrency this tenant's calls draw on (see `budget_key`).
     budget_key: Arc<str>,
+    background: bool,
+    /// Set once a call of this operation got through the limiter (see [`Tenant::until`]).
+    under_way: Option<Arc<AtomicBool>>,
+}
+
+/// Who goes first when calls queue for a location's budget: an operation already under way before
+/// a new one (its earlier calls are spent already), interactive traffic before background jobs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Priority {
+    /// An import or another job: runs in its share of the budget, after everything else.
+    Background,
+    /// The first call of an interactive operation.
+    New,
+    /// Later calls of an interactive operation that already made one.
+    UnderWay,
 }
 
 impl Tenant {
     /// `scopes` is `None` when they are unknown (forwarded tokens): GHL then decides.
     pub fn new(location_id: impl Into<String>, token: SecretString, scopes: Option<Scopes>) -> Self {
         let location_id = location_id.into();
-        Self { budget_key: Arc::from(location_id.as_str()), location_id, token, scopes, deadline: None }
+        Self { budget_key: Arc::from(location_id.as_str()), location_id, token, scopes, deadline: None, background: false, under_way: None }
     }
 
     /// A tenant whose token the caller sent (forward mode). Anyone can name any location, so its
@@ -55,9 +71,37 @@ impl Tenant {
 
     /// The same tenant, for one GraphQL operation that must finish by `deadline`:
     /// queueing, retries and per-attempt timeouts all stop there.
+    /// It starts a new operation: its first call queues as [`Priority::New`], later ones as
+    /// [`Priority::UnderWay`].
     pub fn until(mut self, deadline: Instant) -> Self {
         self.deadline = Some(deadline);
+        self.under_way = Some(Arc::new(AtomicBool::new(false)));
         self
+    }
+
+    /// The same tenant for a background job (an import): its calls wait behind interactive ones
+    /// and take at most the background share of the location's budget.
+    pub fn in_background(mut self) -> Self {
+        self.background = true;
+        self
+    }
+
+    /// Where this tenant's next call queues at the limiter.
+    pub fn priority(&self) -> Priority {
+        if self.background {
+            Priority::Background
+        } else if self.under_way.as_ref().is_some_and(|flag| flag.load(Ordering::Relaxed)) {
+            Priority::UnderWay
+        } else {
+            Priority::New
+        }
+    }
+
+    /// Called when one of this operation's calls got through the limiter.
+    pub(crate) fn mark_under_way(&self) {
+        if let Some(flag) = &self.under_way {
+            flag.store(true, Ordering::Relaxed);
+        }
     }
 
     pub fn deadline(&self) -> Option<Instant> {
