@@ -292,8 +292,8 @@ pub struct GhlArgs {
 #[command(next_help_heading = "Rate limits, retries and circuit breaker")]
 pub struct PacingArgs {
     /// GHL burst limit per location: `N/interval` (e.g. `100/10s`), or a preset: `marketplace`
-    /// (100/10s) or `trial` (25/10s, sandbox and trial private tokens). Stricter limits GHL
-    /// reports in `X-RateLimit-*` headers are adopted automatically.
+    /// (100/10s) or `trial` (25/10s, sandbox and trial private tokens). The limit GHL reports in
+    /// its `X-RateLimit-*` headers is kept as well: calls go when both have room.
     #[arg(long, env = "GHL_RATE_LIMIT", default_value = "marketplace")]
     pub rate_limit: BurstLimit,
 
@@ -304,6 +304,11 @@ pub struct PacingArgs {
     /// Longest a GHL call waits for the rate limiter before failing with RATE_LIMITED.
     #[arg(long, env = "GHL_LIMITER_MAX_WAIT", default_value = "10s", value_parser = humantime::parse_duration)]
     pub limiter_max_wait: Duration,
+
+    /// Share of each location's burst budget that background jobs (contact imports) may use,
+    /// above 0 and at most 1; the rest is left to queries and mutations, which also go first.
+    #[arg(long, env = "GHL_IMPORT_SHARE", default_value_t = 0.5, value_parser = share)]
+    pub import_share: f64,
 
     /// Most GHL calls queued per location before new ones fail fast.
     #[arg(long, env = "GHL_LIMITER_MAX_QUEUE", default_value_t = 10_000, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=1_000_000))]
@@ -636,6 +641,18 @@ fn duration_within<const MIN_MS: u64, const MAX_MS: u64>(value: &str) -> Result<
         return Err(format!("must be from {}", range()));
     }
     Ok(duration)
+}
+
+/// A share above 0 and at most 1, as a fraction (`0.5`) or a percentage (`50%`).
+fn share(value: &str) -> Result<f64, String> {
+    let parsed = match value.trim().strip_suffix('%') {
+        Some(percent) => percent.trim().parse::<f64>().map(|p| p / 100.0),
+        None => value.trim().parse::<f64>(),
+    };
+    match parsed {
+        Ok(share) if share > 0.0 && share <= 1.0 => Ok(share),
+        _ => Err("must be a share above 0 and at most 1 (e.g. 0.5 or 50%)".to_owned()),
+    }
 }
 
 /// An absolute `http://` or `https://` URL with a host.

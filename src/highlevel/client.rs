@@ -21,7 +21,7 @@ use tracing::{debug, instrument, warn};
 use super::breaker::{BreakerConfig, CircuitBreaker, Transition};
 use super::error::{GhlError, GhlErrorKind, Unavailability, UpstreamCall};
 use super::ids::PathId;
-use super::limiter::{LimiterConfig, RateLimiter, Refusal};
+use super::limiter::{LimiterConfig, Pace, RateLimiter};
 use super::models::*;
 use super::retry::{backoff, is_retryable, RetryBudget, RetryConfig};
 use super::tenant::Tenant;
@@ -89,6 +89,11 @@ impl GhlClient {
 
     pub fn base_url(&self) -> &str {
         &self.inner.base_url
+    }
+
+    /// What `tenant`'s rate budget allows now (for planning a background job).
+    pub fn pace(&self, tenant: &Tenant) -> Pace {
+        self.inner.limiter.pace(tenant.budget_key())
     }
 
     // ---- contacts ---------------------------------------------------------------------------
@@ -324,18 +329,15 @@ impl GhlClient {
             counter!("ghl_circuit_rejections_total").increment(1);
             return Err(unavailable(Unavailability::CircuitOpen, &call));
         };
-        match self.inner.limiter.acquire(budget, tenant.deadline()).await {
+        match self.inner.limiter.acquire(budget, tenant.priority(), tenant.deadline()).await {
             Ok(waited) => {
+                tenant.mark_under_way();
                 histogram!("ghl_limiter_wait_seconds").record(waited.as_secs_f64());
                 tracing::Span::current().record("limiter_wait_ms", u64::try_from(waited.as_millis()).unwrap_or(u64::MAX));
             }
             Err(refusal) => {
-                let reason = match refusal {
-                    Refusal::Busy { .. } => "busy",
-                    Refusal::DailyExhausted { .. } => "daily",
-                };
-                counter!("ghl_limiter_rejections_total", "reason" => reason).increment(1);
-                return Err(GhlError::at(GhlErrorKind::RateLimited { retry_after: Some(refusal.retry_after()) }, call));
+                counter!("ghl_limiter_rejections_total", "reason" => refusal.reason()).increment(1);
+                return Err(GhlError::at(GhlErrorKind::Throttled { refusal }, call));
             }
         }
         let permit = self.permit(budget).acquire_owned();

@@ -6,6 +6,8 @@
 use std::fmt;
 use std::time::Duration;
 
+pub use super::limiter::Refusal;
+
 /// The endpoint a failed call was made to, as a template (`/contacts/{contactId}/tasks`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct UpstreamCall {
@@ -29,9 +31,10 @@ pub enum GhlErrorKind {
     /// GHL refused the input (400 / 422), with GHL's own words about it when it gave any
     /// (trimmed, control characters dropped: GHL's validation message, never a whole body).
     Rejected { detail: Option<String> },
-    /// GHL's 429 (`retry_after` from `Retry-After` or `X-RateLimit-Interval-Milliseconds`), or our
-    /// own limiter refusing to queue the call longer than allowed.
+    /// GHL's 429 (`retry_after` from `Retry-After` or `X-RateLimit-Interval-Milliseconds`).
     RateLimited { retry_after: Option<Duration> },
+    /// Our own limiter refused the call before it reached GHL, and says why.
+    Throttled { refusal: Refusal },
     /// 5xx, a timeout, a broken connection, or the circuit breaker is open.
     Unavailable { reason: Unavailability },
     /// A 2xx whose body is not what the spec promises.
@@ -74,6 +77,17 @@ pub struct GhlError {
     pub call: Option<UpstreamCall>,
 }
 
+impl GhlErrorKind {
+    /// How long to wait before trying again, when GHL or our limiter said.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            Self::RateLimited { retry_after } => *retry_after,
+            Self::Throttled { refusal } => Some(refusal.retry_after()),
+            _ => None,
+        }
+    }
+}
+
 impl GhlError {
     pub fn new(kind: GhlErrorKind) -> Self {
         Self { kind, call: None }
@@ -98,7 +112,8 @@ impl fmt::Display for GhlErrorKind {
             Self::Forbidden => f.write_str("the GHL token does not have access to this location or object"),
             Self::Rejected { detail: None } => f.write_str("GHL rejected the input"),
             Self::Rejected { detail: Some(detail) } => write!(f, "GHL rejected the input: {detail}"),
-            Self::RateLimited { .. } => f.write_str("GHL rate limit reached; retry later"),
+            Self::RateLimited { .. } => f.write_str("GHL answered 429: rate limit reached; retry later"),
+            Self::Throttled { refusal } => write!(f, "not sent to GHL: this server's rate limiter refused the call: {refusal}"),
             Self::Unavailable { reason } => write!(f, "GHL is unavailable ({reason})"),
             Self::InvalidResponse => f.write_str("GHL sent a response this server cannot read"),
         }

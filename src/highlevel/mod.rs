@@ -18,7 +18,7 @@ pub use error::{GhlError, GhlErrorKind, Unavailability, UpstreamCall};
 pub use ids::PathId;
 pub use limiter::LimiterConfig;
 pub use retry::RetryConfig;
-pub use tenant::{Priority, Scopes, Tenant, SCOPE_READ, SCOPE_TASKS_SEARCH, SCOPE_WRITE};
+pub use tenant::{Scopes, Tenant, SCOPE_READ, SCOPE_TASKS_SEARCH, SCOPE_WRITE};
 
 /// The `Version` header value the contacts, locations and oauth services require.
 pub const API_VERSION: &str = "2021-07-28";

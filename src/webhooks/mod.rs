@@ -182,7 +182,14 @@ mod tests {
             connect_timeout: Duration::from_secs(1),
             request_timeout: Duration::from_secs(1),
             max_concurrency_per_location: NonZeroUsize::MIN,
-            limiter: LimiterConfig { burst_max: 10, burst_interval: Duration::from_secs(1), daily_max: 10, max_wait: Duration::from_secs(1), max_queue: 10 },
+            limiter: LimiterConfig {
+                burst_max: 10,
+                burst_interval: Duration::from_secs(1),
+                daily_max: 10,
+                max_wait: Duration::from_secs(1),
+                max_queue: 10,
+                background_share: 0.5,
+            },
             retry: RetryConfig::with(NonZeroU32::MIN, Duration::from_millis(10)),
             breaker: BreakerConfig { failure_threshold: NonZeroU32::MIN, cool_down: Duration::from_secs(1) },
         })

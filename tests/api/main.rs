@@ -19,6 +19,7 @@ mod mutations;
 mod oauth;
 mod oauth_harness;
 mod once;
+mod pacing;
 mod partial;
 mod persisted;
 mod queries;
