@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use crate::auth::STATIC_TOKENS;
 use crate::config::{RateLimit, SandboxConfig, MAX_CONTACTS};
+use crate::duplicates::DuplicateSetting;
 use crate::server::Sandbox;
 use crate::{API_VERSION, LOCATION_ID, OAUTH_CLIENT_ID, OAUTH_CLIENT_SECRET, OTHER_LOCATION_ID};
 
@@ -44,6 +45,11 @@ pub struct SandboxArgs {
     /// Wait between those deliveries.
     #[arg(long, default_value = "10m", value_parser = humantime::parse_duration)]
     pub webhook_retry_interval: Duration,
+    /// Every location's "Allow Duplicate Contact" setting, which `POST /contacts/` and
+    /// `POST /contacts/upsert` follow: `allow`, `email-then-phone`, `phone-then-email`,
+    /// `email-only` or `phone-only` (`PUT /__sandbox/locations/{id}/duplicate-setting` changes one).
+    #[arg(long, default_value = "email-then-phone")]
+    pub duplicate_setting: DuplicateSetting,
 }
 
 impl SandboxArgs {
@@ -59,6 +65,7 @@ impl SandboxArgs {
             webhook_url: self.webhook_url,
             webhook_retries: self.webhook_retries,
             webhook_retry_interval: self.webhook_retry_interval,
+            duplicate_setting: self.duplicate_setting,
         }
     }
 }
@@ -68,12 +75,13 @@ impl SandboxArgs {
 pub async fn run_cli(args: SandboxArgs) -> std::io::Result<()> {
     let config = args.into_config();
     let summary = format!(
-        "{} contacts, seed {}, latency {}, rate limit {}, daily limit {}",
+        "{} contacts, seed {}, latency {}, rate limit {}, daily limit {}, duplicates {}",
         config.contacts,
         config.seed,
         humantime::format_duration(config.latency),
         config.rate_limit,
-        config.daily_limit
+        config.daily_limit,
+        config.duplicate_setting
     );
     let sandbox = Sandbox::spawn(config).await?;
     let url = sandbox.base_url();
@@ -100,7 +108,8 @@ pub async fn run_cli(args: SandboxArgs) -> std::io::Result<()> {
         "    POST   {url}/__sandbox/faults       e.g. {{\"method\":\"GET\",\"path\":\"/contacts/*/tasks\",\"kind\":\"status\",\"status\":503,\"count\":2}}"
     );
     println!("    GET    {url}/__sandbox/faults       DELETE to clear");
-    println!("           kinds: status (+ rateLimitHeaders), latency (latencyMs), reset_before, reset_after, malformed, slow_body");
+    println!("           kinds: status (+ rateLimitHeaders), status_after, latency (latencyMs), reset_before, reset_after, malformed, slow_body");
+    println!("    PUT    {url}/__sandbox/locations/{LOCATION_ID}/duplicate-setting   e.g. {{\"setting\":\"phone-then-email\"}}");
     wait_for_signal().await;
     println!("shutting down");
     sandbox.shutdown().await;
@@ -150,5 +159,14 @@ mod tests {
         assert_eq!(Cli::try_parse_from(["sandbox", "--contacts", "1000000"]).unwrap().sandbox.contacts, MAX_CONTACTS);
         let error = Cli::try_parse_from(["sandbox", "--contacts", "100000000"]).unwrap_err().to_string();
         assert!(error.contains("--contacts") && error.contains("0..=1000000"), "{error}");
+    }
+
+    #[test]
+    fn the_duplicate_setting_flag_defaults_to_email_then_phone() {
+        assert_eq!(Cli::try_parse_from(["sandbox"]).unwrap().sandbox.into_config().duplicate_setting, DuplicateSetting::EmailThenPhone);
+        let args = Cli::try_parse_from(["sandbox", "--duplicate-setting", "phone-then-email"]).unwrap().sandbox;
+        assert_eq!(args.into_config().duplicate_setting, DuplicateSetting::PhoneThenEmail);
+        let error = Cli::try_parse_from(["sandbox", "--duplicate-setting", "both"]).unwrap_err().to_string();
+        assert!(error.contains("--duplicate-setting") && error.contains("email-then-phone"), "{error}");
     }
 }

@@ -5,6 +5,8 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::str::FromStr;
 use std::time::Duration;
 
+use crate::duplicates::DuplicateSetting;
+
 /// Most contacts the `--contacts` flag seeds: all are held in memory, and far more would
 /// exhaust it instead of failing at the command line.
 pub const MAX_CONTACTS: usize = 1_000_000;
@@ -31,6 +33,9 @@ pub struct SandboxConfig {
     /// Deliveries again after a 429 (GHL: 6, about 10 minutes apart).
     pub webhook_retries: u32,
     pub webhook_retry_interval: Duration,
+    /// Every location's "Allow Duplicate Contact" setting at start (see [`DuplicateSetting`]);
+    /// [`crate::RunningSandbox::set_duplicate_setting`] changes one location's.
+    pub duplicate_setting: DuplicateSetting,
 }
 
 impl Default for SandboxConfig {
@@ -46,6 +51,7 @@ impl Default for SandboxConfig {
             webhook_url: None,
             webhook_retries: 6,
             webhook_retry_interval: Duration::from_secs(600),
+            duplicate_setting: DuplicateSetting::default(),
         }
     }
 }

@@ -1,5 +1,6 @@
-//! Fault injection: rules that make matching API requests fail in a chosen way (a status, extra
-//! latency, a reset connection before or after the request is applied, a malformed or slow body),
+//! Fault injection: rules that make matching API requests fail in a chosen way (a status before or
+//! after the request is applied, extra latency, a reset connection before or after the request is
+//! applied, a malformed or slow body),
 //! on the next `count` matches, on a share (`probability`) of them, or always.
 //! The gateway asks for a [`Plan`] per request; this module only decides, it never touches I/O.
 
@@ -62,7 +63,7 @@ impl Fault {
                 return Err("probability must be between 0 and 1".to_owned());
             }
         }
-        if let FaultKind::Status { status, .. } = self.kind {
+        if let FaultKind::Status { status, .. } | FaultKind::StatusAfter { status } = self.kind {
             if !(100..=999).contains(&status) {
                 return Err("status must be an HTTP status code".to_owned());
             }
@@ -90,6 +91,10 @@ pub enum FaultKind {
         #[serde(default = "yes", rename = "rateLimitHeaders")]
         rate_limit_headers: bool,
     },
+    /// Apply the request, then answer `status` instead of its real answer (keeping the
+    /// `X-RateLimit-*` headers): GHL's `POST /contacts/` has answered 422 while still creating the
+    /// contact (UPSTREAM.md §f, highlevel-api-docs #64). Webhooks go out as for the real answer.
+    StatusAfter { status: u16 },
     /// Wait this long, then handle the request normally.
     Latency {
         #[serde(rename = "latencyMs")]
@@ -248,6 +253,8 @@ mod tests {
         assert_eq!(fault.count, Some(2));
         let fault: Fault = serde_json::from_str(r#"{"path":"/x","kind":"latency","latencyMs":250,"probability":0.5}"#).expect("valid");
         assert_eq!(fault.kind, FaultKind::Latency { latency_ms: 250 });
+        let fault: Fault = serde_json::from_str(r#"{"method":"POST","path":"/contacts/","kind":"status_after","status":422,"count":1}"#).expect("valid");
+        assert_eq!(fault.kind, FaultKind::StatusAfter { status: 422 });
         let fault: Fault = serde_json::from_str(r#"{"path":"/x","kind":"reset_before"}"#).expect("valid");
         assert_eq!(fault.kind, FaultKind::ResetBefore);
     }

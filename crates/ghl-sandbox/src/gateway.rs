@@ -1,7 +1,8 @@
 //! The middleware in front of every API route (everything but `/__sandbox/`). Per request, in order:
 //! open a request-log entry, plan faults, wait (configured + injected latency), then either break
 //! the request as the fault says or authenticate it (bearer token → 401, rate limit → 429,
-//! `Version` header → 401), run the handler, add the `X-RateLimit-*` headers and close the entry.
+//! `Version` header → 401), run the handler, add the `X-RateLimit-*` headers, apply an after-fault
+//! (reset, `status_after`, malformed or slow body) and close the entry.
 
 use std::convert::Infallible;
 use std::time::Duration;
@@ -85,6 +86,13 @@ pub(crate) async fn gateway(State(app): State<App>, mut req: Request, next: Next
         Some(FaultKind::ResetAfter) => {
             app.log.complete(ticket, 0, location);
             reset(connection).await
+        }
+        Some(FaultKind::StatusAfter { status }) => {
+            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::UNPROCESSABLE_ENTITY);
+            let mut injected = ApiError::Injected(status).into_response();
+            quota.write(injected.headers_mut());
+            app.log.complete(ticket, status.as_u16(), location);
+            injected
         }
         Some(FaultKind::Malformed) => {
             app.log.complete(ticket, StatusCode::OK.as_u16(), location);

@@ -14,7 +14,8 @@
 //! - `webhooks`: after each successful write, GHL's signed event to the webhook URL (`events` maps
 //!   writes to events), with delivery faults ([`WebhookFault`]) and a record of every delivery.
 //! - `store` and `data`: the in-memory state (contacts with their tasks, notes and appointments),
-//!   the seeded generator and the wire shapes.
+//!   the seeded generator and the wire shapes; `duplicates`: each location's "Allow Duplicate
+//!   Contact" setting ([`DuplicateSetting`]), which creates and upserts follow.
 //! - `auth`, `oauth`, `rate_limit`, `faults`, `request_log`: the concerns the gateway composes.
 //! - `config` and `cli`: typed configuration ([`SandboxConfig`]) and the `sandbox` command ([`SandboxArgs`]).
 //!
@@ -29,6 +30,7 @@ mod auth;
 mod cli;
 mod config;
 mod data;
+mod duplicates;
 mod error;
 mod faults;
 mod gateway;
@@ -45,6 +47,7 @@ mod webhooks;
 
 pub use cli::{run_cli, SandboxArgs};
 pub use config::{ParseRateLimitError, RateLimit, SandboxConfig};
+pub use duplicates::{DuplicateSetting, ParseDuplicateSettingError, UnknownLocation};
 pub use faults::{Fault, FaultKind};
 pub use oauth::TokenAnswer;
 pub use request_log::RecordedRequest;

@@ -17,6 +17,7 @@ use tokio::task::JoinHandle;
 use tower::Service;
 
 use crate::config::{RateLimit, SandboxConfig};
+use crate::duplicates::{DuplicateSetting, UnknownLocation};
 use crate::faults::Fault;
 use crate::oauth::TokenAnswer;
 use crate::request_log::RecordedRequest;
@@ -34,9 +35,9 @@ impl Sandbox {
     pub async fn spawn(config: SandboxConfig) -> io::Result<RunningSandbox> {
         let listener = TcpListener::bind(config.listen).await?;
         let addr = listener.local_addr()?;
-        let (contacts, seed) = (config.contacts, config.seed);
+        let (contacts, seed, duplicates) = (config.contacts, config.seed, config.duplicate_setting);
         // 100,000 contacts take a moment to generate: keep the runtime's worker threads free.
-        let store = tokio::task::spawn_blocking(move || Store::seeded(contacts, seed)).await.map_err(io::Error::other)?;
+        let store = tokio::task::spawn_blocking(move || Store::seeded(contacts, seed).with_duplicate_setting(duplicates)).await.map_err(io::Error::other)?;
         let host = if addr.ip().is_unspecified() { "127.0.0.1".to_owned() } else { addr.ip().to_string() };
         let host = if addr.is_ipv6() && !addr.ip().is_unspecified() { format!("[{host}]") } else { host };
         let base_url = format!("http://{host}:{}", addr.port());
@@ -128,6 +129,16 @@ impl RunningSandbox {
     /// Removes every delivery fault; a delivery already held back by `reorder` still goes.
     pub fn clear_webhook_faults(&self) {
         self.app.webhooks.faults.clear();
+    }
+
+    /// Changes `location_id`'s "Allow Duplicate Contact" setting from the next write on.
+    pub fn set_duplicate_setting(&self, location_id: &str, setting: DuplicateSetting) -> Result<(), UnknownLocation> {
+        self.app.write().set_duplicate_setting(location_id, setting)
+    }
+
+    /// `location_id`'s "Allow Duplicate Contact" setting (the default for an unknown location).
+    pub fn duplicate_setting(&self, location_id: &str) -> DuplicateSetting {
+        self.app.read().duplicate_setting(location_id)
     }
 
     /// Changes the latency added before every API answer.

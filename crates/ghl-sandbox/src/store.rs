@@ -1,6 +1,7 @@
 //! The in-memory state: contacts by id (their tasks, notes and appointments live inside them) and,
 //! per location, the contacts ordered by `dateAdded` then id — the order of list and search results
-//! and the key of their cursors. It knows nothing of HTTP beyond the not-found / other-location rule.
+//! and the key of their cursors — and each location's duplicate setting. It knows nothing of HTTP
+//! beyond the not-found / other-location rule.
 
 use std::collections::{BTreeSet, HashMap};
 use std::ops::Bound;
@@ -8,6 +9,7 @@ use std::ops::Bound;
 use crate::data::ids;
 use crate::data::model::Contact;
 use crate::data::seed::{self, LocationSeed};
+use crate::duplicates::{DuplicateSetting, UnknownLocation};
 use crate::error::ApiError;
 use crate::{LOCATION_ID, OTHER_LOCATION_ID};
 
@@ -22,6 +24,8 @@ pub(crate) struct Store {
     order: HashMap<String, BTreeSet<SortKey>>,
     users: HashMap<String, Vec<String>>,
     calendars: HashMap<String, Vec<String>>,
+    /// Per location; every seeded location has an entry.
+    duplicate_settings: HashMap<String, DuplicateSetting>,
     /// Ids and dates of records created at run time come from here: same seed, same requests, same ids.
     rng: fastrand::Rng,
 }
@@ -40,6 +44,7 @@ impl Store {
             order: HashMap::new(),
             users: HashMap::new(),
             calendars: HashMap::new(),
+            duplicate_settings: HashMap::new(),
             rng: fastrand::Rng::with_seed(seed ^ 0x005E_ED0F_5A4D_B0C5),
         };
         for plan in &plans {
@@ -47,6 +52,7 @@ impl Store {
             store.order.entry(plan.location_id.to_owned()).or_default();
             store.users.insert(plan.location_id.to_owned(), location.users);
             store.calendars.insert(plan.location_id.to_owned(), location.calendars);
+            store.duplicate_settings.insert(plan.location_id.to_owned(), DuplicateSetting::default());
             for contact in location.contacts {
                 store.insert(contact);
             }
@@ -104,20 +110,32 @@ impl Store {
         self.order.get(location_id).map_or(0, BTreeSet::len)
     }
 
-    /// An existing contact of the location with the same email (case-insensitive) or phone.
-    pub(crate) fn duplicate_of(&self, location_id: &str, email: Option<&str>, phone: Option<&str>) -> Option<(&Contact, &'static str)> {
-        let email = email.map(str::to_lowercase);
-        self.ordered(location_id, None).find_map(|c| {
-            if let (Some(e), Some(ce)) = (&email, &c.email) {
-                if *e == ce.to_lowercase() {
-                    return Some((c, "email"));
-                }
-            }
-            match (phone, &c.phone) {
-                (Some(p), Some(cp)) if p == cp => Some((c, "phone")),
-                _ => None,
-            }
-        })
+    /// The oldest contact of the location with this email (case-insensitive).
+    pub(crate) fn with_email(&self, location_id: &str, email: &str) -> Option<&Contact> {
+        let email = email.to_lowercase();
+        self.ordered(location_id, None).find(|c| c.email.as_deref().is_some_and(|e| e.to_lowercase() == email))
+    }
+
+    /// The oldest contact of the location with this (E.164) phone.
+    pub(crate) fn with_phone(&self, location_id: &str, phone: &str) -> Option<&Contact> {
+        self.ordered(location_id, None).find(|c| c.phone.as_deref() == Some(phone))
+    }
+
+    /// The location's "Allow Duplicate Contact" setting.
+    pub(crate) fn duplicate_setting(&self, location_id: &str) -> DuplicateSetting {
+        self.duplicate_settings.get(location_id).copied().unwrap_or_default()
+    }
+
+    /// The same setting in every location, as `--duplicate-setting` starts them.
+    pub(crate) fn with_duplicate_setting(mut self, setting: DuplicateSetting) -> Self {
+        self.duplicate_settings.values_mut().for_each(|s| *s = setting);
+        self
+    }
+
+    pub(crate) fn set_duplicate_setting(&mut self, location_id: &str, setting: DuplicateSetting) -> Result<(), UnknownLocation> {
+        let slot = self.duplicate_settings.get_mut(location_id).ok_or_else(|| UnknownLocation(location_id.to_owned()))?;
+        *slot = setting;
+        Ok(())
     }
 
     /// Businesses of a location that at least one contact points at, by id.

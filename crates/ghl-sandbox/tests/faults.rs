@@ -1,5 +1,5 @@
 //! Fault injection, through the control API and the library API: every kind (status with and
-//! without rate-limit headers, latency, reset before/after, malformed, slow body), `count` and
+//! without rate-limit headers, status after applying, latency, reset before/after, malformed, slow body), `count` and
 //! `probability`, and the request log that records faulted requests too.
 
 mod common;
@@ -184,4 +184,33 @@ async fn the_control_api_lists_validates_and_clears_faults() {
     assert_eq!(listed["faults"], json!([]));
     let info: Value = t.client.get(t.url("/__sandbox/info")).send().await.expect("answered").json().await.expect("json");
     assert_eq!(info["locations"][0]["id"], LOCATION_ID);
+}
+
+#[tokio::test]
+async fn a_status_after_fault_answers_422_yet_creates_the_contact_and_sends_its_webhook() {
+    let (t, receiver) = common::spawn_hooked().await;
+    let posted = t
+        .client
+        .post(t.url("/__sandbox/faults"))
+        .json(&json!({"method": "POST", "path": "/contacts/", "kind": "status_after", "status": 422, "count": 1}))
+        .send()
+        .await
+        .expect("answered");
+    assert_eq!(posted.status().as_u16(), 201);
+    let before = t.sandbox.contact_ids();
+    t.sandbox.clear_requests();
+
+    let body = json!({"locationId": LOCATION_ID, "firstName": "Ghost", "email": "ghost@faults.test"});
+    let failed = t.post(WRITE_TOKEN, "/contacts/", body.clone()).await;
+
+    assert_eq!((failed.status, failed.body["statusCode"].as_u64()), (422, Some(422)), "{:?}", failed.body);
+    assert!(failed.header("x-ratelimit-remaining").is_some(), "the gateway's headers stay");
+    let created: Vec<String> = t.sandbox.contact_ids().into_iter().filter(|id| !before.contains(id)).collect();
+    assert_eq!(created.len(), 1, "the contact exists despite the 422");
+    assert_eq!(t.sandbox.requests().iter().map(|r| r.status).collect::<Vec<_>>(), [422]);
+    let events = receiver.expect(&["ContactCreate"]).await;
+    assert_eq!(events[0].event["id"], created[0].as_str());
+    // A blind retry now meets the contact the failed call made.
+    let retried = t.post(WRITE_TOKEN, "/contacts/", body).await;
+    assert_eq!((retried.status, retried.body["meta"]["contactId"].as_str()), (400, Some(created[0].as_str())));
 }

@@ -6,6 +6,7 @@ use serde_json::Value;
 
 use crate::data::dates;
 use crate::data::model::{Contact, CustomField};
+use crate::duplicates::Field;
 use crate::error::ApiError;
 use crate::validate::{Fields, Patch};
 
@@ -39,6 +40,8 @@ pub(crate) struct ContactInput {
     company_name: Patch<String>,
     assigned_to: Patch<String>,
     gender: Patch<String>,
+    /// Upsert only: create without searching, where the location allows duplicates.
+    pub create_new_if_duplicate_allowed: bool,
 }
 
 impl ContactInput {
@@ -75,6 +78,7 @@ impl ContactInput {
             }
         };
         let custom_fields = custom_fields(&mut f);
+        let create_new_if_duplicate_allowed = dto == Dto::Upsert && f.bool("createNewIfDuplicateAllowed").unwrap_or(false);
         let input = Self {
             location_id,
             first_name: f.string("firstName"),
@@ -99,13 +103,19 @@ impl ContactInput {
             // UpdateContactDto declares neither companyName nor gender: GHL refuses them on PUT.
             company_name: if dto == Dto::Update { Patch::Absent } else { f.string("companyName") },
             gender: if dto == Dto::Update { Patch::Absent } else { f.string("gender") },
+            create_new_if_duplicate_allowed,
         };
         let _ = f.object("inboundDndSettings");
-        if dto == Dto::Upsert {
-            let _ = f.bool("createNewIfDuplicateAllowed");
-        }
         f.finish()?;
         Ok(input)
+    }
+
+    /// Leaves `field` out of the write, as if the body had not given it.
+    pub(crate) fn ignore(&mut self, field: Field) {
+        match field {
+            Field::Email => self.email = Patch::Absent,
+            Field::Phone => self.phone = Patch::Absent,
+        }
     }
 
     /// Merges the input into `contact` (absent fields are kept, `null` clears).

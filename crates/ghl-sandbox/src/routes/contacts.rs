@@ -1,6 +1,7 @@
 //! `GET/PUT/DELETE /contacts/{contactId}`, `POST /contacts/` and `POST /contacts/upsert`.
-//! Creating refuses duplicates (same email or phone in the location) like a GHL location with
-//! "allow duplicate contacts" off; upsert matches on email first, then phone.
+//! Both writes follow the location's duplicate setting (`crate::duplicates`): creating refuses a
+//! contact another one matches unless duplicates are allowed; upsert updates the first match in the
+//! setting's order, ignoring a field that matches a different contact, and creates otherwise.
 
 use axum::extract::{Path, State};
 use axum::response::Response;
@@ -51,8 +52,13 @@ pub(crate) async fn create(Scoped(caller, _): Scoped<ContactsWrite>, State(app):
     let input = ContactInput::parse(&body, Dto::Create)?;
     caller.ensure_location(input.location_id.as_deref().unwrap_or_default())?;
     let mut store = app.write();
-    if let Some((existing, field)) = store.duplicate_of(caller.location_id(), patch_value(&input.email), patch_value(&input.phone)) {
-        return Err(ApiError::Duplicate { contact_id: existing.id.clone(), contact_name: existing.full_name(), matching_field: field });
+    let location = caller.location_id();
+    let setting = store.duplicate_setting(location);
+    if !setting.allows_duplicates() {
+        if let Some(found) = setting.find(&store, location, patch_value(&input.email), patch_value(&input.phone)) {
+            let existing = store.owned(&found.contact_id, location)?;
+            return Err(ApiError::Duplicate { contact_id: existing.id.clone(), contact_name: existing.full_name(), matching_field: found.field.as_str() });
+        }
     }
     let id = insert_new(&mut store, caller.location_id(), input);
     let contact = store.owned(&id, caller.location_id())?;
@@ -84,18 +90,24 @@ pub(crate) async fn delete(Scoped(caller, _): Scoped<ContactsWrite>, State(app):
 }
 
 pub(crate) async fn upsert(Scoped(caller, _): Scoped<ContactsWrite>, State(app): State<App>, JsonBody(body): JsonBody) -> Result<Response, ApiError> {
-    let input = ContactInput::parse(&body, Dto::Upsert)?;
+    let mut input = ContactInput::parse(&body, Dto::Upsert)?;
     caller.ensure_location(input.location_id.as_deref().unwrap_or_default())?;
     let mut store = app.write();
     let location = caller.location_id();
-    let by_email = store.duplicate_of(location, patch_value(&input.email), None).map(|(c, _)| c.id.clone());
-    let existing = by_email.or_else(|| store.duplicate_of(location, None, patch_value(&input.phone)).map(|(c, _)| c.id.clone()));
-    let (id, new) = match existing {
-        Some(id) => {
-            let contact = store.owned_mut(&id, location)?;
+    let setting = store.duplicate_setting(location);
+    let search = !(setting.allows_duplicates() && input.create_new_if_duplicate_allowed);
+    let found = if search { setting.find(&store, location, patch_value(&input.email), patch_value(&input.phone)) } else { None };
+    let (id, new) = match found {
+        Some(found) => {
+            // GHL keeps the matched contact and drops what would make it a duplicate of another.
+            for field in &found.ignored {
+                tracing::debug!(contact_id = %found.contact_id, field = field.as_str(), "upsert ignores a field another contact matches");
+                input.ignore(*field);
+            }
+            let contact = store.owned_mut(&found.contact_id, location)?;
             input.apply(contact);
             contact.date_updated = dates::now_ms();
-            (id, false)
+            (found.contact_id, false)
         }
         None => (insert_new(&mut store, location, input), true),
     };

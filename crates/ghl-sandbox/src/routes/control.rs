@@ -1,9 +1,9 @@
 //! The control API under `/__sandbox/` (no auth: the sandbox is a development tool on loopback):
 //! the request log, fault injection, a description of the seeded credentials, the webhook key,
-//! deliveries and delivery faults. Changes made in the GHL app (`/__sandbox/contacts…`) are
+//! deliveries and delivery faults, each location's duplicate setting. Changes made in the GHL app (`/__sandbox/contacts…`) are
 //! `app_edits`.
 
-use axum::extract::State;
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -11,6 +11,7 @@ use axum::Router;
 use serde_json::json;
 
 use crate::auth::STATIC_TOKENS;
+use crate::duplicates::DuplicateSetting;
 use crate::error::ApiError;
 use crate::faults::Fault;
 use crate::reply;
@@ -24,6 +25,7 @@ pub(crate) fn routes() -> Router<App> {
         .route("/__sandbox/requests", get(requests).delete(clear_requests))
         .route("/__sandbox/faults", get(faults).post(add_fault).delete(clear_faults))
         .route("/__sandbox/info", get(info))
+        .route("/__sandbox/locations/{locationId}/duplicate-setting", get(duplicate_setting).put(set_duplicate_setting))
         .route("/__sandbox/webhook-public-key", get(webhook_public_key))
         .route("/__sandbox/webhooks", get(webhooks))
         .route("/__sandbox/webhook-faults", get(webhook_faults).post(add_webhook_fault).delete(clear_webhook_faults))
@@ -56,6 +58,27 @@ async fn add_webhook_fault(State(app): State<App>, JsonBody(body): JsonBody) -> 
 async fn clear_webhook_faults(State(app): State<App>) -> StatusCode {
     app.webhooks.faults.clear();
     StatusCode::NO_CONTENT
+}
+
+/// `{"setting": "email-then-phone"}`; an unknown location is a 400 `Location not found`.
+async fn duplicate_setting(State(app): State<App>, Path(location): Path<String>) -> Result<Response, ApiError> {
+    let store = app.read();
+    if !store.is_location(&location) {
+        return Err(ApiError::NotFound("Location not found"));
+    }
+    Ok(reply::ok(&json!({"setting": store.duplicate_setting(&location)})))
+}
+
+/// Takes `{"setting": "phone-then-email"}` (see `DuplicateSetting`); answers the new setting.
+async fn set_duplicate_setting(State(app): State<App>, Path(location): Path<String>, JsonBody(body): JsonBody) -> Result<Response, ApiError> {
+    #[derive(serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Body {
+        setting: DuplicateSetting,
+    }
+    let Body { setting } = serde_json::from_value(body).map_err(|e| ApiError::invalid(e.to_string()))?;
+    app.write().set_duplicate_setting(&location, setting).map_err(|_| ApiError::NotFound("Location not found"))?;
+    Ok(reply::ok(&json!({"setting": setting})))
 }
 
 async fn requests(State(app): State<App>) -> Response {
@@ -92,8 +115,8 @@ async fn info(State(app): State<App>) -> impl IntoResponse {
         "baseUrl": app.base_url,
         "version": API_VERSION,
         "locations": [
-            {"id": LOCATION_ID, "contacts": store.count(LOCATION_ID)},
-            {"id": OTHER_LOCATION_ID, "contacts": store.count(OTHER_LOCATION_ID)},
+            {"id": LOCATION_ID, "contacts": store.count(LOCATION_ID), "duplicateSetting": store.duplicate_setting(LOCATION_ID)},
+            {"id": OTHER_LOCATION_ID, "contacts": store.count(OTHER_LOCATION_ID), "duplicateSetting": store.duplicate_setting(OTHER_LOCATION_ID)},
         ],
         "tokens": tokens,
         "oauth": {"clientId": OAUTH_CLIENT_ID, "clientSecret": OAUTH_CLIENT_SECRET},
