@@ -223,3 +223,55 @@ async fn a_server_that_never_answers_is_a_timeout() {
     outcome.assert("base_url", "failed", "but got no answer within the request timeout (300ms)");
     drop(silent);
 }
+
+const STORE_KEY: &str = "0a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f9";
+
+/// A store with a valid pair for the sandbox location (its write token) and one whose refresh GHL refused.
+async fn oauth_store() -> std::path::PathBuf {
+    use ghl_subgraph::oauth::{FileStore, TokenRecord, TokenStatus, TokenStore};
+    let dir = std::env::temp_dir().join(format!("ghl-check-store-{}-{:016x}", std::process::id(), fastrand::u64(..)));
+    let store = FileStore::open(&dir, &STORE_KEY.parse().expect("key")).expect("store");
+    let record = |location: &str, token: &str, status| TokenRecord {
+        location_id: location.into(),
+        company_id: None,
+        user_id: None,
+        scopes: ALL_SCOPES.into(),
+        access_token: token.to_owned().into(),
+        refresh_token: "refresh".to_owned().into(),
+        expires_at: chrono::Utc::now() + chrono::Duration::hours(20),
+        status,
+        updated_at: chrono::Utc::now(),
+        generation: 1,
+    };
+    store.put(&record(LOCATION_ID, WRITE_TOKEN, TokenStatus::Active)).await.expect("put");
+    store.put(&record(ghl_sandbox::OTHER_LOCATION_ID, OTHER_LOCATION_TOKEN, TokenStatus::NeedsReinstall)).await.expect("put");
+    dir
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn oauth_mode_reports_the_store_and_each_locations_token_state() {
+    let sandbox = sandbox(SandboxConfig::default()).await;
+    let url = sandbox.base_url();
+    let dir = oauth_store().await;
+    let store = dir.display().to_string();
+    let oauth = |key: &'static str| {
+        let mut args = vec!["--auth", "oauth", "--ghl-base-url", &url, "--token-store", &store, "--token-store-key", key];
+        args.extend(["--ghl-client-id", "sandbox-client-id", "--ghl-client-secret", "sandbox-client-secret", "--ghl-redirect-uri", "http://127.0.0.1/oauth/callback"]);
+        owned(args)
+    };
+
+    let outcome = check_async(oauth(STORE_KEY)).await;
+    let wrong_key = check_async(oauth("ffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff")).await;
+
+    outcome.exits(1);
+    assert_eq!(outcome.json["location"], LOCATION_ID, "test calls use the location with a valid token");
+    outcome.assert("oauth.store", "ok", "opens: 2 location(s)");
+    outcome.assert("oauth.location.sandbox-location", "ok", "access token valid until");
+    outcome.assert("oauth.location.other-location", "failed", "refresh failing: GHL refused the refresh token");
+    outcome.assert("endpoint.tasks_search", "ok", "answered");
+    assert!(!outcome.text.contains(WRITE_TOKEN) && !outcome.text.contains("refresh\n"), "no token shows");
+    wrong_key.exits(1);
+    wrong_key.assert("oauth.store", "failed", "none of the 2 record(s)");
+    wrong_key.assert("token", "skipped", "no location has a usable token");
+    let _ = std::fs::remove_dir_all(dir);
+}

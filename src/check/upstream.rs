@@ -292,7 +292,10 @@ fn tasks_batching(tenant: &Tenant, source: ScopeSource, probe: Option<&ProbeOutc
             ),
             missing.then(|| Check::skipped("endpoint.tasks_search", format!("not used: `{SCOPE_TASKS_SEARCH}` not granted (see scope.tasks_search)"))),
         ),
-        (None, _, _) => (Check::skipped(name, "unknown scopes (forwarded token): this server loads each contact's tasks with their own call"), None),
+        (None, _, _) => (
+            Check::skipped(name, "unknown scopes (forwarded token): this server loads each contact's tasks with their own call"),
+            missing.then(|| Check::skipped("endpoint.tasks_search", format!("not used with forwarded tokens; this one lacks `{SCOPE_TASKS_SEARCH}`"))),
+        ),
     }
 }
 
