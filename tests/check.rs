@@ -256,7 +256,14 @@ async fn oauth_mode_reports_the_store_and_each_locations_token_state() {
     let store = dir.display().to_string();
     let oauth = |key: &'static str| {
         let mut args = vec!["--auth", "oauth", "--ghl-base-url", &url, "--token-store", &store, "--token-store-key", key];
-        args.extend(["--ghl-client-id", "sandbox-client-id", "--ghl-client-secret", "sandbox-client-secret", "--ghl-redirect-uri", "http://127.0.0.1/oauth/callback"]);
+        args.extend([
+            "--ghl-client-id",
+            "sandbox-client-id",
+            "--ghl-client-secret",
+            "sandbox-client-secret",
+            "--ghl-redirect-uri",
+            "http://127.0.0.1/oauth/callback",
+        ]);
         owned(args)
     };
 

@@ -52,7 +52,11 @@ pub(super) async fn inspect(setup: &OAuthSetup, wanted: Option<&str>) -> Inspect
     let mut checks = Vec::new();
     let (records, damaged) = (&listing.records, listing.damaged.len());
     checks.push(match (records.len(), damaged) {
-        (0, 0) => Check::warning("oauth.store", format!("the token store {shown} opens but no location has installed the app yet"), "send a location's admin to /oauth/install on this server"),
+        (0, 0) => Check::warning(
+            "oauth.store",
+            format!("the token store {shown} opens but no location has installed the app yet"),
+            "send a location's admin to /oauth/install on this server",
+        ),
         (0, _) => Check::failed(
             "oauth.store",
             format!("none of the {damaged} record(s) in {shown} decrypts: TOKEN_STORE_KEY is likely not the key they were written with"),
@@ -76,7 +80,11 @@ pub(super) async fn inspect(setup: &OAuthSetup, wanted: Option<&str>) -> Inspect
             let found = records.iter().find(|r| r.location_id == wanted);
             if found.is_none() {
                 let name = PathId::parse(wanted, "locationId").map_or_else(|_| "oauth.location".to_owned(), |id| format!("oauth.location.{id}"));
-                checks.push(Check::failed(name, "this location has no stored tokens: it has not installed the app", "send its admin to /oauth/install on this server"));
+                checks.push(Check::failed(
+                    name,
+                    "this location has no stored tokens: it has not installed the app",
+                    "send its admin to /oauth/install on this server",
+                ));
             }
             found.filter(usable)
         }

@@ -8,7 +8,9 @@ use std::time::Duration;
 use super::rate;
 use super::report::Check;
 use super::Upstream;
-use crate::highlevel::{GhlErrorKind, PathId, Probe, ProbeFailure, ProbeOutcome, Tenant, TransportFault, Unavailability, SCOPE_READ, SCOPE_TASKS_SEARCH, SCOPE_WRITE};
+use crate::highlevel::{
+    GhlErrorKind, PathId, Probe, ProbeFailure, ProbeOutcome, Tenant, TransportFault, Unavailability, SCOPE_READ, SCOPE_TASKS_SEARCH, SCOPE_WRITE,
+};
 
 /// Where the tenant's scopes come from, which decides what "add the scope" means.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -36,9 +38,7 @@ impl ScopeSource {
     fn how_to_grant(self, scope: &str) -> String {
         match self {
             Self::Granted => format!("reinstall the app with the scope `{scope}` (GHL_OAUTH_SCOPES) at /oauth/install"),
-            _ => format!(
-                "grant `{scope}` to the token (GHL → Settings → Private Integrations → edit the integration's scopes) and add it to GHL_SCOPES"
-            ),
+            _ => format!("grant `{scope}` to the token (GHL → Settings → Private Integrations → edit the integration's scopes) and add it to GHL_SCOPES"),
         }
     }
 }
@@ -75,7 +75,11 @@ pub(super) async fn run(upstream: &Upstream, tenant: &Tenant, source: ScopeSourc
     };
     match refused {
         Some(GhlErrorKind::Unauthenticated) => {
-            checks.push(Check::failed("token", format!("GHL refused the token ({}): it is wrong, expired or revoked", status_of(&search)), token_action(source)));
+            checks.push(Check::failed(
+                "token",
+                format!("GHL refused the token ({}): it is wrong, expired or revoked", status_of(&search)),
+                token_action(source),
+            ));
             let why = "not run: GHL refused the token";
             stop(&mut checks, why, &["location"]);
             stop(&mut checks, why, &SCOPES);
@@ -160,7 +164,9 @@ pub(super) async fn run(upstream: &Upstream, tenant: &Tenant, source: ScopeSourc
                 (_, Err(_)) => endpoint("endpoint.contacts", &get, source),
             });
             answered.push(get);
-            for (name, probe) in [("endpoint.tasks", Probe::Tasks(id)), ("endpoint.notes", Probe::Notes(id)), ("endpoint.appointments", Probe::Appointments(id))] {
+            for (name, probe) in
+                [("endpoint.tasks", Probe::Tasks(id)), ("endpoint.notes", Probe::Notes(id)), ("endpoint.appointments", Probe::Appointments(id))]
+            {
                 let outcome = client.probe(tenant, probe).await;
                 endpoints.push(endpoint(name, &outcome, source));
                 answered.push(outcome);
@@ -215,8 +221,13 @@ fn reachability(upstream: &Upstream, search: &ProbeOutcome) -> Check {
     match (&search.result, search.status) {
         (Err(ProbeFailure::Transport(fault)), _) => {
             let (diagnosis, action) = match fault {
-                TransportFault::Dns => (format!("the host `{host}` does not resolve (DNS lookup failed)"), format!("{fix_url} and this machine's DNS settings")),
-                TransportFault::Refused => (format!("{host}:{port} refused the connection: nothing listens there"), format!("{fix_url}: its host and port; is the server or proxy there running?")),
+                TransportFault::Dns => {
+                    (format!("the host `{host}` does not resolve (DNS lookup failed)"), format!("{fix_url} and this machine's DNS settings"))
+                }
+                TransportFault::Refused => (
+                    format!("{host}:{port} refused the connection: nothing listens there"),
+                    format!("{fix_url}: its host and port; is the server or proxy there running?"),
+                ),
                 TransportFault::Tls => (
                     format!("the TLS handshake with {host}:{port} failed: its certificate is not trusted or not for this name, or it does not speak TLS"),
                     "use https:// only where TLS is served; behind a TLS-intercepting proxy its CA must be trusted; check the system clock".to_owned(),
@@ -229,8 +240,12 @@ fn reachability(upstream: &Upstream, search: &ProbeOutcome) -> Check {
                     format!("connected to {host}:{port} but got no answer within the request timeout ({})", human(upstream.request_timeout)),
                     "GHL (or a proxy on the way) is slow: run the check again, or raise GHL_REQUEST_TIMEOUT".to_owned(),
                 ),
-                TransportFault::Connect => (format!("could not connect to {host}:{port} (network unreachable?)"), format!("{fix_url} and this machine's network")),
-                TransportFault::Broken => (format!("the connection to {host}:{port} broke before GHL answered"), "run the check again; a proxy may be cutting connections".to_owned()),
+                TransportFault::Connect => {
+                    (format!("could not connect to {host}:{port} (network unreachable?)"), format!("{fix_url} and this machine's network"))
+                }
+                TransportFault::Broken => {
+                    (format!("the connection to {host}:{port} broke before GHL answered"), "run the check again; a proxy may be cutting connections".to_owned())
+                }
             };
             Check::failed("base_url", diagnosis, action)
         }
@@ -251,7 +266,10 @@ fn reachability(upstream: &Upstream, search: &ProbeOutcome) -> Check {
 /// `scope.writes`, judged by scopes only: a test write would change data.
 fn writes(tenant: &Tenant, source: ScopeSource) -> Check {
     match tenant.grants(SCOPE_WRITE) {
-        Some(true) => Check::ok("scope.writes", format!("`{SCOPE_WRITE}` granted per {}: mutations available (not probed: a test write would change data)", source.name())),
+        Some(true) => Check::ok(
+            "scope.writes",
+            format!("`{SCOPE_WRITE}` granted per {}: mutations available (not probed: a test write would change data)", source.name()),
+        ),
         Some(false) => Check::warning(
             "scope.writes",
             format!("`{SCOPE_WRITE}` not granted: mutations unavailable (refused before any GHL call)"),
@@ -316,7 +334,11 @@ fn endpoint(name: &str, outcome: &ProbeOutcome, source: ScopeSource) -> Check {
         Err(ProbeFailure::Refused(GhlErrorKind::RateLimited { .. })) => {
             Check::warning(name, format!("not verified: GHL answered {} with 429 (rate limited)", outcome.endpoint), "run the check again in a minute")
         }
-        Err(ProbeFailure::Refused(kind)) => Check::failed(name, format!("GHL answered {} with {status}: {kind}", outcome.endpoint), "run the check again; if it persists, report it with the status above"),
+        Err(ProbeFailure::Refused(kind)) => Check::failed(
+            name,
+            format!("GHL answered {} with {status}: {kind}", outcome.endpoint),
+            "run the check again; if it persists, report it with the status above",
+        ),
     }
 }
 
@@ -333,7 +355,8 @@ fn token_action(source: ScopeSource) -> String {
 fn location_action(source: ScopeSource) -> String {
     match source {
         ScopeSource::Configured | ScopeSource::Sandbox => {
-            "set GHL_LOCATION_ID to the token's location (GHL → Settings → Business Profile shows the Location ID), or use a token created in this location".to_owned()
+            "set GHL_LOCATION_ID to the token's location (GHL → Settings → Business Profile shows the Location ID), or use a token created in this location"
+                .to_owned()
         }
         ScopeSource::Granted => "the stored pair is not this location's: reinstall the app from this location".to_owned(),
         ScopeSource::Caller => "send the location the token belongs to in `x-ghl-location-id`".to_owned(),

@@ -53,7 +53,9 @@ pub(super) fn check(setup: &WebhookSetup) -> Check {
     };
     let legacy = match &setup.legacy_rsa {
         None => "the retired x-wh-signature (RSA) is refused".to_owned(),
-        Some(KeyOrigin::Ghl { fingerprint }) => format!("the retired x-wh-signature (RSA) is still accepted, with GHL's published key (fingerprint {fingerprint})"),
+        Some(KeyOrigin::Ghl { fingerprint }) => {
+            format!("the retired x-wh-signature (RSA) is still accepted, with GHL's published key (fingerprint {fingerprint})")
+        }
         Some(KeyOrigin::Configured { fingerprint } | KeyOrigin::EmbeddedSandbox { fingerprint }) => {
             format!("the retired x-wh-signature (RSA) is still accepted, with the key in WEBHOOK_LEGACY_RSA_KEY (fingerprint {fingerprint})")
         }
@@ -62,15 +64,15 @@ pub(super) fn check(setup: &WebhookSetup) -> Check {
         Some(location) => format!("; only events of location `{location}` apply"),
         None => String::new(),
     };
-    let diagnosis = format!(
-        "x-ghl-signature is verified with {key}; {legacy}; events up to {} old are accepted{scope}",
-        humantime::format_duration(setup.max_age)
-    );
+    let diagnosis =
+        format!("x-ghl-signature is verified with {key}; {legacy}; events up to {} old are accepted{scope}", humantime::format_duration(setup.max_age));
     match (&setup.legacy_rsa, &setup.key) {
         (Some(_), _) => Check::warning("webhooks", diagnosis, "GHL stopped sending x-wh-signature on 2026-07-01: set WEBHOOK_LEGACY_RSA=false"),
-        (None, KeyOrigin::Configured { .. }) => {
-            Check::warning("webhooks", diagnosis, "unset WEBHOOK_PUBLIC_KEY unless GHL announced this key: deliveries GHL signs verify only with GHL's current key")
-        }
+        (None, KeyOrigin::Configured { .. }) => Check::warning(
+            "webhooks",
+            diagnosis,
+            "unset WEBHOOK_PUBLIC_KEY unless GHL announced this key: deliveries GHL signs verify only with GHL's current key",
+        ),
         _ => Check::ok("webhooks", diagnosis),
     }
 }

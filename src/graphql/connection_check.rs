@@ -68,10 +68,7 @@ pub(super) async fn run(ctx: &Context<'_>) -> FieldResult<ConnectionCheck> {
     })?;
     let caller = Scope::of(ctx).ok().map(|scope| scope.data.tenant().clone());
     let report = access.0.run(caller, None).await;
-    let checks = report
-        .checks
-        .into_iter()
-        .map(|c| ConnectionCheckItem { name: c.name, status: c.status.into(), diagnosis: c.diagnosis, action: c.action })
-        .collect();
+    let checks =
+        report.checks.into_iter().map(|c| ConnectionCheckItem { name: c.name, status: c.status.into(), diagnosis: c.diagnosis, action: c.action }).collect();
     Ok(ConnectionCheck { ok: report.ok, checks })
 }

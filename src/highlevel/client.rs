@@ -436,7 +436,13 @@ impl GhlClient {
     /// One exchange sent as every call sends it, answered raw, for the connection check
     /// (`probe`): it reads the status, the rate-limit headers and the transport error itself.
     /// No breaker, limiter or retry: a check reports what GHL does, it does not smooth it over.
-    pub(super) async fn exchange(&self, tenant: &Tenant, method: Method, path: &str, body: Option<Vec<u8>>) -> Result<(StatusCode, HeaderMap, Bytes), reqwest::Error> {
+    pub(super) async fn exchange(
+        &self,
+        tenant: &Tenant,
+        method: Method,
+        path: &str,
+        body: Option<Vec<u8>>,
+    ) -> Result<(StatusCode, HeaderMap, Bytes), reqwest::Error> {
         let mut request = self.request(tenant, &method, path, self.inner.request_timeout);
         if let Some(body) = body {
             request = request.header(CONTENT_TYPE, "application/json").body(body);

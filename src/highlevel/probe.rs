@@ -140,9 +140,13 @@ impl GhlClient {
         let exchanged = self.exchange(tenant, method, &path, body).await;
         let elapsed = started.elapsed();
         match exchanged {
-            Err(error) => {
-                ProbeOutcome { endpoint, elapsed, status: None, result: Err(ProbeFailure::Transport(fault_of(&error))), rate_limit: RateLimitHeaders::default() }
-            }
+            Err(error) => ProbeOutcome {
+                endpoint,
+                elapsed,
+                status: None,
+                result: Err(ProbeFailure::Transport(fault_of(&error))),
+                rate_limit: RateLimitHeaders::default(),
+            },
             Ok((status, headers, bytes)) => {
                 let result = if status.is_success() {
                     decode(probe, &bytes).ok_or(ProbeFailure::Unreadable)
