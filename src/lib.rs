@@ -11,6 +11,7 @@
 //! - `serve`: the accept loop: connection cap, header-read and idle timeouts, graceful drain.
 //! - `auth`: which GHL tenant a request acts for, from its `Credentials` (static, forwarded, OAuth).
 //! - `callers`: which callers may use the subgraph at all (API keys, stored hashed).
+//! - `check`: the connection check (`ghl-subgraph check`, `connectionCheck`): test calls and a diagnosis.
 //! - `error`: the registry of error codes and the one mapping to GraphQL and HTTP errors.
 //! - `graphql`: the schema, HTTP handler and guards, re-authentication, vendored GraphiQL.
 //! - `data`: the one place where entities are read and written (the cache plugs in here).
@@ -23,12 +24,13 @@
 //! - `telemetry`: logs (text or JSON lines) and OpenTelemetry traces.
 //! - `webhooks`: `POST /webhooks/ghl`: verified GHL change events → cache invalidation, event bus.
 //!
-//! Only `app`, `config`, `services`, `graphql`, `oauth`, `error` and `telemetry` are the
+//! Only `app`, `check`, `config`, `services`, `graphql`, `oauth`, `error` and `telemetry` are the
 //! library's API (for `main`, the tests and the benches); the rest is private.
 
 pub mod app;
 mod auth;
 mod callers;
+pub mod check;
 pub mod config;
 mod data;
 pub mod error;

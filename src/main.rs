@@ -3,21 +3,24 @@
 use anyhow::Context as _;
 use ghl_subgraph::app::{shutdown_signal, App};
 use ghl_subgraph::config::{Cli, Command, ServeConfig};
-use ghl_subgraph::services::Services;
+use ghl_subgraph::services::{CheckServices, Services};
 use ghl_subgraph::{graphql, telemetry};
 use tokio::net::TcpListener;
 
 /// A start-up error prints as one `error: …` line (its causes joined), never with a backtrace,
 /// even under `RUST_BACKTRACE=1`: these are configuration mistakes, not crashes.
 #[tokio::main]
-async fn main() {
-    if let Err(err) = run().await {
-        eprintln!("error: {err:#}");
-        std::process::exit(1);
+async fn main() -> std::process::ExitCode {
+    match run().await {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            std::process::ExitCode::FAILURE
+        }
     }
 }
 
-async fn run() -> anyhow::Result<()> {
+async fn run() -> anyhow::Result<std::process::ExitCode> {
     let cli = Cli::parse_or_exit();
     // Held until the command ends: dropping it flushes buffered spans.
     let _telemetry = telemetry::init(cli.log_format, telemetry::TraceExport { endpoint: cli.otlp_endpoint.clone(), protocol: cli.otlp_protocol.clone() });
@@ -35,6 +38,14 @@ async fn run() -> anyhow::Result<()> {
         #[cfg(feature = "sandbox")]
         Command::Sandbox(args) => ghl_sandbox::run_cli(args).await?,
         Command::Tokens(args) => print!("{}", ghl_subgraph::oauth::run_tokens_command(args).await?),
+        Command::Check(args) => {
+            let config = ServeConfig::try_from(args.serve)?;
+            let report = CheckServices::build(&config).await?.checker.run(None, args.location.as_deref()).await;
+            print!("{}", if args.json { report.to_json() } else { report.to_text() });
+            if !report.ok {
+                return Ok(std::process::ExitCode::FAILURE);
+            }
+        }
     }
-    Ok(())
+    Ok(std::process::ExitCode::SUCCESS)
 }

@@ -12,6 +12,7 @@ use tracing::info;
 
 use crate::auth::Auth;
 use crate::callers::CallerKeys;
+use crate::check::{Access, ConnectionChecker, OAuthSetup, WebhookSetup};
 use crate::config::{AuthConfig, PersistedConfig, ServeConfig, UpstreamConfig};
 use crate::data::DataLayer;
 use crate::graphql::{self, ApqCache, CursorKey, GraphqlState, LiveFeed, PersistedQueries, RequestOptions, Safelist};
@@ -63,12 +64,10 @@ impl Services {
             }
             #[cfg(feature = "sandbox")]
             UpstreamConfig::EmbeddedSandbox { contacts, latency } => {
-                let settings = ghl_sandbox::SandboxConfig { contacts: *contacts, latency: *latency, ..Default::default() };
-                let running = ghl_sandbox::Sandbox::spawn(settings).await.context("starting the embedded GHL sandbox")?;
+                let (running, tenant) = spawn_embedded(*contacts, *latency).await?;
                 let base_url = running.base_url();
                 sandbox = Some(running);
-                let scopes = Scopes::parse("contacts.readonly contacts.write locations/tasks.readonly");
-                (base_url, Auth::Static(Tenant::new(ghl_sandbox::LOCATION_ID, SecretString::from(ghl_sandbox::WRITE_TOKEN), Some(scopes))))
+                (base_url, Auth::Static(tenant))
             }
             #[cfg(not(feature = "sandbox"))]
             UpstreamConfig::EmbeddedSandbox { .. } => anyhow::bail!(crate::config::ConfigError::NoSandbox),
@@ -81,17 +80,12 @@ impl Services {
         let bus: Arc<dyn EventBus> = Arc::new(LocalBus::new(config.graphql.subscription_queue));
         let (live_stop, stopping) = tokio::sync::watch::channel(false);
         let live = Arc::new(LiveFeed::new(bus.clone(), config.graphql.subscriptions.clone(), config.graphql.subscription_queue, stopping));
-        let graphql = graphql_state(config, client.clone(), auth, callers, live)?;
-        let served = static_tenant.as_ref().map(|tenant| tenant.location_id().to_owned());
-        // The embedded sandbox signs its webhooks with a key of its own.
         #[cfg(feature = "sandbox")]
-        let key = match &sandbox {
-            Some(running) => running.webhook_public_key().parse().map_err(anyhow::Error::msg)?,
-            None => config.webhooks.key.clone(),
-        };
+        let settings = webhook_settings(config, static_tenant.as_ref(), sandbox.as_ref())?;
         #[cfg(not(feature = "sandbox"))]
-        let key = config.webhooks.key.clone();
-        let settings = WebhookSettings { key, legacy_rsa: config.webhooks.legacy_rsa.clone(), max_age: config.webhooks.max_age, location: served };
+        let settings = webhook_settings(config, static_tenant.as_ref())?;
+        let checker = Arc::new(checker(config, client.clone(), &upstream_url, static_tenant.as_ref(), &settings));
+        let graphql = graphql_state(config, client.clone(), auth, callers, live, checker)?;
         let webhooks = Arc::new(Receiver::new(settings, graphql.data.clone(), bus.clone()));
         Ok(Self {
             client,
@@ -116,6 +110,96 @@ impl Services {
     }
 }
 
+/// What `ghl-subgraph check` runs on: the connection check built from the settings `serve`
+/// reads, without a schema, a listener or the OAuth install flow (the token store is only read,
+/// never created), and the embedded sandbox when no GHL setting is given.
+pub struct CheckServices {
+    pub checker: ConnectionChecker,
+    #[cfg(feature = "sandbox")]
+    _sandbox: Option<ghl_sandbox::RunningSandbox>,
+}
+
+impl CheckServices {
+    pub async fn build(config: &ServeConfig) -> anyhow::Result<Self> {
+        #[cfg(feature = "sandbox")]
+        let mut running = None;
+        let (base_url, static_tenant) = match &config.upstream {
+            UpstreamConfig::Remote { base_url, auth } => {
+                let tenant = match auth {
+                    AuthConfig::Static { token, location, scopes } => Some(Tenant::new(location.clone(), token.clone(), Some(scopes.clone()))),
+                    AuthConfig::Forward | AuthConfig::OAuth(_) => None,
+                };
+                (base_url.clone(), tenant)
+            }
+            #[cfg(feature = "sandbox")]
+            UpstreamConfig::EmbeddedSandbox { contacts, latency } => {
+                let (sandbox, tenant) = spawn_embedded(*contacts, *latency).await?;
+                let base_url = sandbox.base_url();
+                running = Some(sandbox);
+                (base_url, Some(tenant))
+            }
+            #[cfg(not(feature = "sandbox"))]
+            UpstreamConfig::EmbeddedSandbox { .. } => anyhow::bail!(crate::config::ConfigError::NoSandbox),
+        };
+        let client = client(config, &base_url)?;
+        #[cfg(feature = "sandbox")]
+        let settings = webhook_settings(config, static_tenant.as_ref(), running.as_ref())?;
+        #[cfg(not(feature = "sandbox"))]
+        let settings = webhook_settings(config, static_tenant.as_ref())?;
+        let checker = checker(config, client, &base_url, static_tenant.as_ref(), &settings);
+        Ok(Self {
+            checker,
+            #[cfg(feature = "sandbox")]
+            _sandbox: running,
+        })
+    }
+}
+
+/// The embedded sandbox and the tenant of its write token.
+#[cfg(feature = "sandbox")]
+async fn spawn_embedded(contacts: usize, latency: std::time::Duration) -> anyhow::Result<(ghl_sandbox::RunningSandbox, Tenant)> {
+    let settings = ghl_sandbox::SandboxConfig { contacts, latency, ..Default::default() };
+    let running = ghl_sandbox::Sandbox::spawn(settings).await.context("starting the embedded GHL sandbox")?;
+    let scopes = Scopes::parse("contacts.readonly contacts.write locations/tasks.readonly");
+    Ok((running, Tenant::new(ghl_sandbox::LOCATION_ID, SecretString::from(ghl_sandbox::WRITE_TOKEN), Some(scopes))))
+}
+
+/// How the webhook route checks deliveries; the embedded sandbox signs with a key of its own.
+fn webhook_settings(
+    config: &ServeConfig,
+    static_tenant: Option<&Tenant>,
+    #[cfg(feature = "sandbox")] sandbox: Option<&ghl_sandbox::RunningSandbox>,
+) -> anyhow::Result<WebhookSettings> {
+    #[cfg(feature = "sandbox")]
+    let key = match sandbox {
+        Some(running) => running.webhook_public_key().parse().map_err(anyhow::Error::msg)?,
+        None => config.webhooks.key.clone(),
+    };
+    #[cfg(not(feature = "sandbox"))]
+    let key = config.webhooks.key.clone();
+    let location = static_tenant.map(|tenant| tenant.location_id().to_owned());
+    Ok(WebhookSettings { key, legacy_rsa: config.webhooks.legacy_rsa.clone(), max_age: config.webhooks.max_age, location })
+}
+
+/// The connection check over the client and settings `serve` uses.
+fn checker(config: &ServeConfig, client: GhlClient, base_url: &str, static_tenant: Option<&Tenant>, webhooks: &WebhookSettings) -> ConnectionChecker {
+    let embedded_sandbox = config.upstream.is_embedded_sandbox();
+    let access = match (&config.upstream, static_tenant) {
+        (UpstreamConfig::Remote { auth: AuthConfig::OAuth(settings), .. }, _) => {
+            Access::OAuth(OAuthSetup { store: settings.token_store.clone(), key: settings.token_store_key.clone(), refresh_margin: settings.refresh_margin })
+        }
+        (_, Some(tenant)) => Access::Static { tenant: tenant.clone(), embedded_sandbox },
+        (_, None) => Access::Forward,
+    };
+    let upstream = crate::check::Upstream {
+        client,
+        base_url: base_url.to_owned(),
+        connect_timeout: config.client.connect_timeout,
+        request_timeout: config.client.request_timeout,
+    };
+    ConnectionChecker::new(upstream, access, WebhookSetup::from_settings(webhooks, embedded_sandbox))
+}
+
 fn client(config: &ServeConfig, base_url: &str) -> anyhow::Result<GhlClient> {
     let settings = &config.client;
     GhlClient::new(ClientOptions {
@@ -131,7 +215,14 @@ fn client(config: &ServeConfig, base_url: &str) -> anyhow::Result<GhlClient> {
 }
 
 /// The GraphQL endpoint's state: schema, data layer, auth, callers and request guards.
-fn graphql_state(config: &ServeConfig, client: GhlClient, auth: Auth, callers: Arc<CallerKeys>, live: Arc<LiveFeed>) -> anyhow::Result<GraphqlState> {
+fn graphql_state(
+    config: &ServeConfig,
+    client: GhlClient,
+    auth: Auth,
+    callers: Arc<CallerKeys>,
+    live: Arc<LiveFeed>,
+    checker: Arc<ConnectionChecker>,
+) -> anyhow::Result<GraphqlState> {
     let settings = &config.graphql;
     Ok(GraphqlState {
         schema: graphql::build_schema(&settings.schema),
@@ -144,6 +235,7 @@ fn graphql_state(config: &ServeConfig, client: GhlClient, auth: Auth, callers: A
         callers,
         max_body_bytes: config.http.max_body_bytes,
         live,
+        checker,
     })
 }
 

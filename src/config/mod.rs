@@ -41,6 +41,22 @@ pub enum Command {
     Sandbox(ghl_sandbox::SandboxArgs),
     /// Inspect or remove the OAuth tokens stored per location (`--auth oauth`).
     Tokens(TokensArgs),
+    /// Check the GHL connection with the settings `serve` would use: test calls, a diagnosis and
+    /// what to do for each finding. Exits 0 when everything needed works (warnings allowed), 1 otherwise.
+    Check(Box<CheckArgs>),
+}
+
+/// Flags of `check`: those of `serve`, plus how to report.
+#[derive(Args, Debug, Clone)]
+pub struct CheckArgs {
+    /// Print one JSON document instead of text (fields in README, "Connection check").
+    #[arg(long)]
+    pub json: bool,
+    /// OAuth mode: the stored location to make the test calls for (default: the first whose access token is valid).
+    #[arg(long)]
+    pub location: Option<String>,
+    #[command(flatten)]
+    pub serve: ServeArgs,
 }
 
 pub use crate::oauth::{TokensAction, TokensArgs};

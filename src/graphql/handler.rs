@@ -23,6 +23,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tower::ServiceBuilder;
 
+use super::connection_check::CheckAccess;
 use super::expansion::FieldTally;
 use super::graphiql;
 use super::guards;
@@ -55,6 +56,8 @@ pub struct GraphqlState {
     pub max_body_bytes: usize,
     /// What subscriptions share: the event bus, their counts, the stop signal.
     pub live: Arc<super::LiveFeed>,
+    /// The connection check, handed only to operators' requests (`connection_check`).
+    pub checker: Arc<crate::check::ConnectionChecker>,
 }
 
 /// `/graphql`: GET (queries from the URL, or GraphiQL for a browser) and POST, each behind the
@@ -225,6 +228,8 @@ async fn execute(state: &GraphqlState, headers: &HeaderMap, media: MediaType, re
     // With keys configured, only an unrestricted (router or operator) key reads the SDL while
     // introspection is off; without keys there is nobody to tell apart.
     let schema_reader = state.callers.is_empty() || state.callers.is_unrestricted(credentials.api_key());
+    // Only an operator's key (configured, reaching every location) may run the connection check.
+    let operator = state.callers.is_unrestricted(credentials.api_key());
     let mut responses = Vec::with_capacity(requests.len());
     for prepared in requests {
         let response = match prepared {
@@ -233,6 +238,9 @@ async fn execute(state: &GraphqlState, headers: &HeaderMap, media: MediaType, re
                 let mut request = request.data(tally.clone());
                 if schema_reader {
                     request = request.data(SchemaReader);
+                }
+                if operator {
+                    request = request.data(CheckAccess(state.checker.clone()));
                 }
                 execute_with_reauth(&state.schema, &state.auth, request, &tenant, context).await
             }

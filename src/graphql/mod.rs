@@ -2,7 +2,7 @@
 //! through the data layer (`crate::data`), never the GHL client.
 //!
 //! - types: `query`, `mutation`, `contact`, `task`, `note`, `appointment`, `connection` (pages and
-//!   signed cursors), `datetime` (the scalar).
+//!   signed cursors), `datetime` (the scalar), `connection_check` (the admin UI's connection check).
 //! - per request: `request_context` (tenant scope, data, cursors), `field_errors` (null propagation).
 //! - HTTP: `handler` (GraphQL over HTTP), `media` (content negotiation), `guards` (API key, CSRF,
 //!   body size as layers), `reauth` (one retry after GHL rejected an OAuth token), `persisted`
@@ -16,6 +16,7 @@
 
 mod appointment;
 mod connection;
+mod connection_check;
 mod contact;
 mod datetime;
 mod expansion;

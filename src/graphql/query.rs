@@ -4,6 +4,7 @@
 use async_graphql::{Any, Context, Object, PathSegment, ID};
 
 use super::connection::{page, page_request, ContactConnection, PageCursor};
+use super::connection_check::ConnectionCheck;
 use super::contact::Contact;
 use super::note::Note;
 use super::request_context::{RequestContext, Scope};
@@ -90,6 +91,12 @@ impl Query {
         let scope = Scope::for_read(ctx)?;
         let key = NoteKey(PathId::parse(&contact_id, "contactId")?, PathId::parse(&id, "id")?);
         Ok(scope.load(key).await?.map(|note| Note::new(note, &contact_id)))
+    }
+
+    /// Runs test calls against GHL and reports whether this server can work, each check with a
+    /// diagnosis and what to do. Needs an operator API key (one without a location list).
+    async fn connection_check(&self, ctx: &Context<'_>) -> FieldResult<Option<ConnectionCheck>> {
+        super::connection_check::run(ctx).await.map(Some)
     }
 
     /// Federation: resolves `Contact` references from other subgraphs through the data layer.

@@ -361,14 +361,7 @@ impl GhlClient {
             return Err(unavailable(Unavailability::DeadlineExceeded, &call));
         }
 
-        let mut request = self
-            .inner
-            .http
-            .request(method.clone(), format!("{}{}", self.inner.base_url, route.path))
-            .timeout(timeout)
-            .header(AUTHORIZATION, tenant.bearer())
-            .header("Version", API_VERSION)
-            .header(ACCEPT, "application/json");
+        let mut request = self.request(tenant, method, &route.path, timeout);
         if !query.is_empty() {
             request = request.query(query);
         }
@@ -428,6 +421,37 @@ impl GhlClient {
             Transition::None => {}
         }
         result
+    }
+
+    /// A request to `path` as every call sends it: `Authorization`, `Version`, `Accept`, timeout.
+    fn request(&self, tenant: &Tenant, method: &Method, path: &str, timeout: Duration) -> reqwest::RequestBuilder {
+        let url = format!("{}{}", self.inner.base_url, path);
+        self.inner
+            .http
+            .request(method.clone(), url)
+            .timeout(timeout)
+            .header(AUTHORIZATION, tenant.bearer())
+            .header("Version", API_VERSION)
+            .header(ACCEPT, "application/json")
+    }
+
+    /// One exchange sent as every call sends it, answered raw, for the connection check
+    /// (`probe`): it reads the status, the rate-limit headers and the transport error itself.
+    /// No breaker, limiter or retry: a check reports what GHL does, it does not smooth it over.
+    pub(super) async fn exchange(
+        &self,
+        tenant: &Tenant,
+        method: Method,
+        path: &str,
+        body: Option<Vec<u8>>,
+    ) -> Result<(StatusCode, HeaderMap, Bytes), reqwest::Error> {
+        let mut request = self.request(tenant, &method, path, self.inner.request_timeout);
+        if let Some(body) = body {
+            request = request.header(CONTENT_TYPE, "application/json").body(body);
+        }
+        let response = request.send().await?;
+        let (status, headers) = (response.status(), response.headers().clone());
+        Ok((status, headers, response.bytes().await?))
     }
 
     fn permit(&self, location_id: &str) -> Arc<Semaphore> {
@@ -495,7 +519,7 @@ fn transport_error(error: &reqwest::Error, deadline_bound: bool, call: UpstreamC
 }
 
 /// Maps a non-2xx answer to a kind, reading GHL's `message` only to tell cases apart.
-fn classify(status: StatusCode, headers: &HeaderMap, body: &[u8]) -> GhlErrorKind {
+pub(super) fn classify(status: StatusCode, headers: &HeaderMap, body: &[u8]) -> GhlErrorKind {
     let text = serde_json::from_slice::<ErrorBody>(body).unwrap_or_default().message_text();
     let message = text.to_ascii_lowercase();
     let rejected = || GhlErrorKind::Rejected { detail: validation_detail(&text) };

@@ -9,6 +9,7 @@ mod error;
 mod ids;
 mod limiter;
 pub mod models;
+mod probe;
 mod retry;
 mod tenant;
 
@@ -17,6 +18,7 @@ pub use client::{ClientOptions, GhlClient};
 pub use error::{GhlError, GhlErrorKind, Unavailability, UpstreamCall};
 pub use ids::PathId;
 pub use limiter::LimiterConfig;
+pub use probe::{Probe, ProbeFailure, ProbeOutcome, RateLimitHeaders, TransportFault};
 pub use retry::RetryConfig;
 pub use tenant::{Scopes, Tenant, SCOPE_READ, SCOPE_TASKS_SEARCH, SCOPE_WRITE};
 

@@ -41,6 +41,16 @@ impl LegacyRsaKey {
         GHL_LEGACY_PUBLIC_KEY_PEM.parse().expect("GHL's published RSA key parses")
     }
 
+    /// True when this is GHL's published legacy key.
+    pub fn is_ghl(&self) -> bool {
+        self.0 == Self::ghl().0
+    }
+
+    /// The first 8 bytes of the key's SHA-256 (over its PKCS#1 DER), in hex.
+    pub fn fingerprint(&self) -> String {
+        fingerprint(&self.0)
+    }
+
     /// True when `signature` (base64, as sent) is this key's RSA-SHA256 signature of `body`.
     pub fn verifies(&self, body: &[u8], signature: &str) -> bool {
         let Ok(signature) = base64::engine::general_purpose::STANDARD.decode(signature.trim()) else { return false };
@@ -75,6 +85,12 @@ fn der_item(der: &[u8]) -> Option<(u8, &[u8], &[u8])> {
         (len, &rest[count..])
     };
     (rest.len() >= len).then(|| (tag, &rest[..len], &rest[len..]))
+}
+
+/// The first 8 bytes of SHA-256 over `key`, in hex (keys are public; this only names them).
+pub(super) fn fingerprint(key: &[u8]) -> String {
+    use sha2::Digest as _;
+    sha2::Sha256::digest(key)[..8].iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[cfg(test)]

@@ -43,6 +43,16 @@ impl WebhookKey {
         GHL_PUBLIC_KEY_PEM.parse().expect("GHL's published key parses")
     }
 
+    /// True when this is GHL's published key.
+    pub fn is_ghl(&self) -> bool {
+        self.0 == Self::ghl().0
+    }
+
+    /// The first 8 bytes of the key's SHA-256, in hex: tells keys apart in reports.
+    pub fn fingerprint(&self) -> String {
+        super::legacy_rsa::fingerprint(self.0.as_bytes())
+    }
+
     /// True when `signature` (base64, as sent) is this key's Ed25519 signature of `body`.
     pub fn verifies(&self, body: &[u8], signature: &str) -> bool {
         let Ok(bytes) = base64::engine::general_purpose::STANDARD.decode(signature.trim()) else { return false };

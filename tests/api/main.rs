@@ -9,6 +9,7 @@ mod bad_input;
 mod batching;
 mod cache;
 mod callers;
+mod connection_check;
 mod connections;
 mod csrf;
 mod cursors;
