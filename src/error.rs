@@ -181,7 +181,7 @@ impl AppError {
                 GhlErrorKind::NotFound => ErrorCode::NotFound,
                 GhlErrorKind::Unauthenticated => ErrorCode::Unauthenticated,
                 GhlErrorKind::MissingScope | GhlErrorKind::Forbidden => ErrorCode::Forbidden,
-                GhlErrorKind::RateLimited { .. } => ErrorCode::RateLimited,
+                GhlErrorKind::RateLimited { .. } | GhlErrorKind::DailyBudgetExhausted { .. } => ErrorCode::RateLimited,
                 GhlErrorKind::Unavailable { .. } | GhlErrorKind::InvalidResponse => ErrorCode::UpstreamUnavailable,
             },
         }
@@ -229,7 +229,7 @@ impl From<FieldError> for async_graphql::Error {
                 }
                 extensions.set("upstream", Value::Object(upstream));
             }
-            if let GhlErrorKind::RateLimited { retry_after: Some(wait) } = kind {
+            if let GhlErrorKind::RateLimited { retry_after: Some(wait) } | GhlErrorKind::DailyBudgetExhausted { retry_after: Some(wait) } = kind {
                 extensions.set("retryAfterMs", u64::try_from(wait.as_millis()).unwrap_or(u64::MAX));
             }
         }

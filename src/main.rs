@@ -35,6 +35,15 @@ async fn run() -> anyhow::Result<()> {
         #[cfg(feature = "sandbox")]
         Command::Sandbox(args) => ghl_sandbox::run_cli(args).await?,
         Command::Tokens(args) => print!("{}", ghl_subgraph::oauth::run_tokens_command(args).await?),
+        Command::Import(args) => {
+            let options = args.options()?;
+            let config = ServeConfig::try_from(args.serve)?;
+            let services = Services::build(&config).await?;
+            let code = ghl_subgraph::jobs::run_command(services.importer(&config)?, options).await?;
+            if code != 0 {
+                std::process::exit(code);
+            }
+        }
     }
     Ok(())
 }

@@ -41,11 +41,16 @@ pub enum Command {
     Sandbox(ghl_sandbox::SandboxArgs),
     /// Inspect or remove the OAuth tokens stored per location (`--auth oauth`).
     Tokens(TokensArgs),
+    /// Import contacts from a CSV or JSON lines file (upserts, journaled, resumable).
+    Import(Box<ImportArgs>),
 }
 
 pub use crate::oauth::{TokensAction, TokensArgs};
 pub use serve::{AuthConfig, ClientConfig, GraphqlConfig, HttpConfig, PersistedConfig, ServeConfig, UpstreamConfig, WebhookConfig};
 
+pub use import::ImportArgs;
+
+mod import;
 mod serve;
 
 impl Cli {
@@ -304,6 +309,11 @@ pub struct PacingArgs {
     /// Longest a GHL call waits for the rate limiter before failing with RATE_LIMITED.
     #[arg(long, env = "GHL_LIMITER_MAX_WAIT", default_value = "10s", value_parser = humantime::parse_duration)]
     pub limiter_max_wait: Duration,
+
+    /// Share of the burst budget an import may use (0 < share <= 1); the rest stays with
+    /// interactive traffic while an import runs.
+    #[arg(long, env = "GHL_IMPORT_SHARE", default_value_t = 0.5, value_parser = import_share)]
+    pub import_share: f64,
 
     /// Most GHL calls queued per location before new ones fail fast.
     #[arg(long, env = "GHL_LIMITER_MAX_QUEUE", default_value_t = 10_000, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=1_000_000))]
@@ -583,6 +593,14 @@ fn listen_addr(value: &str) -> Result<SocketAddr, String> {
     let usage = "must be IP:PORT or HOST:PORT, e.g. 127.0.0.1:4000 or localhost:4000";
     let addrs: Vec<SocketAddr> = std::net::ToSocketAddrs::to_socket_addrs(value).map_err(|e| format!("{usage} ({e})"))?.collect();
     addrs.iter().find(|a| a.is_ipv4()).or(addrs.first()).copied().ok_or_else(|| format!("{usage} (the host resolves to no address)"))
+}
+
+/// A share above 0 and at most 1 (`0.5`).
+fn import_share(value: &str) -> Result<f64, String> {
+    match value.trim().parse::<f64>() {
+        Ok(share) if share > 0.0 && share <= 1.0 => Ok(share),
+        _ => Err("must be a number above 0 and at most 1, e.g. 0.5".into()),
+    }
 }
 
 /// A duration above zero (`250ms`, `10s`).

@@ -32,6 +32,9 @@ pub enum GhlErrorKind {
     /// GHL's 429 (`retry_after` from `Retry-After` or `X-RateLimit-Interval-Milliseconds`), or our
     /// own limiter refusing to queue the call longer than allowed.
     RateLimited { retry_after: Option<Duration> },
+    /// The location's daily request budget is spent (our limiter's count, or GHL's 429 with
+    /// `X-RateLimit-Daily-Remaining: 0`): nothing goes through until it resets.
+    DailyBudgetExhausted { retry_after: Option<Duration> },
     /// 5xx, a timeout, a broken connection, or the circuit breaker is open.
     Unavailable { reason: Unavailability },
     /// A 2xx whose body is not what the spec promises.
@@ -99,6 +102,7 @@ impl fmt::Display for GhlErrorKind {
             Self::Rejected { detail: None } => f.write_str("GHL rejected the input"),
             Self::Rejected { detail: Some(detail) } => write!(f, "GHL rejected the input: {detail}"),
             Self::RateLimited { .. } => f.write_str("GHL rate limit reached; retry later"),
+            Self::DailyBudgetExhausted { .. } => f.write_str("the location's daily GHL request budget is spent; retry after it resets"),
             Self::Unavailable { reason } => write!(f, "GHL is unavailable ({reason})"),
             Self::InvalidResponse => f.write_str("GHL sent a response this server cannot read"),
         }
