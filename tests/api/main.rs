@@ -13,6 +13,7 @@ mod connections;
 mod csrf;
 mod cursors;
 mod http;
+mod imports;
 mod introspection;
 mod limits;
 mod mutations;
