@@ -54,7 +54,11 @@ impl Readiness {
                 GhlErrorKind::Unavailable { reason: Unavailability::CircuitOpen } => Some("GHL failed repeatedly: the circuit is open"),
                 GhlErrorKind::Unavailable { .. } | GhlErrorKind::InvalidResponse => Some("GHL is unreachable or failing"),
                 // Busy or refusing the input still means GHL answers and accepts the token.
-                GhlErrorKind::RateLimited { .. } | GhlErrorKind::DailyBudgetExhausted { .. } | GhlErrorKind::Rejected { .. } | GhlErrorKind::NotFound | GhlErrorKind::InvalidId { .. } => None,
+                GhlErrorKind::RateLimited { .. }
+                | GhlErrorKind::DailyBudgetExhausted { .. }
+                | GhlErrorKind::Rejected { .. }
+                | GhlErrorKind::NotFound
+                | GhlErrorKind::InvalidId { .. } => None,
             },
         };
         *self.last.lock().unwrap_or_else(|p| p.into_inner()) = Some((Instant::now(), verdict));

@@ -111,10 +111,9 @@ impl Services {
     /// The import engine over this client for the one tenant of static mode (the `import`
     /// command); forward and OAuth mode have no tenant without a request.
     pub fn importer(&self, config: &ServeConfig) -> anyhow::Result<Importer> {
-        let tenant = self
-            .static_tenant
-            .clone()
-            .context("the import command acts for one location: use --auth static with GHL_TOKEN and GHL_LOCATION_ID (forward and OAuth mode are not supported)")?;
+        let tenant = self.static_tenant.clone().context(
+            "the import command acts for one location: use --auth static with GHL_TOKEN and GHL_LOCATION_ID (forward and OAuth mode are not supported)",
+        )?;
         if tenant.grants(SCOPE_WRITE) == Some(false) {
             anyhow::bail!("importing needs the GHL scope `{SCOPE_WRITE}`: add it to GHL_SCOPES (--ghl-scopes) if the token carries it");
         }

@@ -216,7 +216,9 @@ async fn a_run_stopped_with_ctrl_c_and_resumed_upserts_every_row_exactly_once() 
     assert_eq!(stopped.status.code(), Some(3), "stopped, resumable");
     assert!(first_run < 200, "stopped before the end ({first_run} sent)");
     assert!(resumed.status.success());
-    assert!(String::from_utf8_lossy(&resumed.stdout).contains("were in flight when it stopped") && String::from_utf8_lossy(&resumed.stdout).contains("; 0 were"));
+    assert!(
+        String::from_utf8_lossy(&resumed.stdout).contains("were in flight when it stopped") && String::from_utf8_lossy(&resumed.stdout).contains("; 0 were")
+    );
     let sent = upserts(&sandbox);
     assert_eq!(sent.len(), 200, "every row upserted exactly once");
     assert!(sent.iter().all(|&s| s == 200));

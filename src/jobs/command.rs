@@ -78,7 +78,9 @@ pub async fn run(importer: Importer, options: CommandOptions) -> anyhow::Result<
                 println!("  the budget runs out first: the import pauses after about {remaining} rows; resume it with --resume once the budget resets");
             }
         }
-        Ok(None) => println!("daily budget: uses {to_send} calls, {:.2} % of the configured {} a day", share(to_send, importer.daily_max()), importer.daily_max()),
+        Ok(None) => {
+            println!("daily budget: uses {to_send} calls, {:.2} % of the configured {} a day", share(to_send, importer.daily_max()), importer.daily_max())
+        }
         Err(error) if matches!(error.kind, GhlErrorKind::Unauthenticated | GhlErrorKind::MissingScope | GhlErrorKind::Forbidden) => {
             anyhow::bail!("GHL refused the token: {error}")
         }
@@ -94,8 +96,15 @@ pub async fn run(importer: Importer, options: CommandOptions) -> anyhow::Result<
     write_results(&options.results, &rows, &progress.all_results())?;
     let snapshot = progress.snapshot();
     let c = snapshot.counts;
-    let summary =
-        format!("{} created, {} updated, {} unchanged, {} failed, {} not sent (results: {})", c.created, c.updated, c.unchanged, c.failed, c.pending, options.results.display());
+    let summary = format!(
+        "{} created, {} updated, {} unchanged, {} failed, {} not sent (results: {})",
+        c.created,
+        c.updated,
+        c.unchanged,
+        c.failed,
+        c.pending,
+        options.results.display()
+    );
     let reason = snapshot.reason.map(|r| format!(": {r}")).unwrap_or_default();
     Ok(match status {
         Status::Completed | Status::Running => {
@@ -120,11 +129,7 @@ fn open_journal(options: &CommandOptions, header: &JournalHeader, progress: &Pro
     }
     if options.resume && options.journal.exists() {
         let (journal, replay) = Journal::resume(&options.journal, header)?;
-        println!(
-            "resuming: {} rows done in earlier runs; {} were in flight when it stopped and are sent again",
-            replay.done.len(),
-            replay.in_flight.len()
-        );
+        println!("resuming: {} rows done in earlier runs; {} were in flight when it stopped and are sent again", replay.done.len(), replay.in_flight.len());
         replay.done.into_values().for_each(|result| progress.record(result, true));
         return Ok(Some(journal));
     }
@@ -135,7 +140,13 @@ fn open_journal(options: &CommandOptions, header: &JournalHeader, progress: &Pro
 }
 
 fn failed(row: &Row, reason: &str) -> super::progress::RowResult {
-    super::progress::RowResult { row: row.number, key: row.key.clone(), contact_id: None, outcome: super::progress::Outcome::Failed, message: Some(reason.to_owned()) }
+    super::progress::RowResult {
+        row: row.number,
+        key: row.key.clone(),
+        contact_id: None,
+        outcome: super::progress::Outcome::Failed,
+        message: Some(reason.to_owned()),
+    }
 }
 
 /// Ctrl-C once: stop taking rows (those in flight finish); twice: quit at once (the journal has
@@ -157,7 +168,8 @@ async fn report(progress: Arc<Progress>) {
     let total = progress.snapshot().counts.total();
     let bar = std::io::stderr().is_terminal().then(|| {
         let bar = indicatif::ProgressBar::new(total);
-        let style = indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} rows, {per_sec}, {msg}").unwrap_or_else(|_| indicatif::ProgressStyle::default_bar());
+        let style =
+            indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} rows, {per_sec}, {msg}").unwrap_or_else(|_| indicatif::ProgressStyle::default_bar());
         bar.set_style(style);
         bar
     });

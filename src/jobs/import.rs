@@ -102,7 +102,14 @@ impl Importer {
     /// Sends every row `progress` has no result for, until done, stopped (`stop` turns true: no
     /// new rows, those in flight finish) or halted (budget spent, token refused). Returns the
     /// final status, also recorded in `progress`.
-    pub async fn run(&self, rows: Arc<[Row]>, progress: Arc<Progress>, mut journal: Option<Journal>, mut stop: watch::Receiver<bool>, options: RunOptions) -> Status {
+    pub async fn run(
+        &self,
+        rows: Arc<[Row]>,
+        progress: Arc<Progress>,
+        mut journal: Option<Journal>,
+        mut stop: watch::Receiver<bool>,
+        options: RunOptions,
+    ) -> Status {
         let concurrency = options.concurrency.clamp(1, MAX_CONCURRENCY);
         let mut last_written = last_written(&rows, &progress);
         let mut in_flight = FuturesUnordered::new();
@@ -120,7 +127,8 @@ impl Importer {
                 }
                 let write = match &row.write {
                     Err(reason) => {
-                        let result = RowResult { row: row.number, key: row.key.clone(), contact_id: None, outcome: Outcome::Failed, message: Some(reason.clone()) };
+                        let result =
+                            RowResult { row: row.number, key: row.key.clone(), contact_id: None, outcome: Outcome::Failed, message: Some(reason.clone()) };
                         if let Err(error) = record(&mut journal, &progress, result) {
                             halt = Some((Status::Failed, error));
                         }
@@ -224,7 +232,10 @@ impl Importer {
             let wait = match &error.kind {
                 GhlErrorKind::Rejected { detail } => return failed(detail.clone().unwrap_or_else(|| "GHL rejected the row".to_owned())),
                 GhlErrorKind::DailyBudgetExhausted { .. } => {
-                    return Sent::Halt(Status::PausedBudget, "today's GHL request budget of this location is spent: resume once it resets (midnight UTC)".into())
+                    return Sent::Halt(
+                        Status::PausedBudget,
+                        "today's GHL request budget of this location is spent: resume once it resets (midnight UTC)".into(),
+                    )
                 }
                 GhlErrorKind::Unauthenticated | GhlErrorKind::MissingScope | GhlErrorKind::Forbidden => return Sent::Halt(Status::Failed, error.to_string()),
                 // Our own limiter's queue was full: the row was never sent.
@@ -285,7 +296,8 @@ fn last_written(rows: &[Row], progress: &Progress) -> HashMap<String, (String, S
     let results: HashMap<u64, RowResult> = progress.all_results().into_iter().map(|r| (r.row, r)).collect();
     for row in rows {
         let (Ok(write), Some(result)) = (&row.write, results.get(&row.number)) else { continue };
-        if let (Some(key), Some(id), Outcome::Created | Outcome::Updated | Outcome::Unchanged) = (match_keys(write).first(), &result.contact_id, result.outcome) {
+        if let (Some(key), Some(id), Outcome::Created | Outcome::Updated | Outcome::Unchanged) = (match_keys(write).first(), &result.contact_id, result.outcome)
+        {
             written.insert(key.clone(), (serde_json::to_string(write).unwrap_or_default(), id.clone()));
         }
     }

@@ -14,9 +14,9 @@ use chacha20poly1305::aead::OsRng;
 use tokio::sync::watch;
 
 use super::import::{ImportSettings, RunOptions};
-use crate::highlevel::Tenant;
 use super::progress::{Outcome, Progress, RowResult, Status};
 use super::source::Row;
+use crate::highlevel::Tenant;
 
 /// Who a job belongs to: the tenant (its budget key: location, and credential in forward mode)
 /// and the caller (a fingerprint of its API key).
@@ -108,7 +108,8 @@ impl ImportRegistry {
             if dry_run {
                 for row in rows.iter() {
                     if let Err(reason) = &row.write {
-                        let result = RowResult { row: row.number, key: row.key.clone(), contact_id: None, outcome: Outcome::Failed, message: Some(reason.clone()) };
+                        let result =
+                            RowResult { row: row.number, key: row.key.clone(), contact_id: None, outcome: Outcome::Failed, message: Some(reason.clone()) };
                         progress.record(result, false);
                     }
                 }

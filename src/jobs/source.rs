@@ -401,7 +401,8 @@ mod tests {
 
     #[test]
     fn bad_rows_carry_a_reason_and_good_rows_around_them_stay_good() {
-        let rows = csv("email,phone,dateOfBirth\nnot-an-email,,\n,12,\n,,\nok@example.com,,1990-02-30\nfine@example.com,(415) 555-0100,1990-02-03\na@b.co\n").unwrap();
+        let rows =
+            csv("email,phone,dateOfBirth\nnot-an-email,,\n,12,\n,,\nok@example.com,,1990-02-30\nfine@example.com,(415) 555-0100,1990-02-03\na@b.co\n").unwrap();
         let reasons: Vec<String> = rows.iter().map(|r| r.write.as_ref().err().cloned().unwrap_or_default()).collect();
         assert!(reasons[0].contains("not an email"), "{reasons:?}");
         assert!(reasons[1].contains("not a phone"), "{reasons:?}");

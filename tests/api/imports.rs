@@ -107,7 +107,9 @@ async fn a_subscriber_follows_an_import_until_it_completes() {
     let events: Vec<Value> = text
         .split("\n\n")
         .filter(|block| block.lines().any(|l| l == "event: next"))
-        .map(|block| serde_json::from_str(&block.lines().filter_map(|l| l.strip_prefix("data: ").or_else(|| l.strip_prefix("data:"))).collect::<String>()).unwrap())
+        .map(|block| {
+            serde_json::from_str(&block.lines().filter_map(|l| l.strip_prefix("data: ").or_else(|| l.strip_prefix("data:"))).collect::<String>()).unwrap()
+        })
         .collect();
     assert!(events.len() >= 2, "{text}");
     assert_eq!(events[0]["data"]["contactImportProgress"]["status"], "RUNNING");
