@@ -216,9 +216,7 @@ async fn a_run_stopped_with_ctrl_c_and_resumed_upserts_every_row_exactly_once() 
     assert_eq!(stopped.status.code(), Some(3), "stopped, resumable");
     assert!(first_run < 200, "stopped before the end ({first_run} sent)");
     assert!(resumed.status.success());
-    assert!(
-        String::from_utf8_lossy(&resumed.stdout).contains("were in flight when it stopped") && String::from_utf8_lossy(&resumed.stdout).contains("; 0 were")
-    );
+    assert!(String::from_utf8_lossy(&resumed.stdout).contains("(in flight when it stopped)") && String::from_utf8_lossy(&resumed.stdout).contains("; 0 were"));
     let sent = upserts(&sandbox);
     assert_eq!(sent.len(), 200, "every row upserted exactly once");
     assert!(sent.iter().all(|&s| s == 200));
@@ -242,10 +240,34 @@ async fn a_run_killed_and_resumed_resends_at_most_the_rows_in_flight_and_ends_wi
 
     assert!(resumed.status.success());
     let sent = upserts(&sandbox).len();
+    eprintln!("killed after {first_run} upserts; {sent} in all after the resume");
     assert!(first_run < 200, "killed before the end");
     assert!((200..=200 + 4).contains(&sent), "at most the 4 rows in flight are sent again: {sent}");
     let results = results(&dir.join("contacts.results.csv"));
     assert_eq!(results.len(), 200);
     assert!(results.values().all(|(outcome, _)| outcome == "created" || outcome == "updated"), "{results:?}");
     assert_eq!(sandbox.contact_ids_in(LOCATION_ID).len(), SEEDED + 200, "a re-sent row updates, never duplicates");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_spent_daily_budget_stops_the_import_resumably_and_a_resume_sends_nothing_until_it_resets() {
+    let config = SandboxConfig { contacts: SEEDED, rate_limit: "100000/1s".parse().expect("rate"), daily_limit: 50, ..Default::default() };
+    let sandbox = Sandbox::spawn(config).await.expect("sandbox starts");
+    let dir = temp_dir("daily");
+    let file = dir.join("contacts.csv");
+    plain_csv(&file, 100);
+
+    let stopped = run(&mut command(&sandbox, &file, "100000/1s", &[]));
+    let first_run = upserts(&sandbox);
+    let resumed = run(&mut command(&sandbox, &file, "100000/1s", &["--resume"]));
+
+    assert_eq!(stopped.status.code(), Some(3), "stopped, resumable");
+    let stdout = String::from_utf8_lossy(&stopped.stdout);
+    assert!(stdout.contains("the budget runs out first") && stdout.contains("request budget of this location is spent"), "{stdout}");
+    assert_eq!(first_run.iter().filter(|&&s| s == 200).count(), 49, "the budget check took one call of the 50");
+    assert_eq!(resumed.status.code(), Some(3));
+    assert!(String::from_utf8_lossy(&resumed.stdout).contains("budget of this location is spent: nothing sent"));
+    assert_eq!(upserts(&sandbox).len(), first_run.len(), "no upsert while the budget is spent");
+    let results = results(&dir.join("contacts.results.csv"));
+    assert_eq!(outcomes(&results), BTreeMap::from([("created".into(), 49), ("pending".into(), 51)]));
 }

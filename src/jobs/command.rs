@@ -129,7 +129,11 @@ fn open_journal(options: &CommandOptions, header: &JournalHeader, progress: &Pro
     }
     if options.resume && options.journal.exists() {
         let (journal, replay) = Journal::resume(&options.journal, header)?;
-        println!("resuming: {} rows done in earlier runs; {} were in flight when it stopped and are sent again", replay.done.len(), replay.in_flight.len());
+        println!(
+            "resuming: {} rows done in earlier runs; {} were started with no result (in flight when it stopped) and are sent again",
+            replay.done.len(),
+            replay.in_flight.len()
+        );
         replay.done.into_values().for_each(|result| progress.record(result, true));
         return Ok(Some(journal));
     }
