@@ -82,36 +82,36 @@ async fn seeded(sandbox: &RunningSandbox) -> Vec<(Option<String>, Option<String>
 /// repeats of new emails and 10 of new phones (updates), 5 exact repeats, 25 invalid rows.
 async fn big_csv(sandbox: &RunningSandbox, path: &Path) {
     let seeded = seeded(sandbox).await;
-    let mut lines = vec!["email,phone,First Name,tags,customField.plan".to_owned()];
+    let mut lines = vec!["email,phone,First Name,tags".to_owned()];
     let new_phone = |i: usize| format!("+4420794{i:05}");
     for i in 0..400 {
         let phone = if (200..250).contains(&i) { new_phone(i) } else { String::new() };
-        lines.push(format!("new{i}@import.test,{phone},New {i},imported;batch-1,gold"));
+        lines.push(format!("new{i}@import.test,{phone},New {i},imported;batch-1"));
     }
     let by_email: Vec<&String> = seeded.iter().filter_map(|(e, _)| e.as_ref()).take(30).collect();
     assert_eq!(by_email.len(), 30);
     for email in by_email {
-        lines.push(format!("{email},,Renamed,,"));
+        lines.push(format!("{email},,Renamed,"));
     }
     let by_phone: Vec<&String> = seeded.iter().rev().filter_map(|(_, p)| p.as_ref()).take(10).collect();
     assert_eq!(by_phone.len(), 10);
     for phone in by_phone {
-        lines.push(format!(",{phone},Phoned,,"));
+        lines.push(format!(",{phone},Phoned,"));
     }
     for i in 0..20 {
-        lines.push(format!("NEW{i}@import.test,,Second {i},,"));
+        lines.push(format!("NEW{i}@import.test,,Second {i},"));
     }
     for i in 200..210 {
-        lines.push(format!(",{},Phone twin {i},,", new_phone(i)));
+        lines.push(format!(",{},Phone twin {i},", new_phone(i)));
     }
     for i in 100..105 {
-        lines.push(format!("new{i}@import.test,,New {i},imported;batch-1,gold"));
+        lines.push(format!("new{i}@import.test,,New {i},imported;batch-1"));
     }
     for i in 0..25 {
         lines.push(match i % 3 {
-            0 => format!("broken{i}-at-import.test,,Bad {i},,"),
-            1 => format!(",12{i},Bad {i},,"),
-            _ => format!(",,Nobody {i},,"),
+            0 => format!("broken{i}-at-import.test,,Bad {i},"),
+            1 => format!(",12{i},Bad {i},"),
+            _ => format!(",,Nobody {i},"),
         });
     }
     assert_eq!(lines.len(), 501);

@@ -172,9 +172,7 @@ fn custom_fields(f: &mut Fields<'_>) -> Option<Vec<CustomField>> {
     };
     let mut fields = Vec::with_capacity(items.len());
     for (i, item) in items.iter().enumerate() {
-        // `customFieldsInputStringSchema`: "Pass either `id` or `key` of custom field"; the
-        // sandbox has no field definitions, so a key stands for its own id.
-        let Some(id) = item.get("id").or_else(|| item.get("key")).and_then(Value::as_str) else {
+        let Some(id) = item.get("id").and_then(Value::as_str) else {
             f.error(format!("customFields.{i}.id must be a string"));
             continue;
         };
