@@ -125,6 +125,27 @@ impl std::str::FromStr for CallerKeys {
     }
 }
 
+/// Who a caller is, for what it owns (import jobs): a fingerprint of its API key, never the key;
+/// all callers are one (`anonymous`) when they present none.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct CallerId(String);
+
+impl CallerId {
+    pub fn of(presented: Option<&str>) -> Self {
+        match presented.map(str::trim).filter(|k| !k.is_empty()) {
+            None => Self("anonymous".to_owned()),
+            Some(key) => {
+                let digest = Sha256::digest(format!("ghl-subgraph caller\0{key}").as_bytes());
+                Self(digest[..16].iter().map(|b| format!("{b:02x}")).collect())
+            }
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
 fn hash(key: &str) -> [u8; 32] {
     Sha256::digest(key.as_bytes()).into()
 }

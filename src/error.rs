@@ -47,10 +47,12 @@ pub enum ErrorCode {
     SlowConsumer,
     /// The caller (or the server) holds as many subscriptions as it may.
     TooManySubscriptions,
+    /// The server holds as many import jobs as it may.
+    TooManyImports,
 }
 
 impl ErrorCode {
-    pub const ALL: [Self; 22] = [
+    pub const ALL: [Self; 23] = [
         Self::Unauthenticated,
         Self::Forbidden,
         Self::NotFound,
@@ -73,6 +75,7 @@ impl ErrorCode {
         Self::BadRequest,
         Self::SlowConsumer,
         Self::TooManySubscriptions,
+        Self::TooManyImports,
     ];
 
     /// The stable name clients switch on.
@@ -100,6 +103,7 @@ impl ErrorCode {
             Self::BadRequest => "BAD_REQUEST",
             Self::SlowConsumer => "SLOW_CONSUMER",
             Self::TooManySubscriptions => "TOO_MANY_SUBSCRIPTIONS",
+            Self::TooManyImports => "TOO_MANY_IMPORTS",
         }
     }
 
@@ -163,6 +167,8 @@ pub enum AppError {
     SlowConsumer(String),
     #[error("{0}")]
     TooManySubscriptions(String),
+    #[error("{0}")]
+    TooManyImports(String),
 }
 
 impl AppError {
@@ -176,12 +182,13 @@ impl AppError {
             Self::Internal => ErrorCode::Internal,
             Self::SlowConsumer(_) => ErrorCode::SlowConsumer,
             Self::TooManySubscriptions(_) => ErrorCode::TooManySubscriptions,
+            Self::TooManyImports(_) => ErrorCode::TooManyImports,
             Self::Upstream(e) => match e.kind {
                 GhlErrorKind::InvalidId { .. } | GhlErrorKind::Rejected { .. } => ErrorCode::BadUserInput,
                 GhlErrorKind::NotFound => ErrorCode::NotFound,
                 GhlErrorKind::Unauthenticated => ErrorCode::Unauthenticated,
                 GhlErrorKind::MissingScope | GhlErrorKind::Forbidden => ErrorCode::Forbidden,
-                GhlErrorKind::RateLimited { .. } | GhlErrorKind::Throttled { .. } => ErrorCode::RateLimited,
+                GhlErrorKind::RateLimited { .. } | GhlErrorKind::Throttled { .. } | GhlErrorKind::DailyBudgetExhausted { .. } => ErrorCode::RateLimited,
                 GhlErrorKind::Unavailable { .. } | GhlErrorKind::InvalidResponse => ErrorCode::UpstreamUnavailable,
             },
         }

@@ -17,6 +17,7 @@
 //! - `data`: the one place where entities are read and written (the cache plugs in here).
 //! - `highlevel`: the only code that speaks HTTP to GHL (limiter, retries, breaker included).
 //! - `host_guard`: refuses foreign `Host` and `Origin` values (DNS rebinding).
+//! - `jobs`: contact imports (engine, journal, the `import` command, the API's job registry).
 //! - `metrics`: the Prometheus recorder behind `/metrics`.
 //! - `oauth`: OAuth app mode: install flow, per-location token store, self-refreshing tokens.
 //! - `readiness`: `/readyz`, from a cheap cached GHL call with the static token.
@@ -24,7 +25,7 @@
 //! - `telemetry`: logs (text or JSON lines) and OpenTelemetry traces.
 //! - `webhooks`: `POST /webhooks/ghl`: verified GHL change events → cache invalidation, event bus.
 //!
-//! Only `app`, `check`, `config`, `services`, `graphql`, `oauth`, `error` and `telemetry` are the
+//! Only `app`, `check`, `config`, `services`, `graphql`, `jobs`, `oauth`, `error` and `telemetry` are the
 //! library's API (for `main`, the tests and the benches); the rest is private.
 
 pub mod app;
@@ -37,6 +38,7 @@ pub mod error;
 pub mod graphql;
 mod highlevel;
 mod host_guard;
+pub mod jobs;
 mod metrics;
 pub mod oauth;
 mod readiness;

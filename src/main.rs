@@ -46,6 +46,15 @@ async fn run() -> anyhow::Result<std::process::ExitCode> {
                 return Ok(std::process::ExitCode::FAILURE);
             }
         }
+        Command::Import(args) => {
+            let options = args.options()?;
+            let config = ServeConfig::try_from(args.serve)?;
+            let services = Services::build(&config).await?;
+            let code = ghl_subgraph::jobs::run_command(services.importer(&config)?, options).await?;
+            if code != 0 {
+                std::process::exit(code);
+            }
+        }
     }
     Ok(std::process::ExitCode::SUCCESS)
 }

@@ -56,6 +56,7 @@ impl Readiness {
                 // Busy or refusing the input still means GHL answers and accepts the token.
                 GhlErrorKind::RateLimited { .. }
                 | GhlErrorKind::Throttled { .. }
+                | GhlErrorKind::DailyBudgetExhausted { .. }
                 | GhlErrorKind::Rejected { .. }
                 | GhlErrorKind::NotFound
                 | GhlErrorKind::InvalidId { .. } => None,

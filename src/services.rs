@@ -16,7 +16,8 @@ use crate::check::{Access, ConnectionChecker, OAuthSetup, WebhookSetup};
 use crate::config::{AuthConfig, PersistedConfig, ServeConfig, UpstreamConfig};
 use crate::data::DataLayer;
 use crate::graphql::{self, ApqCache, CursorKey, GraphqlState, LiveFeed, PersistedQueries, RequestOptions, Safelist};
-use crate::highlevel::{ClientOptions, GhlClient, Scopes, Tenant};
+use crate::highlevel::{ClientOptions, GhlClient, Scopes, Tenant, SCOPE_WRITE};
+use crate::jobs::{ImportRegistry, ImportSettings, Importer, RateBudget, RegistryLimits};
 use crate::oauth::OAuthApp;
 use crate::webhooks::{EventBus, LocalBus, Receiver, WebhookSettings};
 
@@ -99,6 +100,18 @@ impl Services {
             #[cfg(feature = "sandbox")]
             sandbox,
         })
+    }
+
+    /// The import engine over this client for the one tenant of static mode (the `import`
+    /// command); forward and OAuth mode have no tenant without a request.
+    pub fn importer(&self, config: &ServeConfig) -> anyhow::Result<Importer> {
+        let tenant = self.static_tenant.clone().context(
+            "the import command acts for one location: use --auth static with GHL_TOKEN and GHL_LOCATION_ID (forward and OAuth mode are not supported)",
+        )?;
+        if tenant.grants(SCOPE_WRITE) == Some(false) {
+            anyhow::bail!("importing needs the GHL scope `{SCOPE_WRITE}`: add it to GHL_SCOPES (--ghl-scopes) if the token carries it");
+        }
+        Ok(import_settings(config, &self.client).importer(tenant))
     }
 
     /// Whether calls go to the sandbox this process started.
@@ -214,6 +227,13 @@ fn client(config: &ServeConfig, base_url: &str) -> anyhow::Result<GhlClient> {
     .context("building the HTTP client for GHL")
 }
 
+/// What imports share: the client, the budget share they may use, the retry policy.
+fn import_settings(config: &ServeConfig, client: &GhlClient) -> ImportSettings {
+    let limiter = &config.client.limiter;
+    let budget = RateBudget { burst_max: limiter.burst_max, interval: limiter.burst_interval, share: config.client.import_share };
+    ImportSettings::new(client.clone(), budget, limiter.daily_max, config.client.retry.clone())
+}
+
 /// The GraphQL endpoint's state: schema, data layer, auth, callers and request guards.
 fn graphql_state(
     config: &ServeConfig,
@@ -226,7 +246,7 @@ fn graphql_state(
     let settings = &config.graphql;
     Ok(GraphqlState {
         schema: graphql::build_schema(&settings.schema),
-        data: DataLayer::new(client, settings.data.clone()),
+        data: DataLayer::new(client.clone(), settings.data.clone()),
         auth: Arc::new(auth),
         request_options: RequestOptions { operation_timeout: settings.operation_timeout, cursor_key: cursor_key(config) },
         max_batch: settings.max_batch,
@@ -234,6 +254,7 @@ fn graphql_state(
         persisted: Arc::new(persisted_queries(config)?),
         callers,
         max_body_bytes: config.http.max_body_bytes,
+        imports: Arc::new(ImportRegistry::new(RegistryLimits::default(), import_settings(config, &client))),
         live,
         checker,
     })

@@ -87,7 +87,7 @@ pub(super) async fn run(upstream: &Upstream, tenant: &Tenant, source: ScopeSourc
             checks.extend(rate::checks(&answered, true));
             return checks;
         }
-        Some(GhlErrorKind::RateLimited { .. }) => {
+        Some(GhlErrorKind::RateLimited { .. } | GhlErrorKind::DailyBudgetExhausted { .. }) => {
             let why = "not verified: GHL answered 429 (rate limited) before looking at the token (see rate_limit.*)";
             stop(&mut checks, why, &["token", "location"]);
             stop(&mut checks, "not run: GHL is refusing calls for now (see rate_limit.*)", &SCOPES);
@@ -331,7 +331,7 @@ fn endpoint(name: &str, outcome: &ProbeOutcome, source: ScopeSource) -> Check {
         Err(ProbeFailure::Refused(GhlErrorKind::MissingScope)) => {
             Check::failed(name, format!("GHL refused {} ({status}): the token lacks the scope", outcome.endpoint), source.how_to_grant(SCOPE_READ))
         }
-        Err(ProbeFailure::Refused(GhlErrorKind::RateLimited { .. })) => {
+        Err(ProbeFailure::Refused(GhlErrorKind::RateLimited { .. } | GhlErrorKind::DailyBudgetExhausted { .. })) => {
             Check::warning(name, format!("not verified: GHL answered {} with 429 (rate limited)", outcome.endpoint), "run the check again in a minute")
         }
         Err(ProbeFailure::Refused(kind)) => Check::failed(

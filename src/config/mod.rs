@@ -41,6 +41,8 @@ pub enum Command {
     Sandbox(ghl_sandbox::SandboxArgs),
     /// Inspect or remove the OAuth tokens stored per location (`--auth oauth`).
     Tokens(TokensArgs),
+    /// Import contacts from a CSV or JSON lines file (upserts, journaled, resumable).
+    Import(Box<ImportArgs>),
     /// Check the GHL connection with the settings `serve` would use: test calls, a diagnosis and
     /// what to do for each finding. Exits 0 when everything needed works (warnings allowed), 1 otherwise.
     Check(Box<CheckArgs>),
@@ -62,6 +64,9 @@ pub struct CheckArgs {
 pub use crate::oauth::{TokensAction, TokensArgs};
 pub use serve::{AuthConfig, ClientConfig, GraphqlConfig, HttpConfig, PersistedConfig, ServeConfig, UpstreamConfig, WebhookConfig};
 
+pub use import::ImportArgs;
+
+mod import;
 mod serve;
 
 impl Cli {

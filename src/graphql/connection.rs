@@ -209,6 +209,17 @@ pub fn page(cursors: &TenantCursors, mut rows: Vec<(PageCursor, Contact)>, first
     connection
 }
 
+/// A page of any list paged by offset (`after` holds the offset), as [`page`] builds contacts'.
+pub fn offset_page<T: async_graphql::OutputType>(cursors: &TenantCursors, offset: u64, rows: Vec<T>, has_next_page: bool) -> Connection<SignedCursor, T> {
+    let mut connection = Connection::new(offset > 0, has_next_page);
+    connection.edges.extend(
+        rows.into_iter()
+            .enumerate()
+            .map(|(i, node)| Edge::new(SignedCursor { cursor: PageCursor::Skip(offset + i as u64 + 1), cursors: cursors.clone() }, node)),
+    );
+    connection
+}
+
 #[cfg(test)]
 mod tests {
     use serde_json::json;

@@ -34,7 +34,7 @@ use super::reauth::execute_with_reauth;
 use super::request_context::{RequestContext, RequestOptions};
 use super::AppSchema;
 use crate::auth::{Auth, Credentials, LOCATION_HEADER};
-use crate::callers::{CallerKeys, API_KEY_HEADER};
+use crate::callers::{CallerId, CallerKeys, API_KEY_HEADER};
 use crate::data::DataLayer;
 use crate::error::{ErrorCode, Refusal};
 
@@ -58,6 +58,8 @@ pub struct GraphqlState {
     pub live: Arc<super::LiveFeed>,
     /// The connection check, handed only to operators' requests (`connection_check`).
     pub checker: Arc<crate::check::ConnectionChecker>,
+    /// Contact import jobs started through the API, per tenant and caller.
+    pub imports: Arc<crate::jobs::ImportRegistry>,
 }
 
 /// `/graphql`: GET (queries from the URL, or GraphiQL for a browser) and POST, each behind the
@@ -235,7 +237,7 @@ async fn execute(state: &GraphqlState, headers: &HeaderMap, media: MediaType, re
         let response = match prepared {
             Ok(request) => {
                 let context = |tenant| RequestContext::new(tenant, &state.data, &state.request_options);
-                let mut request = request.data(tally.clone());
+                let mut request = request.data(tally.clone()).data(CallerId::of(credentials.api_key())).data(state.imports.clone());
                 if schema_reader {
                     request = request.data(SchemaReader);
                 }

@@ -36,7 +36,7 @@ use super::handler::GraphqlState;
 use super::request_context::RequestContext;
 use super::subscription::{Admitted, LiveContext, Transport};
 use crate::auth::{bearer_token, Credentials, LOCATION_HEADER};
-use crate::callers::API_KEY_HEADER;
+use crate::callers::{CallerId, API_KEY_HEADER};
 use crate::error::AppError;
 use crate::highlevel::Tenant;
 
@@ -53,8 +53,8 @@ async fn websocket(State(state): State<GraphqlState>, protocol: GraphQLProtocol,
     upgrade
         .protocols(ALL_WEBSOCKET_PROTOCOLS)
         .on_upgrade(move |socket| async move {
-            let executor = PerOperation { state: state.clone(), tenant: Arc::default(), transport: Transport::WebSocket };
-            let caller = executor.tenant.clone();
+            let executor = PerOperation { state: state.clone(), tenant: Arc::default(), caller: Arc::default(), transport: Transport::WebSocket };
+            let (caller, caller_id) = (executor.tenant.clone(), executor.caller.clone());
             // Both halves of the socket: a ping every `KEEP_ALIVE` shares the sink with the
             // protocol's messages, so idle proxies keep the connection.
             let (sink, stream) = socket.split();
@@ -80,6 +80,7 @@ async fn websocket(State(state): State<GraphqlState>, protocol: GraphQLProtocol,
                     let credentials = with_payload(from_headers, &payload);
                     let tenant = identify(&state, &credentials).await.map_err(|e| async_graphql::Error::new(e.to_string()))?;
                     let _ = caller.set(tenant);
+                    let _ = caller_id.set(CallerId::of(credentials.api_key()));
                     Ok(Data::default())
                 })
                 .serve()
@@ -120,6 +121,8 @@ struct PerOperation {
     state: GraphqlState,
     /// Set by `connection_init` (WebSocket) or from the headers (SSE).
     tenant: Arc<OnceLock<Tenant>>,
+    /// Who the connection's caller is (what it owns, such as import jobs, is its own).
+    caller: Arc<OnceLock<CallerId>>,
     transport: Transport,
 }
 
@@ -128,6 +131,8 @@ impl PerOperation {
     fn prepared(&self, request: Request, subscription: bool) -> Request {
         let tenant = self.tenant.get().cloned().ok_or_else(|| AppError::Unauthenticated("the connection was not initialised".into()));
         let (data, options) = (&self.state.data, &self.state.request_options);
+        let caller = self.caller.get().cloned().unwrap_or_else(|| CallerId::of(None));
+        let request = request.data(caller).data(self.state.imports.clone());
         if subscription {
             let request_context = Arc::new(RequestContext::live(tenant, data, options));
             request.data(LiveContext { request: request_context, feed: self.state.live.clone() })
@@ -157,8 +162,9 @@ impl Executor for PerOperation {
             Ok(admitted) => admitted,
             Err(error) => return futures_util::stream::once(async move { Response::from_errors(vec![error.code().server_error(error.to_string())]) }).boxed(),
         };
+        let caller = self.caller.get().map_or("", |c| c.as_str());
         let key = SharedKey {
-            tenant: tenant.budget_key().to_owned(),
+            tenant: format!("{}\0{caller}", tenant.budget_key()),
             query: request.query.clone(),
             operation: request.operation_name.clone(),
             variables: serde_json::to_string(&request.variables).unwrap_or_default(),
@@ -171,6 +177,7 @@ impl Executor for PerOperation {
 /// What makes two subscriptions the same execution.
 #[derive(Clone, PartialEq, Eq, Hash)]
 struct SharedKey {
+    /// The tenant and the caller: what a subscription sees may be the caller's own (its imports).
     tenant: String,
     query: String,
     operation: Option<String>,
@@ -273,8 +280,10 @@ pub fn wants_event_stream(headers: &HeaderMap) -> bool {
 
 /// One operation over SSE: `next` events, then `complete`; keep-alive comments while idle.
 pub async fn sse(state: &GraphqlState, headers: &HeaderMap, request: Request) -> HttpResponse {
-    let tenant = identify(state, &Credentials::from_headers(headers)).await;
-    let executor = PerOperation { state: state.clone(), tenant: Arc::default(), transport: Transport::Sse };
+    let credentials = Credentials::from_headers(headers);
+    let tenant = identify(state, &credentials).await;
+    let executor = PerOperation { state: state.clone(), tenant: Arc::default(), caller: Arc::default(), transport: Transport::Sse };
+    let _ = executor.caller.set(CallerId::of(credentials.api_key()));
     let refused = match tenant {
         Ok(tenant) => {
             let _ = executor.tenant.set(tenant);

@@ -2,7 +2,8 @@
 //! through the data layer (`crate::data`), never the GHL client.
 //!
 //! - types: `query`, `mutation`, `contact`, `task`, `note`, `appointment`, `connection` (pages and
-//!   signed cursors), `datetime` (the scalar), `connection_check` (the admin UI's connection check).
+//!   signed cursors), `datetime` (the scalar), `connection_check` (the admin UI's connection check),
+//!   `import` (contact import jobs).
 //! - per request: `request_context` (tenant scope, data, cursors), `field_errors` (null propagation).
 //! - HTTP: `handler` (GraphQL over HTTP), `media` (content negotiation), `guards` (API key, CSRF,
 //!   body size as layers), `reauth` (one retry after GHL rejected an OAuth token), `persisted`
@@ -24,6 +25,7 @@ mod field_errors;
 mod graphiql;
 mod guards;
 mod handler;
+mod import;
 mod introspection;
 mod limits;
 mod live;

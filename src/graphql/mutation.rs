@@ -128,6 +128,22 @@ impl Mutation {
         let note_id = PathId::parse(&id, "id")?;
         Ok(Some(scope.data.delete_note(&contact, &note_id).await?))
     }
+
+    /// Starts importing contacts in the background: each row is validated, then upserted
+    /// (`POST /contacts/upsert`, matched by email or phone) within the import's share of the rate budget.
+    async fn start_contact_import(
+        &self,
+        ctx: &Context<'_>,
+        input: Vec<CreateContactInput>,
+        options: Option<super::import::ContactImportOptions>,
+    ) -> FieldResult<super::import::ContactImport> {
+        super::import::start(ctx, input, options).await
+    }
+
+    /// Stops an import: no new rows are sent; rows in flight finish.
+    async fn cancel_contact_import(&self, ctx: &Context<'_>, id: ID) -> FieldResult<super::import::ContactImport> {
+        super::import::cancel(ctx, &id)
+    }
 }
 
 /// The longest note body accepted (about 20 pages of text).

@@ -20,6 +20,11 @@ pub struct Query;
 
 #[Object]
 impl Query {
+    /// An import job started by this caller; null when there is none with this id.
+    async fn contact_import(&self, ctx: &Context<'_>, id: ID) -> FieldResult<Option<super::import::ContactImport>> {
+        super::import::find(ctx, &id)
+    }
+
     /// A contact by its GHL id; null when GHL has no such contact.
     async fn contact(&self, ctx: &Context<'_>, id: ID) -> FieldResult<Option<Contact>> {
         Contact::by_id(ctx, &id).await

@@ -105,6 +105,11 @@ impl LiveFeed {
         Self { bus, limits, open: Mutex::default(), stopping, shared: Default::default(), queue: queue.max(1) }
     }
 
+    /// Turns true when the server begins to stop.
+    pub(super) fn stopping(&self) -> watch::Receiver<bool> {
+        self.stopping.clone()
+    }
+
     /// A place for one more subscription of `caller`, if the limits leave one.
     pub(super) fn admit(self: &Arc<Self>, caller: &str, transport: Transport) -> Result<Admitted, AppError> {
         let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
@@ -239,6 +244,11 @@ fn path_id(id: Option<&str>, field: &'static str) -> Result<Option<PathId>, AppE
 /// Changes GHL reported, as they happen: each event with the fresh entity.
 #[SubscriptionRoot]
 impl Subscription {
+    /// An import job of this caller: its state now, then as rows complete; ends when the job does.
+    async fn contact_import_progress(&self, ctx: &Context<'_>, id: ID) -> FieldResult<impl Stream<Item = FieldResult<super::import::ContactImport>>> {
+        super::import::progress(ctx, &id)
+    }
+
     /// Changes of one contact (`id`), or of every contact of the location when `id` is omitted.
     async fn contact_changed(&self, ctx: &Context<'_>, id: Option<ID>) -> FieldResult<impl Stream<Item = FieldResult<ContactChange>>> {
         let events = Events::open(ctx, Subject::Contact, id)?;

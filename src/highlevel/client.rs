@@ -128,6 +128,45 @@ impl GhlClient {
         Ok(envelope.contact)
     }
 
+    /// `POST /contacts/upsert`: GHL matches an existing contact by email or phone (per the
+    /// location's duplicate setting) and updates it, or creates one. Re-sending the same body is
+    /// harmless, which is why imports use it instead of `POST /contacts/`.
+    pub async fn upsert_contact(&self, tenant: &Tenant, mut body: ContactWrite) -> Result<UpsertEnvelope, GhlError> {
+        body.location_id = Some(tenant.location_id().to_owned());
+        self.call(tenant, Method::POST, Route::fixed("/contacts/upsert"), &[], Some(&body)).await
+    }
+
+    /// What is left of the location's daily budget, from `X-RateLimit-Daily-Remaining` of one
+    /// cheap read (`GET /contacts/?limit=1`), paced by the limiter like any call; `None` when
+    /// GHL sent no such header.
+    pub async fn daily_remaining(&self, tenant: &Tenant) -> Result<Option<u64>, GhlError> {
+        let call = UpstreamCall { method: "GET", path: "/contacts/", status: None };
+        let budget = tenant.budget_key();
+        if let Err(refusal) = self.inner.limiter.acquire(budget, tenant.priority(), tenant.deadline()).await {
+            return Err(GhlError::at(GhlErrorKind::refused_by_limiter(refusal), call));
+        }
+        let started = Instant::now();
+        let response = self
+            .inner
+            .http
+            .get(format!("{}/contacts/", self.inner.base_url))
+            .query(&[("locationId", tenant.location_id()), ("limit", "1")])
+            .timeout(self.inner.request_timeout)
+            .header(AUTHORIZATION, tenant.bearer())
+            .header("Version", API_VERSION)
+            .header(ACCEPT, "application/json")
+            .send()
+            .await
+            .map_err(|e| transport_error(&e, false, call.clone()))?;
+        let (status, headers) = (response.status(), response.headers().clone());
+        self.inner.limiter.observe(budget, status.as_u16(), &headers, started.elapsed());
+        if status.is_success() {
+            return Ok(daily_remaining(&headers));
+        }
+        let body = response.bytes().await.unwrap_or_default();
+        Err(GhlError::at(classify(status, &headers, &body), UpstreamCall { status: Some(status.as_u16()), ..call }))
+    }
+
     pub async fn update_contact(&self, tenant: &Tenant, id: &PathId, mut body: ContactWrite) -> Result<Contact, GhlError> {
         body.location_id = None;
         let route = Route::new("/contacts/{contactId}", format!("/contacts/{}", id.segment()));
@@ -337,7 +376,7 @@ impl GhlClient {
             }
             Err(refusal) => {
                 counter!("ghl_limiter_rejections_total", "reason" => refusal.reason()).increment(1);
-                return Err(GhlError::at(GhlErrorKind::Throttled { refusal }, call));
+                return Err(GhlError::at(GhlErrorKind::refused_by_limiter(refusal), call));
             }
         }
         let permit = self.permit(budget).acquire_owned();
@@ -530,6 +569,7 @@ pub(super) fn classify(status: StatusCode, headers: &HeaderMap, body: &[u8]) -> 
         401 if message.contains("not authorized for this scope") => GhlErrorKind::MissingScope,
         401 => GhlErrorKind::Unauthenticated,
         403 => GhlErrorKind::Forbidden,
+        429 if daily_remaining(headers) == Some(0) => GhlErrorKind::DailyBudgetExhausted { retry_after: None },
         429 => GhlErrorKind::RateLimited { retry_after: retry_after(headers) },
         408 | 500..=599 => GhlErrorKind::Unavailable { reason: Unavailability::ServerError },
         _ => GhlErrorKind::Rejected { detail: None },
@@ -542,6 +582,11 @@ fn validation_detail(text: &str) -> Option<String> {
     let clean: String = text.chars().filter(|c| !c.is_control()).take(300).collect();
     let clean = clean.trim();
     (!clean.is_empty()).then(|| clean.to_owned())
+}
+
+/// GHL's `X-RateLimit-Daily-Remaining`, when sent.
+fn daily_remaining(headers: &HeaderMap) -> Option<u64> {
+    headers.get("x-ratelimit-daily-remaining").and_then(|v| v.to_str().ok()).and_then(|v| v.trim().parse().ok())
 }
 
 /// `Retry-After` (seconds) if present, else GHL's burst window length.

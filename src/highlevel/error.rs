@@ -35,6 +35,9 @@ pub enum GhlErrorKind {
     RateLimited { retry_after: Option<Duration> },
     /// Our own limiter refused the call before it reached GHL, and says why.
     Throttled { refusal: Refusal },
+    /// The location's daily request budget is spent (our limiter's count, or GHL's 429 with
+    /// `X-RateLimit-Daily-Remaining: 0`): nothing goes through until it resets.
+    DailyBudgetExhausted { retry_after: Option<Duration> },
     /// 5xx, a timeout, a broken connection, or the circuit breaker is open.
     Unavailable { reason: Unavailability },
     /// A 2xx whose body is not what the spec promises.
@@ -78,11 +81,20 @@ pub struct GhlError {
 }
 
 impl GhlErrorKind {
+    /// Our limiter's refusal: a spent daily budget (which pauses jobs), or a call it would not queue.
+    pub(crate) fn refused_by_limiter(refusal: Refusal) -> Self {
+        match refusal {
+            Refusal::DailyExhausted { retry_after } => Self::DailyBudgetExhausted { retry_after: Some(retry_after) },
+            refusal => Self::Throttled { refusal },
+        }
+    }
+
     /// How long to wait before trying again, when GHL or our limiter said.
     pub fn retry_after(&self) -> Option<Duration> {
         match self {
             Self::RateLimited { retry_after } => *retry_after,
             Self::Throttled { refusal } => Some(refusal.retry_after()),
+            Self::DailyBudgetExhausted { retry_after } => *retry_after,
             _ => None,
         }
     }
@@ -114,6 +126,7 @@ impl fmt::Display for GhlErrorKind {
             Self::Rejected { detail: Some(detail) } => write!(f, "GHL rejected the input: {detail}"),
             Self::RateLimited { .. } => f.write_str("GHL answered 429: rate limit reached; retry later"),
             Self::Throttled { refusal } => write!(f, "not sent to GHL: this server's rate limiter refused the call: {refusal}"),
+            Self::DailyBudgetExhausted { .. } => f.write_str("the location's daily GHL request budget is spent; retry after it resets"),
             Self::Unavailable { reason } => write!(f, "GHL is unavailable ({reason})"),
             Self::InvalidResponse => f.write_str("GHL sent a response this server cannot read"),
         }

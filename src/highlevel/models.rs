@@ -155,6 +155,15 @@ pub struct UpdateContactEnvelope {
     pub contact: Contact,
 }
 
+/// `POST /contacts/upsert` (`UpsertContactsSuccessfulResponseDto`): `new` is false when an
+/// existing contact was updated.
+#[derive(Debug, Deserialize)]
+pub struct UpsertEnvelope {
+    #[serde(default)]
+    pub new: bool,
+    pub contact: Contact,
+}
+
 /// `POST /contacts/search` (no schema in the spec; `total` per HighLevel's search docs).
 #[derive(Debug, Deserialize)]
 pub struct SearchEnvelope {

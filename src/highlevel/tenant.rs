@@ -81,8 +81,11 @@ impl Tenant {
 
     /// The same tenant for a background job (an import): its calls wait behind interactive ones
     /// and take at most the background share of the location's budget.
+    /// A job outlives the request that started it, so it keeps no operation deadline.
     pub fn in_background(mut self) -> Self {
         self.background = true;
+        self.deadline = None;
+        self.under_way = None;
         self
     }
 

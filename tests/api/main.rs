@@ -14,6 +14,7 @@ mod connections;
 mod csrf;
 mod cursors;
 mod http;
+mod imports;
 mod introspection;
 mod limits;
 mod mutations;
