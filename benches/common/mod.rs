@@ -14,26 +14,30 @@ pub struct Subgraph {
     pub url: String,
 }
 
+/// The scopes the benchmarks' token is declared to carry unless a bench says otherwise.
+pub const ALL_SCOPES: &str = "contacts.readonly contacts.write locations/tasks.readonly";
+
 impl Subgraph {
     pub fn start(base_url: &str, extra: &[&str]) -> Self {
-        let binary = env!("CARGO_BIN_EXE_ghl-subgraph");
-        let mut command = if pinned() {
-            let mut taskset = Command::new("taskset");
-            taskset.args(["-c", "1", binary]);
-            taskset
-        } else {
-            Command::new(binary)
-        };
-        let mut child = command
+        Self::start_scoped(base_url, ALL_SCOPES, extra)
+    }
+
+    /// As [`Subgraph::start`], with the token declared to carry `scopes` only.
+    pub fn start_scoped(base_url: &str, scopes: &str, extra: &[&str]) -> Self {
+        let mut command = pinned_command(env!("CARGO_BIN_EXE_ghl-subgraph"));
+        command
             .args(["serve", "--listen", "127.0.0.1:0", "--ghl-base-url", base_url])
             .args(extra)
             .args(["--ghl-token", ghl_sandbox::WRITE_TOKEN, "--ghl-location-id", ghl_sandbox::LOCATION_ID])
-            .args(["--ghl-scopes", "contacts.readonly contacts.write locations/tasks.readonly"])
+            .args(["--ghl-scopes", scopes])
             .args(["--rate-limit", "100000000/1s", "--daily-limit", "1000000000000"])
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("start ghl-subgraph");
+            .env("RUST_LOG", "warn");
+        Self::launch(command)
+    }
+
+    /// Starts `command`, whose first line on stdout ends with the URL it serves.
+    pub fn launch(mut command: Command) -> Self {
+        let mut child = command.stdout(Stdio::piped()).spawn().expect("start the child process");
         let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
         let mut line = String::new();
         stdout.read_line(&mut line).expect("banner");
@@ -63,6 +67,17 @@ impl Drop for Subgraph {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// `program` on core 1 when pinning, else as is.
+pub fn pinned_command(program: &str) -> Command {
+    if pinned() {
+        let mut taskset = Command::new("taskset");
+        taskset.args(["-c", "1", program]);
+        taskset
+    } else {
+        Command::new(program)
     }
 }
 
