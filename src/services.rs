@@ -17,7 +17,7 @@ use crate::config::{AuthConfig, PersistedConfig, ServeConfig, UpstreamConfig};
 use crate::data::DataLayer;
 use crate::graphql::{self, ApqCache, CursorKey, GraphqlState, LiveFeed, PersistedQueries, RequestOptions, Safelist};
 use crate::highlevel::{ClientOptions, GhlClient, Scopes, Tenant, SCOPE_WRITE};
-use crate::jobs::{ImportRegistry, ImportSettings, Importer, RateBudget, RegistryLimits};
+use crate::jobs::{ImportRegistry, ImportSettings, Importer, RegistryLimits};
 use crate::oauth::OAuthApp;
 use crate::webhooks::{EventBus, LocalBus, Receiver, WebhookSettings};
 
@@ -227,11 +227,9 @@ fn client(config: &ServeConfig, base_url: &str) -> anyhow::Result<GhlClient> {
     .context("building the HTTP client for GHL")
 }
 
-/// What imports share: the client, the budget share they may use, the retry policy.
+/// What imports share: the client (whose limiter holds them to `--import-share`), the retry policy.
 fn import_settings(config: &ServeConfig, client: &GhlClient) -> ImportSettings {
-    let limiter = &config.client.limiter;
-    let budget = RateBudget { burst_max: limiter.burst_max, interval: limiter.burst_interval, share: config.client.import_share };
-    ImportSettings::new(client.clone(), budget, limiter.daily_max, config.client.retry.clone())
+    ImportSettings::new(client.clone(), config.client.limiter.daily_max, config.client.retry.clone())
 }
 
 /// The GraphQL endpoint's state: schema, data layer, auth, callers and request guards.

@@ -80,8 +80,6 @@ pub struct ClientConfig {
     pub limiter: LimiterConfig,
     pub retry: RetryConfig,
     pub breaker: BreakerConfig,
-    /// Share of the burst budget background jobs (imports) may use, in (0, 1].
-    pub import_share: f64,
 }
 
 /// The GraphQL edge and the per-request data layer.
@@ -154,7 +152,6 @@ impl TryFrom<ServeArgs> for ServeConfig {
             },
             retry: RetryConfig::with(retry_attempts, pacing.retry_base_delay),
             breaker: BreakerConfig { failure_threshold: breaker_threshold, cool_down: pacing.breaker_cool_down },
-            import_share: pacing.import_share,
         };
         let persisted = match graphql.persisted_queries {
             PersistedMode::Off => PersistedConfig::Off,

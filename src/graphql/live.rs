@@ -162,9 +162,9 @@ impl Executor for PerOperation {
             Ok(admitted) => admitted,
             Err(error) => return futures_util::stream::once(async move { Response::from_errors(vec![error.code().server_error(error.to_string())]) }).boxed(),
         };
-        let caller = self.caller.get().map_or("", |c| c.as_str());
         let key = SharedKey {
-            tenant: format!("{}\0{caller}", tenant.budget_key()),
+            tenant: tenant.budget_key().to_owned(),
+            caller: self.caller.get().cloned(),
             query: request.query.clone(),
             operation: request.operation_name.clone(),
             variables: serde_json::to_string(&request.variables).unwrap_or_default(),
@@ -177,8 +177,9 @@ impl Executor for PerOperation {
 /// What makes two subscriptions the same execution.
 #[derive(Clone, PartialEq, Eq, Hash)]
 struct SharedKey {
-    /// The tenant and the caller: what a subscription sees may be the caller's own (its imports).
     tenant: String,
+    /// What a subscription sees may be the caller's own (its imports).
+    caller: Option<CallerId>,
     query: String,
     operation: Option<String>,
     variables: String,

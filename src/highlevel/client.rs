@@ -23,6 +23,7 @@ use super::error::{GhlError, GhlErrorKind, Unavailability, UpstreamCall};
 use super::ids::PathId;
 use super::limiter::{LimiterConfig, Pace, RateLimiter};
 use super::models::*;
+use super::probe::RateLimitHeaders;
 use super::retry::{backoff, is_retryable, RetryBudget, RetryConfig};
 use super::tenant::Tenant;
 use super::API_VERSION;
@@ -146,24 +147,12 @@ impl GhlClient {
             return Err(GhlError::at(GhlErrorKind::refused_by_limiter(refusal), call));
         }
         let started = Instant::now();
-        let response = self
-            .inner
-            .http
-            .get(format!("{}/contacts/", self.inner.base_url))
-            .query(&[("locationId", tenant.location_id()), ("limit", "1")])
-            .timeout(self.inner.request_timeout)
-            .header(AUTHORIZATION, tenant.bearer())
-            .header("Version", API_VERSION)
-            .header(ACCEPT, "application/json")
-            .send()
-            .await
-            .map_err(|e| transport_error(&e, false, call.clone()))?;
-        let (status, headers) = (response.status(), response.headers().clone());
+        let path = format!("/contacts/?locationId={}&limit=1", tenant.location_id());
+        let (status, headers, body) = self.exchange(tenant, Method::GET, &path, None).await.map_err(|e| transport_error(&e, false, call.clone()))?;
         self.inner.limiter.observe(budget, status.as_u16(), &headers, started.elapsed());
         if status.is_success() {
-            return Ok(daily_remaining(&headers));
+            return Ok(RateLimitHeaders::read(&headers).daily_remaining);
         }
-        let body = response.bytes().await.unwrap_or_default();
         Err(GhlError::at(classify(status, &headers, &body), UpstreamCall { status: Some(status.as_u16()), ..call }))
     }
 
@@ -474,9 +463,9 @@ impl GhlClient {
             .header(ACCEPT, "application/json")
     }
 
-    /// One exchange sent as every call sends it, answered raw, for the connection check
-    /// (`probe`): it reads the status, the rate-limit headers and the transport error itself.
-    /// No breaker, limiter or retry: a check reports what GHL does, it does not smooth it over.
+    /// One exchange sent as every call sends it, answered raw, for callers that read the status,
+    /// the rate-limit headers and the transport error themselves (the connection check's `probe`,
+    /// `daily_remaining`). No breaker, limiter or retry here: a check reports what GHL does.
     pub(super) async fn exchange(
         &self,
         tenant: &Tenant,
@@ -569,7 +558,7 @@ pub(super) fn classify(status: StatusCode, headers: &HeaderMap, body: &[u8]) -> 
         401 if message.contains("not authorized for this scope") => GhlErrorKind::MissingScope,
         401 => GhlErrorKind::Unauthenticated,
         403 => GhlErrorKind::Forbidden,
-        429 if daily_remaining(headers) == Some(0) => GhlErrorKind::DailyBudgetExhausted { retry_after: None },
+        429 if RateLimitHeaders::read(headers).daily_remaining == Some(0) => GhlErrorKind::DailyBudgetExhausted { retry_after: None },
         429 => GhlErrorKind::RateLimited { retry_after: retry_after(headers) },
         408 | 500..=599 => GhlErrorKind::Unavailable { reason: Unavailability::ServerError },
         _ => GhlErrorKind::Rejected { detail: None },
@@ -582,11 +571,6 @@ fn validation_detail(text: &str) -> Option<String> {
     let clean: String = text.chars().filter(|c| !c.is_control()).take(300).collect();
     let clean = clean.trim();
     (!clean.is_empty()).then(|| clean.to_owned())
-}
-
-/// GHL's `X-RateLimit-Daily-Remaining`, when sent.
-fn daily_remaining(headers: &HeaderMap) -> Option<u64> {
-    headers.get("x-ratelimit-daily-remaining").and_then(|v| v.to_str().ok()).and_then(|v| v.trim().parse().ok())
 }
 
 /// `Retry-After` (seconds) if present, else GHL's burst window length.

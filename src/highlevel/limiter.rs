@@ -116,6 +116,8 @@ pub struct Pace {
     pub limit: Limit,
     /// Calls per second background jobs may make at best.
     pub background_per_second: f64,
+    /// The share of each burst window background jobs may use (`--import-share`).
+    pub background_share: f64,
     /// Calls left in today's budget, as far as we know.
     pub daily_remaining: u64,
 }
@@ -456,7 +458,7 @@ impl RateLimiter {
         let background_per_second =
             window.limits().map(|l| f64::from(window.background_cap(l)) / l.interval.as_secs_f64().max(1e-3)).fold(f64::INFINITY, f64::min);
         let daily_remaining = if window.daily_blocked_until.is_some() { 0 } else { window.daily_max.saturating_sub(window.day_count) };
-        Pace { limit, background_per_second, daily_remaining }
+        Pace { limit, background_per_second, background_share: window.background_share, daily_remaining }
     }
 
     /// Learns from GHL's rate-limit headers on any response (429 included) and from its round trip.

@@ -17,7 +17,7 @@ pub use breaker::BreakerConfig;
 pub use client::{ClientOptions, GhlClient};
 pub use error::{GhlError, GhlErrorKind, Unavailability, UpstreamCall};
 pub use ids::PathId;
-pub use limiter::LimiterConfig;
+pub use limiter::{LimiterConfig, Pace};
 pub use probe::{Probe, ProbeFailure, ProbeOutcome, RateLimitHeaders, TransportFault};
 pub use retry::RetryConfig;
 pub use tenant::{Scopes, Tenant, SCOPE_READ, SCOPE_TASKS_SEARCH, SCOPE_WRITE};

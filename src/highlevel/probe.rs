@@ -96,7 +96,7 @@ pub struct RateLimitHeaders {
 }
 
 impl RateLimitHeaders {
-    fn read(headers: &HeaderMap) -> Self {
+    pub(super) fn read(headers: &HeaderMap) -> Self {
         let number = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).and_then(|v| v.trim().parse::<u64>().ok());
         Self {
             max: number("x-ratelimit-max"),

@@ -16,7 +16,7 @@ use tokio::sync::watch;
 
 use super::import::{Importer, RunOptions};
 use super::journal::{Journal, JournalHeader};
-use super::progress::{Progress, Snapshot, Status};
+use super::progress::{at_best, Progress, Snapshot, Status};
 use super::results::write_results;
 use super::source::{self, ColumnMap, InputFormat, Row};
 use crate::highlevel::GhlErrorKind;
@@ -43,20 +43,19 @@ pub async fn run(importer: Importer, options: CommandOptions) -> anyhow::Result<
     let input = std::fs::read(&options.file).with_context(|| format!("reading {}", options.file.display()))?;
     let rows: Arc<[Row]> = source::read(&input, options.format, &options.map)?.into();
     let header = JournalHeader { rows: rows.len() as u64, input_sha256: Sha256::digest(&input).iter().map(|b| format!("{b:02x}")).collect() };
-    let progress = Arc::new(Progress::new(rows.len(), importer.budget()));
+    let progress = Arc::new(Progress::new(rows.len(), importer.background_rate()));
     let journal = open_journal(&options, &header, &progress)?;
 
     let invalid = rows.iter().filter(|r| r.write.is_err()).count();
     let to_send = rows.iter().filter(|r| r.write.is_ok() && !progress.is_done(r.number)).count() as u64;
     println!("{}: {} rows ({} valid, {invalid} invalid)", options.file.display(), rows.len(), rows.len() - invalid);
-    let budget = importer.budget();
+    let pace = importer.pace();
     println!(
-        "at best {}: {to_send} upserts at {:.1}/s (the import's share, {:.0} %, of {} calls per {})",
-        human(budget.at_best(to_send)),
-        budget.calls_per_second(),
-        budget.share * 100.0,
-        budget.burst_max,
-        humantime::format_duration(budget.interval)
+        "at best {}: {to_send} upserts at {:.1}/s (the import's share, {:.0} %, of {})",
+        human(at_best(to_send, pace.background_per_second)),
+        pace.background_per_second,
+        pace.background_share * 100.0,
+        pace.limit
     );
     if options.dry_run {
         println!("daily budget: would use {to_send} calls, {:.2} % of the configured {} a day", share(to_send, importer.daily_max()), importer.daily_max());

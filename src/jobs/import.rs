@@ -16,10 +16,10 @@ use futures_util::stream::{FuturesUnordered, StreamExt as _};
 use tokio::sync::watch;
 
 use super::journal::{Journal, SYNC_AFTER};
-use super::progress::{Outcome, Progress, RateBudget, RowResult, Status};
+use super::progress::{BackgroundRate, Outcome, Progress, RowResult, Status};
 use super::source::{phone_digits, Row};
 use crate::highlevel::models::{Contact, ContactWrite};
-use crate::highlevel::{GhlClient, GhlError, GhlErrorKind, RetryConfig, Tenant};
+use crate::highlevel::{GhlClient, GhlError, GhlErrorKind, Pace, RetryConfig, Tenant};
 
 /// Rows in flight at once by default: enough to hide GHL's latency, few enough that a stop
 /// (Ctrl-C) waits for little and a crash re-sends little.
@@ -28,36 +28,30 @@ pub const MAX_CONCURRENCY: usize = 16;
 /// Times a row waits for our own limiter's queue (it was never sent) before it fails.
 const MAX_QUEUE_WAITS: u32 = 120;
 
-/// What every import of this process shares: the client, the rate budget, the retry policy.
+/// What every import of this process shares: the client (and its limiter), the retry policy.
 #[derive(Clone)]
 pub struct ImportSettings {
     client: GhlClient,
-    budget: RateBudget,
     daily_max: u64,
     retry: RetryConfig,
 }
 
 impl ImportSettings {
-    pub fn new(client: GhlClient, budget: RateBudget, daily_max: u64, retry: RetryConfig) -> Self {
-        Self { client, budget, daily_max, retry }
+    pub fn new(client: GhlClient, daily_max: u64, retry: RetryConfig) -> Self {
+        Self { client, daily_max, retry }
     }
 
     /// An importer for `tenant`, made a background one: its calls wait behind interactive traffic.
     pub fn importer(&self, tenant: Tenant) -> Importer {
-        Importer { client: self.client.clone(), tenant: tenant.in_background(), budget: self.budget, daily_max: self.daily_max, retry: self.retry.clone() }
-    }
-
-    pub fn budget(&self) -> RateBudget {
-        self.budget
+        Importer { client: self.client.clone(), tenant: tenant.in_background(), daily_max: self.daily_max, retry: self.retry.clone() }
     }
 }
 
-/// One tenant's import: the client, the tenant and the budget.
+/// One tenant's import: the client and the tenant, paced by the client's limiter.
 #[derive(Clone)]
 pub struct Importer {
     client: GhlClient,
     tenant: Tenant,
-    budget: RateBudget,
     daily_max: u64,
     retry: RetryConfig,
 }
@@ -81,8 +75,15 @@ enum Sent {
 }
 
 impl Importer {
-    pub fn budget(&self) -> RateBudget {
-        self.budget
+    /// What the location's budget allows now (the limiter's, learned limits included).
+    pub fn pace(&self) -> Pace {
+        self.client.pace(&self.tenant)
+    }
+
+    /// The background pace, asked afresh each time (for a job's ETA).
+    pub fn background_rate(&self) -> BackgroundRate {
+        let (client, tenant) = (self.client.clone(), self.tenant.clone());
+        Arc::new(move || client.pace(&tenant).background_per_second)
     }
 
     /// The configured daily budget (what is known without a call).

@@ -21,6 +21,6 @@ mod source;
 
 pub use command::{default_journal, default_results, run as run_command, CommandOptions, EXIT_STOPPED};
 pub use import::{ImportSettings, Importer, RunOptions, DEFAULT_CONCURRENCY, MAX_CONCURRENCY};
-pub use progress::{Counts, Outcome, Progress, RateBudget, RowResult, Snapshot, Status};
+pub use progress::{Counts, Outcome, Progress, RowResult, Snapshot, Status};
 pub use registry::{ImportRegistry, JobHandle, JobOwner, RegistryError, RegistryLimits};
 pub use source::{validate, ColumnMap, InputFormat, Row, SourceError};

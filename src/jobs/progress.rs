@@ -2,7 +2,7 @@
 //! budget. Shared by the engine (which writes it) and its readers (the command's progress bar,
 //! the GraphQL job and its subscription), who are woken through a watch channel.
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
@@ -62,24 +62,13 @@ impl Status {
     }
 }
 
-/// The calls per second an import may spend: `burst_max × share / interval`.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct RateBudget {
-    pub burst_max: u32,
-    pub interval: Duration,
-    /// The import's share of the burst budget, in (0, 1].
-    pub share: f64,
-}
+/// The calls per second a job may spend now: the limiter's background pace, asked at each look
+/// so the ETA follows a stricter limit GHL reports.
+pub type BackgroundRate = Arc<dyn Fn() -> f64 + Send + Sync>;
 
-impl RateBudget {
-    pub fn calls_per_second(&self) -> f64 {
-        f64::from(self.burst_max) * self.share / self.interval.as_secs_f64().max(f64::EPSILON)
-    }
-
-    /// The shortest time `calls` can take within the budget.
-    pub fn at_best(&self, calls: u64) -> Duration {
-        Duration::from_secs_f64(calls as f64 / self.calls_per_second().max(f64::EPSILON))
-    }
+/// The shortest time `calls` can take at `per_second`.
+pub fn at_best(calls: u64, per_second: f64) -> Duration {
+    Duration::from_secs_f64(calls as f64 / per_second.max(f64::EPSILON))
 }
 
 /// Counts of the rows by outcome; `pending` has none yet.
@@ -125,7 +114,7 @@ pub struct Snapshot {
 pub struct Progress {
     state: Mutex<State>,
     changed: watch::Sender<u64>,
-    budget: RateBudget,
+    rate: BackgroundRate,
 }
 
 struct State {
@@ -141,7 +130,7 @@ struct State {
 
 impl Progress {
     /// A job of `rows` rows, none done.
-    pub fn new(rows: usize, budget: RateBudget) -> Self {
+    pub fn new(rows: usize, rate: BackgroundRate) -> Self {
         let state = State {
             status: Status::Running,
             reason: None,
@@ -151,7 +140,7 @@ impl Progress {
             finished: None,
             done_this_run: 0,
         };
-        Self { state: Mutex::new(state), changed: watch::channel(0).0, budget }
+        Self { state: Mutex::new(state), changed: watch::channel(0).0, rate }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
@@ -166,18 +155,17 @@ impl Progress {
     pub fn record(&self, result: RowResult, replayed: bool) {
         {
             let mut state = self.lock();
-            let Some(slot) = usize::try_from(result.row).ok().and_then(|row| row.checked_sub(1)).and_then(|i| state.results.get(i).cloned()) else {
+            // Rows outside the job and rows already done are ignored: one result per row.
+            let index = usize::try_from(result.row).ok().and_then(|row| row.checked_sub(1));
+            let Some(slot @ None) = index.and_then(|i| state.results.get_mut(i)) else {
                 return;
             };
-            if slot.is_some() {
-                return;
-            }
-            state.counts.add(result.outcome);
+            let outcome = result.outcome;
+            *slot = Some(result);
+            state.counts.add(outcome);
             if !replayed {
                 state.done_this_run += 1;
             }
-            let index = result.row as usize - 1;
-            state.results[index] = Some(result);
         }
         self.notify();
     }
@@ -198,13 +186,14 @@ impl Progress {
     }
 
     pub fn snapshot(&self) -> Snapshot {
+        let per_second = (self.rate)();
         let state = self.lock();
         let elapsed = state.finished.unwrap_or_else(Instant::now) - state.started;
         Snapshot {
             status: state.status,
             counts: state.counts,
             reason: state.reason.clone(),
-            eta: if state.status.is_finished() { Duration::ZERO } else { self.budget.at_best(state.counts.pending) },
+            eta: if state.status.is_finished() { Duration::ZERO } else { at_best(state.counts.pending, per_second) },
             elapsed,
             done_this_run: state.done_this_run,
         }
@@ -225,10 +214,6 @@ impl Progress {
         self.lock().results.iter().flatten().cloned().collect()
     }
 
-    pub fn budget(&self) -> RateBudget {
-        self.budget
-    }
-
     /// Woken on every change.
     pub fn watch(&self) -> watch::Receiver<u64> {
         self.changed.subscribe()
@@ -245,9 +230,7 @@ mod tests {
 
     #[test]
     fn counts_follow_results_once_per_row_and_the_eta_follows_the_budget() {
-        let budget = RateBudget { burst_max: 100, interval: Duration::from_secs(10), share: 0.5 };
-        assert!((budget.calls_per_second() - 5.0).abs() < 1e-9);
-        let progress = Progress::new(10, budget);
+        let progress = Progress::new(10, Arc::new(|| 5.0));
         progress.record(result(1, Outcome::Created), false);
         progress.record(result(1, Outcome::Failed), false);
         progress.record(result(2, Outcome::Failed), true);

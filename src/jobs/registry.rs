@@ -95,7 +95,7 @@ impl ImportRegistry {
             return Err(RegistryError::Rows(self.limits.max_rows));
         }
         let importer = self.settings.importer(tenant);
-        let progress = Arc::new(Progress::new(rows.len(), importer.budget()));
+        let progress = Arc::new(Progress::new(rows.len(), importer.background_rate()));
         let (stop, stopped) = watch::channel(false);
         let job = Arc::new(Job { id: new_id(), owner, progress: progress.clone(), stop, finished_at: Mutex::new(None) });
         {
