@@ -14,7 +14,7 @@ use anyhow::Context as _;
 use sha2::{Digest, Sha256};
 use tokio::sync::watch;
 
-use super::import::{Importer, RunOptions};
+use super::import::{dry_run, Importer, RunOptions};
 use super::journal::{Journal, JournalHeader};
 use super::progress::{at_best, Progress, Snapshot, Status};
 use super::results::write_results;
@@ -59,8 +59,7 @@ pub async fn run(importer: Importer, options: CommandOptions) -> anyhow::Result<
     );
     if options.dry_run {
         println!("daily budget: would use {to_send} calls, {:.2} % of the configured {} a day", share(to_send, importer.daily_max()), importer.daily_max());
-        let results: Vec<_> = rows.iter().filter_map(|r| r.write.as_ref().err().map(|reason| failed(r, reason))).collect();
-        results.iter().for_each(|r| progress.record(r.clone(), false));
+        dry_run(&rows, &progress);
         write_results(&options.results, &rows, &progress.all_results())?;
         println!("dry run: nothing sent; {} rows would be upserted, {invalid} fail validation (see {})", rows.len() - invalid, options.results.display());
         return Ok(0);
@@ -140,16 +139,6 @@ fn open_journal(options: &CommandOptions, header: &JournalHeader, progress: &Pro
         println!("no journal at {}: starting with the first row", options.journal.display());
     }
     Ok(Some(Journal::create(&options.journal, header)?))
-}
-
-fn failed(row: &Row, reason: &str) -> super::progress::RowResult {
-    super::progress::RowResult {
-        row: row.number,
-        key: row.key.clone(),
-        contact_id: None,
-        outcome: super::progress::Outcome::Failed,
-        message: Some(reason.to_owned()),
-    }
 }
 
 /// Ctrl-C once: stop taking rows (those in flight finish); twice: quit at once (the journal has

@@ -68,6 +68,15 @@ impl Default for RunOptions {
     }
 }
 
+/// A dry run: every invalid row gets its failed result; nothing is sent.
+pub fn dry_run(rows: &[Row], progress: &Progress) {
+    for row in rows {
+        if let Err(reason) = &row.write {
+            progress.record(RowResult::failed(row.number, row.key.clone(), reason.clone()), false);
+        }
+    }
+}
+
 /// How a sent row ended: a result, or a reason to stop the whole job (the row stays pending).
 enum Sent {
     Done(RowResult),
@@ -128,9 +137,7 @@ impl Importer {
                 }
                 let write = match &row.write {
                     Err(reason) => {
-                        let result =
-                            RowResult { row: row.number, key: row.key.clone(), contact_id: None, outcome: Outcome::Failed, message: Some(reason.clone()) };
-                        if let Err(error) = record(&mut journal, &progress, result) {
+                        if let Err(error) = record(&mut journal, &progress, RowResult::failed(row.number, row.key.clone(), reason.clone())) {
                             halt = Some((Status::Failed, error));
                         }
                         next += 1;
@@ -217,7 +224,7 @@ impl Importer {
 
     /// One row, retried while GHL is busy or failing; upsert makes a repeat harmless.
     async fn send(&self, row: u64, key: String, write: ContactWrite) -> Sent {
-        let failed = |message: String| Sent::Done(RowResult { row, key: key.clone(), contact_id: None, outcome: Outcome::Failed, message: Some(message) });
+        let failed = |message: String| Sent::Done(RowResult::failed(row, key.clone(), message));
         let mut attempts = 0;
         let mut queue_waits = 0;
         loop {

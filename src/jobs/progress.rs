@@ -43,6 +43,13 @@ pub struct RowResult {
     pub message: Option<String>,
 }
 
+impl RowResult {
+    /// A row that failed with `message` (never sent, or refused for good).
+    pub fn failed(row: u64, key: String, message: String) -> Self {
+        Self { row, key, contact_id: None, outcome: Outcome::Failed, message: Some(message) }
+    }
+}
+
 /// Where a job is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Status {

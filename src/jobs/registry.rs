@@ -14,7 +14,7 @@ use chacha20poly1305::aead::OsRng;
 use tokio::sync::watch;
 
 use super::import::{ImportSettings, RunOptions};
-use super::progress::{Outcome, Progress, RowResult, Status};
+use super::progress::{Progress, Status};
 use super::source::Row;
 use crate::highlevel::Tenant;
 
@@ -106,13 +106,7 @@ impl ImportRegistry {
         let rows: Arc<[Row]> = rows.into();
         tokio::spawn(async move {
             if dry_run {
-                for row in rows.iter() {
-                    if let Err(reason) = &row.write {
-                        let result =
-                            RowResult { row: row.number, key: row.key.clone(), contact_id: None, outcome: Outcome::Failed, message: Some(reason.clone()) };
-                        progress.record(result, false);
-                    }
-                }
+                super::import::dry_run(&rows, &progress);
                 progress.finish(Status::Completed, Some("dry run: nothing was sent".into()));
                 return;
             }
