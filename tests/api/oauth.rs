@@ -280,25 +280,6 @@ async fn a_callback_without_the_install_cookie_or_with_another_browsers_is_refus
 }
 
 #[tokio::test]
-async fn an_agency_company_token_is_refused_and_nothing_is_stored() {
-    let sandbox = spawn_sandbox(HOUR).await;
-    let store = store_dir("f7-company");
-    let app = spawn_oauth_app(&sandbox, &store, &[]).await;
-    sandbox.set_token_answer(TokenAnswer::Company);
-
-    let callback = consent(&app.http, &app.url, LOCATION_ID).await;
-    let response = callback.with_url(format!("{}&locationId={LOCATION_ID}", callback.url)).visit(&app.http).await;
-
-    assert_eq!(response.status(), 400);
-    let page = response.text().await.unwrap();
-    assert!(page.contains("Agency installs are not supported yet"), "{page}");
-    assert_eq!(token_calls(&sandbox), 1);
-    assert!(open_store(&store).list().await.unwrap().is_empty(), "nothing stored");
-    let response = app.query_as(KEY_A, LOCATION_ID, CONTACTS).await;
-    assert_eq!(codes(&response), vec!["UNAUTHENTICATED"], "{response}");
-}
-
-#[tokio::test]
 async fn tokens_list_shows_a_crafted_stored_location_id_without_its_terminal_escapes() {
     let store = store_dir("f7-list");
     let crafted = "x\u{1b}]0;owned\u{7}\u{1b}[2J\r\nforged-location";

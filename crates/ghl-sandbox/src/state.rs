@@ -8,6 +8,7 @@ use std::time::Duration;
 use crate::auth::TokenRegistry;
 use crate::config::SandboxConfig;
 use crate::faults::FaultSet;
+use crate::installs::Installs;
 use crate::oauth::{OAuth, TokenAnswer};
 use crate::rate_limit::RateLimiter;
 use crate::request_log::RequestLog;
@@ -20,6 +21,8 @@ pub(crate) struct Shared {
     store: RwLock<Store>,
     pub tokens: TokenRegistry,
     pub oauth: OAuth,
+    /// Where the app is installed (locations and agency installs).
+    installs: Mutex<Installs>,
     pub limiter: RateLimiter,
     pub faults: FaultSet,
     pub log: RequestLog,
@@ -38,6 +41,7 @@ impl Shared {
             store: RwLock::new(store),
             tokens: TokenRegistry::with_static_tokens(),
             oauth: OAuth::new(config.seed),
+            installs: Mutex::new(Installs::default()),
             limiter: RateLimiter::new(config.rate_limit, config.daily_limit),
             faults: FaultSet::new(config.seed),
             log: RequestLog::new(),
@@ -56,6 +60,10 @@ impl Shared {
 
     pub(crate) fn write(&self) -> RwLockWriteGuard<'_, Store> {
         self.store.write().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub(crate) fn installs(&self) -> std::sync::MutexGuard<'_, Installs> {
+        self.installs.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     pub(crate) fn token_answer(&self) -> TokenAnswer {
