@@ -205,6 +205,7 @@ async fn a_refresh_refused_by_ghl_marks_the_location_for_reinstall() {
     let response = app.query_as(KEY_A, LOCATION_ID, CONTACTS).await;
     assert_eq!(codes(&response), vec!["UNAUTHENTICATED"], "{response}");
     assert!(response.to_string().contains(&format!("{}/oauth/install", app.url)), "{response}");
+    assert!(response.to_string().contains("a location-level install with no agency token to recover it from"), "{response}");
     assert_eq!(stored(&store, LOCATION_ID).await.unwrap().status, TokenStatus::NeedsReinstall);
     let calls = token_calls(&sandbox);
     let again = app.query_as(KEY_A, LOCATION_ID, CONTACTS).await;
@@ -294,6 +295,7 @@ async fn tokens_list_shows_a_crafted_stored_location_id_without_its_terminal_esc
         status: TokenStatus::Active,
         updated_at: chrono::Utc::now(),
         generation: 1,
+        agency: None,
     };
     open_store(&store).put(&record).await.unwrap();
 
