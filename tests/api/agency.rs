@@ -28,6 +28,11 @@ fn calls_to(sandbox: &ghl_sandbox::RunningSandbox, path: &str) -> usize {
     sandbox.requests().iter().filter(|r| r.path == path).count()
 }
 
+/// Contact reads of any kind (list, search, one contact).
+fn contact_reads(sandbox: &ghl_sandbox::RunningSandbox) -> usize {
+    sandbox.requests().iter().filter(|r| r.path.starts_with("/contacts")).count()
+}
+
 #[tokio::test]
 async fn an_agency_install_reaches_each_approved_location_through_minted_tokens() {
     let sandbox = spawn_sandbox(HOUR).await;
@@ -159,4 +164,85 @@ async fn two_hundred_concurrent_requests_after_a_minted_token_expired_mint_once(
     assert!(responses.iter().all(|r| nodes(r) == Some(2)), "{:?}", responses.iter().find(|r| nodes(r) != Some(2)));
     assert_eq!(mints_for(&sandbox, LOCATION_ID), 1, "one locationToken for 200 requests");
     assert_eq!(token_calls(&sandbox), 1, "and one refresh of the (also expired) agency token");
+}
+
+/// May reach only the location added during the test.
+const KEY_LATER: &str = "oauth-caller-later-5b17c9e04d";
+const LATER: &str = "later-location";
+
+/// An agency-level server that receives the sandbox's webhooks, caches for 5 min, and knows a
+/// caller for [`LATER`] too.
+async fn spawn_hooked_agency_app(sandbox: &ghl_sandbox::RunningSandbox, store: &std::path::Path) -> OAuthTestApp {
+    let public = sandbox.webhook_public_key();
+    let extra = ["--oauth-install-level", "agency", "--webhook-public-key", &public, "--cache-ttl", "5m"];
+    let app = spawn_oauth_app_with(sandbox, store, &extra, |argv| {
+        let at = argv.iter().position(|a| a == "--api-keys").expect("api keys flag") + 1;
+        argv[at] = format!("{},{KEY_LATER}={LATER}", api_keys());
+    })
+    .await;
+    sandbox.set_webhook_url(Some(format!("{}/webhooks/ghl", app.url)));
+    app
+}
+
+/// Waits until `count` deliveries of `event` were answered; their last status.
+async fn delivered(sandbox: &ghl_sandbox::RunningSandbox, event: &str, count: usize) -> Vec<Option<u16>> {
+    let started = std::time::Instant::now();
+    loop {
+        let statuses: Vec<Option<u16>> = sandbox.webhook_deliveries().into_iter().filter(|d| d.event == event).map(|d| d.status).collect();
+        if statuses.len() >= count || started.elapsed() > Duration::from_secs(10) {
+            return statuses;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn an_install_webhook_makes_a_new_location_usable_without_the_install_flow() {
+    let sandbox = spawn_sandbox(HOUR).await;
+    let store = store_dir("agency-install-hook");
+    let app = spawn_hooked_agency_app(&sandbox, &store).await;
+    assert_eq!(app.install_agency("&install_to_future_locations=true").await.0, 200);
+    assert_eq!(delivered(&sandbox, "INSTALL", 2).await.len(), 2, "the consent installed both locations");
+    sandbox.clear_requests();
+
+    // A sub-account created later: GHL installs the app on it and says so, without userId/companyId.
+    assert_eq!(sandbox.add_location(LATER), Some(true));
+    assert_eq!(delivered(&sandbox, "INSTALL", 3).await.last(), Some(&Some(200)));
+
+    assert_eq!(mints_for(&sandbox, LATER), 1, "minted when the INSTALL arrived, before any query");
+    assert!(stored(&store, LATER).await.is_some(), "and stored");
+    let response = app.query_as(KEY_LATER, LATER, CONTACTS).await;
+    assert_eq!(nodes(&response), Some(0), "usable (an empty sub-account): {response}");
+    assert_eq!(mints_for(&sandbox, LATER), 1, "the stored token serves it");
+    assert_eq!(calls_to(&sandbox, "/oauth/chooselocation") + token_calls(&sandbox), 0, "no install flow, no code exchange");
+    assert!(tokens_list(&store).await.contains(&format!("sandbox-location, {LATER}; future locations too")), "{}", tokens_list(&store).await);
+}
+
+#[tokio::test]
+async fn an_uninstall_webhook_makes_the_location_unauthenticated_and_purges_its_data() {
+    let sandbox = spawn_sandbox(HOUR).await;
+    let store = store_dir("agency-uninstall-hook");
+    let app = spawn_hooked_agency_app(&sandbox, &store).await;
+    assert_eq!(app.install_agency("").await.0, 200);
+    delivered(&sandbox, "INSTALL", 2).await;
+    assert_eq!(nodes(&app.query_as(KEY_A, LOCATION_ID, CONTACTS).await), Some(2));
+    sandbox.clear_requests();
+    assert_eq!(nodes(&app.query_as(KEY_A, LOCATION_ID, CONTACTS).await), Some(2));
+    assert_eq!(contact_reads(&sandbox), 0, "served from the cache");
+
+    assert!(sandbox.uninstall_location(LOCATION_ID));
+    assert_eq!(delivered(&sandbox, "UNINSTALL", 1).await, vec![Some(200)]);
+
+    let response = app.query_as(KEY_A, LOCATION_ID, CONTACTS).await;
+    assert_eq!(codes(&response), vec!["UNAUTHENTICATED"], "{response}");
+    assert!(stored(&store, LOCATION_ID).await.is_none(), "its tokens are removed");
+    assert_eq!(calls_to(&sandbox, "/oauth/locationToken"), 0, "and never minted again");
+    assert_eq!(nodes(&app.query_as(KEY_B, OTHER_LOCATION_ID, CONTACTS).await), Some(2), "the other location is untouched");
+
+    // Installed again: its data comes from GHL, not from what was cached before the uninstall.
+    sandbox.install_location(LOCATION_ID);
+    assert_eq!(delivered(&sandbox, "INSTALL", 3).await.last(), Some(&Some(200)));
+    sandbox.clear_requests();
+    assert_eq!(nodes(&app.query_as(KEY_A, LOCATION_ID, CONTACTS).await), Some(2));
+    assert_eq!(contact_reads(&sandbox), 1, "the cached page was purged at the uninstall");
 }

@@ -57,6 +57,13 @@ impl Installs {
         self.install_location(location_id)
     }
 
+    /// Adds `location_id` to the company's agency install, when there is one.
+    pub(crate) fn approve_for_agency(&mut self, company_id: &str, location_id: &str) {
+        if let Some(agency) = self.agencies.get_mut(company_id) {
+            agency.approved_locations.insert(location_id.to_owned());
+        }
+    }
+
     pub(crate) fn installed_at(&self, location_id: &str) -> Option<DateTime<Utc>> {
         self.locations.get(location_id).copied()
     }
@@ -101,9 +108,14 @@ pub(crate) mod actions {
     use crate::webhooks::{install_event, uninstall_event};
     use crate::COMPANY_ID;
 
-    /// A location-level install by `user_id`; the INSTALL event goes only for a new install.
+    /// A location-level install by `user_id`; the INSTALL event goes only for a new install. Under
+    /// an agency install of the company, the location is approved for it too (its token mints).
     pub(crate) fn install_location(app: &App, location_id: &str, user_id: &str) {
-        if app.installs().install_location(location_id) {
+        let mut installs = app.installs();
+        installs.approve_for_agency(COMPANY_ID, location_id);
+        let added = installs.install_location(location_id);
+        drop(installs);
+        if added {
             app.webhooks.emit(install_event(location_id, Some(COMPANY_ID), Some(user_id)));
         }
     }
