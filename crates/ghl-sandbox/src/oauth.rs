@@ -52,6 +52,15 @@ pub(crate) struct Issued {
     pub access_token: String,
     pub refresh_token: String,
     pub consent: Consent,
+    /// The access token's lifetime (`expires_in`).
+    pub ttl: Duration,
+}
+
+/// How long access tokens live: a location's, an agency's (Company) own.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Lifetimes {
+    pub location: Duration,
+    pub company: Duration,
 }
 
 pub(crate) struct OAuth {
@@ -90,7 +99,7 @@ impl OAuth {
     }
 
     /// Trades a code (once) for tokens; `redirect_uri`, when sent, must be the one the code was issued for.
-    pub(crate) fn redeem_code(&self, code: &str, redirect_uri: Option<&str>, tokens: &TokenRegistry, ttl: Duration) -> Result<Issued, ApiError> {
+    pub(crate) fn redeem_code(&self, code: &str, redirect_uri: Option<&str>, tokens: &TokenRegistry, ttl: Lifetimes) -> Result<Issued, ApiError> {
         let mut inner = self.lock();
         let pending = inner.codes.remove(code).ok_or_else(|| invalid_grant("Invalid authorization code"))?;
         if pending.issued.elapsed() >= CODE_TTL {
@@ -103,7 +112,7 @@ impl OAuth {
     }
 
     /// Trades a refresh token (once) for a new access token and a new refresh token.
-    pub(crate) fn redeem_refresh_token(&self, refresh_token: &str, tokens: &TokenRegistry, ttl: Duration) -> Result<Issued, ApiError> {
+    pub(crate) fn redeem_refresh_token(&self, refresh_token: &str, tokens: &TokenRegistry, ttl: Lifetimes) -> Result<Issued, ApiError> {
         let mut inner = self.lock();
         let consent = inner.refresh_tokens.remove(refresh_token).ok_or_else(|| invalid_grant("Invalid grant: refresh token is invalid"))?;
         Ok(mint(&mut inner, consent, tokens, ttl))
@@ -122,7 +131,8 @@ impl OAuth {
     }
 }
 
-fn mint(inner: &mut Inner, consent: Consent, tokens: &TokenRegistry, ttl: Duration) -> Issued {
+fn mint(inner: &mut Inner, consent: Consent, tokens: &TokenRegistry, lifetimes: Lifetimes) -> Issued {
+    let ttl = if consent.agency.is_some() { lifetimes.company } else { lifetimes.location };
     let access_token = ids::token(&mut inner.rng, "sbx-at-");
     let refresh_token = ids::token(&mut inner.rng, "sbx-rt-");
     // A Company token acts for its company, never for a location.
@@ -132,7 +142,7 @@ fn mint(inner: &mut Inner, consent: Consent, tokens: &TokenRegistry, ttl: Durati
         Grant { location_id: consent.location_id.clone(), company_id, scopes: consent.scopes.clone(), expires_at: Some(Instant::now() + ttl) },
     );
     inner.refresh_tokens.insert(refresh_token.clone(), consent.clone());
-    Issued { access_token, refresh_token, consent }
+    Issued { access_token, refresh_token, consent, ttl }
 }
 
 pub(crate) fn invalid_grant(description: &str) -> ApiError {

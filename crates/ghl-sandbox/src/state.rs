@@ -28,6 +28,8 @@ pub(crate) struct Shared {
     pub log: RequestLog,
     latency_nanos: AtomicU64,
     pub access_token_ttl: Duration,
+    /// Of an agency's (Company) own access tokens.
+    pub company_token_ttl: Duration,
     token_answer: Mutex<TokenAnswer>,
     /// `http://127.0.0.1:PORT`, for `nextPageUrl`.
     pub base_url: String,
@@ -47,6 +49,7 @@ impl Shared {
             log: RequestLog::new(),
             latency_nanos: AtomicU64::new(nanos(config.latency)),
             access_token_ttl: config.access_token_ttl,
+            company_token_ttl: config.company_token_ttl.unwrap_or(config.access_token_ttl),
             token_answer: Mutex::new(TokenAnswer::default()),
             base_url,
             webhooks: Arc::new(WebhookSender::new(config.webhook_url.clone(), config.seed, config.webhook_retries, config.webhook_retry_interval)),

@@ -18,7 +18,7 @@ use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::gateway::RecordedLocation;
 use crate::installs::{actions, AgencyInstall};
-use crate::oauth::{Consent, Issued, TokenAnswer};
+use crate::oauth::{Consent, Issued, Lifetimes, TokenAnswer};
 use crate::reply;
 use crate::state::App;
 use crate::{API_VERSION, COMPANY_ID, LOCATION_ID, OAUTH_CLIENT_ID, OAUTH_CLIENT_SECRET};
@@ -182,7 +182,7 @@ pub(crate) async fn token(
         Some("Company") => true,
         Some(_) => return Err(oauth_error(StatusCode::BAD_REQUEST, "invalid_request", "user_type must be Company or Location")),
     };
-    let ttl = app.access_token_ttl;
+    let ttl = Lifetimes { location: app.access_token_ttl, company: app.company_token_ttl };
     let issued = match get("grant_type") {
         Some("authorization_code") => {
             let code = get("code").ok_or_else(|| oauth_error(StatusCode::BAD_REQUEST, "invalid_request", "code is required"))?;
@@ -200,7 +200,7 @@ pub(crate) async fn token(
             if wants_company { "this install is not an agency install: use user_type=Location" } else { "this is an agency install: use user_type=Company" };
         return Err(oauth_error(StatusCode::BAD_REQUEST, "invalid_request", why));
     }
-    Ok(token_response(&issued, ttl.as_secs(), app.token_answer()))
+    Ok(token_response(&issued, issued.ttl.as_secs(), app.token_answer()))
 }
 
 /// The caller of an Agency-Access-Only route: a live Company token carrying `scope`, with the
