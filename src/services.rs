@@ -50,6 +50,7 @@ impl Services {
         #[cfg(feature = "sandbox")]
         let mut sandbox = None;
         let mut oauth_routes = None;
+        let mut oauth_tokens = None;
         let (upstream_url, auth) = match &config.upstream {
             UpstreamConfig::Remote { base_url, auth } => {
                 let auth = match auth {
@@ -58,6 +59,7 @@ impl Services {
                     AuthConfig::OAuth(settings) => {
                         let oauth = OAuthApp::build(settings, base_url, callers.clone(), config.client.request_timeout).await?;
                         oauth_routes = Some(oauth.routes);
+                        oauth_tokens = Some(oauth.tokens);
                         Auth::OAuth(oauth.auth)
                     }
                 };
@@ -87,7 +89,11 @@ impl Services {
         let settings = webhook_settings(config, static_tenant.as_ref())?;
         let checker = Arc::new(checker(config, client.clone(), &upstream_url, static_tenant.as_ref(), &settings));
         let graphql = graphql_state(config, client.clone(), auth, callers, live, checker)?;
-        let webhooks = Arc::new(Receiver::new(settings, graphql.data.clone(), bus.clone()));
+        let receiver = Receiver::new(settings, graphql.data.clone(), bus.clone());
+        let webhooks = Arc::new(match oauth_tokens {
+            Some(tokens) => receiver.with_tokens(tokens),
+            None => receiver,
+        });
         Ok(Self {
             client,
             static_tenant,

@@ -242,6 +242,7 @@ async fn oauth_store() -> std::path::PathBuf {
         status,
         updated_at: chrono::Utc::now(),
         generation: 1,
+        agency: None,
     };
     store.put(&record(LOCATION_ID, WRITE_TOKEN, TokenStatus::Active)).await.expect("put");
     store.put(&record(ghl_sandbox::OTHER_LOCATION_ID, OTHER_LOCATION_TOKEN, TokenStatus::NeedsReinstall)).await.expect("put");

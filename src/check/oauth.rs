@@ -72,9 +72,20 @@ pub(super) async fn inspect(setup: &OAuthSetup, wanted: Option<&str>) -> Inspect
     let now = Utc::now();
     let margin = chrono::Duration::from_std(setup.refresh_margin).unwrap_or(chrono::Duration::minutes(5));
     for record in records {
-        checks.push(location_state(record, now, margin));
+        checks.push(match &record.agency {
+            // An agency's own pair: it mints its locations' tokens, it reads no location itself.
+            Some(agency) => Check::ok(
+                format!(
+                    "oauth.agency.{}",
+                    PathId::parse(record.company_id.as_deref().unwrap_or_default(), "companyId")
+                        .map_or_else(|_| "(invalid id)".to_owned(), |id| id.to_string())
+                ),
+                format!("agency install ({}): {} approved location(s), minted on demand", record.status, agency.approved_locations.len()),
+            ),
+            None => location_state(record, now, margin),
+        });
     }
-    let usable = |r: &&TokenRecord| r.status == TokenStatus::Active && r.expires_at > now;
+    let usable = |r: &&TokenRecord| !r.is_company() && r.status == TokenStatus::Active && r.expires_at > now;
     let chosen = match wanted {
         Some(wanted) => {
             let found = records.iter().find(|r| r.location_id == wanted);

@@ -452,6 +452,12 @@ pub struct OAuthArgs {
     /// just received is never due at once).
     #[arg(long, env = "GHL_REFRESH_MARGIN", default_value = "5m", value_parser = humantime::parse_duration)]
     pub refresh_margin: Duration,
+
+    /// Who installs the app, as its marketplace distribution says: `location` (each sub-account,
+    /// one rotating pair each) or `agency` (one Company token that mints every location's token
+    /// and recovers any location whose pair was lost; adds the `oauth.write oauth.readonly` scopes).
+    #[arg(long, env = "GHL_OAUTH_INSTALL_LEVEL", value_enum, default_value = "location")]
+    pub oauth_install_level: crate::oauth::InstallLevel,
 }
 
 /// How the server treats persisted queries.

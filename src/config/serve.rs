@@ -68,7 +68,7 @@ pub enum AuthConfig {
     /// The caller's own bearer token, for the location it names.
     Forward,
     /// The app's token pair per installed location.
-    OAuth(OAuthSettings),
+    OAuth(Box<OAuthSettings>),
 }
 
 /// How the GHL client sends.
@@ -131,7 +131,7 @@ impl TryFrom<ServeArgs> for ServeConfig {
                         location: ghl.ghl_location_id.clone().unwrap_or_default(),
                         scopes: Scopes::parse(args.static_scopes()),
                     },
-                    AuthKind::Oauth => AuthConfig::OAuth(oauth_settings(&args)?),
+                    AuthKind::Oauth => AuthConfig::OAuth(Box::new(oauth_settings(&args)?)),
                 };
                 UpstreamConfig::Remote { base_url, auth }
             }
@@ -221,5 +221,6 @@ pub(super) fn oauth_settings(args: &ServeArgs) -> Result<OAuthSettings, ConfigEr
         token_store: oauth.token_store.clone(),
         token_store_key: oauth.token_store_key.clone().ok_or(missing("TOKEN_STORE_KEY: 32 bytes as 64 hex digits (`openssl rand -hex 32`)"))?,
         refresh_margin: oauth.refresh_margin,
+        level: oauth.oauth_install_level,
     })
 }

@@ -71,6 +71,12 @@ impl DataLayer {
 }
 
 impl DataLayer {
+    /// A location that uninstalled the app: every entry of it, for every tenant, is forgotten.
+    pub fn forget_location(&self, location: &str) {
+        self.inner.cache.invalidate_where(location, |_| true);
+        self.inner.cache.pages_changed(location);
+    }
+
     /// A change GHL reported (a webhook): forgets every cached entry it may have made stale, for
     /// every tenant of its location: the exact entries when the event names its ids, more (by a
     /// predicate) when it lacks one.

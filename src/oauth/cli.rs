@@ -6,6 +6,7 @@ use std::borrow::Cow;
 
 use anyhow::Context as _;
 use chrono::Utc;
+use secrecy::ExposeSecret as _;
 
 use super::store::{FileStore, Listing, TokenStore};
 use crate::highlevel::PathId;
@@ -24,7 +25,8 @@ pub struct TokensArgs {
 
 #[derive(clap::Subcommand, Debug, Clone)]
 pub enum TokensAction {
-    /// Every stored location: scopes, access token expiry, status (never a token).
+    /// Every stored location and agency install: scopes, access token expiry, status, an agency's
+    /// approved locations, which locations are minted from one (never a token).
     List,
     /// Delete a location's stored tokens; it must install the app again.
     Revoke {
@@ -57,12 +59,21 @@ fn listing(listing: &Listing) -> String {
     for r in records {
         let expires = r.expires_at.format("%Y-%m-%dT%H:%M:%SZ");
         let expiry = if r.expires_at <= Utc::now() { format!("{expires} (expired)") } else { expires.to_string() };
-        let location = match PathId::parse(&r.location_id, "locationId") {
-            Ok(id) => id.to_string(),
+        let location = match (&r.agency, PathId::parse(&r.location_id, "locationId")) {
+            (Some(_), _) => format!("agency {}", printable(r.company_id.as_deref().unwrap_or_default())),
+            (None, Ok(id)) => id.to_string(),
             // Installs store only valid ids; anything else was put there by hand, or worse.
-            Err(_) => format!("(invalid id) {}", printable(&r.location_id)),
+            (None, Err(_)) => format!("(invalid id) {}", printable(&r.location_id)),
         };
         out.push_str(&format!("{location:<28} {:<16} {expiry:<26} {}\n", r.status.to_string(), printable(&r.scopes)));
+        if let Some(agency) = &r.agency {
+            let approved: Vec<String> = agency.approved_locations.iter().map(|l| printable(l).into_owned()).collect();
+            let future = if agency.install_to_future_locations { "; future locations too" } else { "" };
+            let all = if agency.approve_all_locations { " (all)" } else { "" };
+            out.push_str(&format!("  approved locations{all}: {}{future}\n", approved.join(", ")));
+        } else if r.refresh_token.expose_secret().is_empty() {
+            out.push_str(&format!("  minted from agency {}\n", printable(r.company_id.as_deref().unwrap_or_default())));
+        }
     }
     for d in &listing.damaged {
         let location = match &d.location {
@@ -72,7 +83,11 @@ fn listing(listing: &Listing) -> String {
         let file = d.path.file_name().map_or_else(String::new, |f| printable(&f.to_string_lossy()).into_owned());
         out.push_str(&format!("{location:<28} {:<16} cannot be opened (damaged, or another TOKEN_STORE_KEY): {file}\n", "damaged"));
     }
-    out.push_str(&format!("{} location(s)", records.len()));
+    let agencies = records.iter().filter(|r| r.is_company()).count();
+    out.push_str(&format!("{} location(s)", records.len() - agencies));
+    if agencies > 0 {
+        out.push_str(&format!(", {agencies} agency install(s)"));
+    }
     if !listing.damaged.is_empty() {
         out.push_str(&format!(", {} damaged", listing.damaged.len()));
     }
@@ -115,6 +130,7 @@ mod tests {
             status: TokenStatus::Active,
             updated_at: Utc::now(),
             generation: 1,
+            agency: None,
         }
     }
 

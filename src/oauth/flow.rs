@@ -16,13 +16,24 @@ use percent_encoding::{utf8_percent_encode, NON_ALPHANUMERIC};
 use tracing::{error, warn};
 
 use super::browser::{self, CookieScope};
-use super::grant::{GrantClient, GrantError, NotInstallable};
+use super::grant::{GrantClient, GrantError, Kind};
 use super::state::StateSigner;
 use super::tokens::{InstallError, TokenManager};
+
+/// Whose install `/oauth/install` asks for, as the app's distribution in GHL's marketplace says.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum InstallLevel {
+    /// A sub-account installs the app: one rotating pair per location.
+    #[default]
+    Location,
+    /// An agency installs it for its sub-accounts: one Company pair that mints every location's token.
+    Agency,
+}
 
 /// What the consent redirect needs.
 #[derive(Clone, Debug)]
 pub struct FlowConfig {
+    pub level: InstallLevel,
     /// GHL's consent screen, e.g. `https://marketplace.gohighlevel.com/oauth/chooselocation`.
     pub consent_url: String,
     pub client_id: String,
@@ -93,7 +104,11 @@ async fn complete(flow: &Flow, code: Option<&str>, cancelled: bool) -> Response 
     let Some(code) = code else {
         return page(StatusCode::BAD_REQUEST, "Install refused", "The callback carries no `code`.");
     };
-    let granted = match flow.grants.exchange_code(code).await {
+    let kind = match flow.config.level {
+        InstallLevel::Location => Kind::Location,
+        InstallLevel::Agency => Kind::Company,
+    };
+    let granted = match flow.grants.exchange_code(code, kind).await {
         Ok(granted) => granted,
         Err(GrantError::InvalidGrant) => {
             return page(StatusCode::BAD_REQUEST, "Install refused", "GHL refused the authorization code (used or expired). Start again from /oauth/install.")
@@ -112,17 +127,21 @@ async fn complete(flow: &Flow, code: Option<&str>, cancelled: bool) -> Response 
         }
     };
     match flow.tokens.install(granted).await {
-        Ok(record) => {
-            page(StatusCode::OK, "App installed", &format!("The app is installed for location {} with scopes: {}.", record.location_id, record.scopes))
-        }
-        Err(InstallError::NotInstallable(NotInstallable::Agency)) => {
-            warn!("install refused: GHL issued an agency (Company) token");
-            page(
-                StatusCode::BAD_REQUEST,
-                "Agency installs are not supported yet",
-                "The app was approved for an agency (Company) account. Agency installs are not supported yet: install the app on a sub-account (location) instead. Nothing was stored.",
-            )
-        }
+        Ok(record) => match &record.agency {
+            Some(agency) => page(
+                StatusCode::OK,
+                "App installed for the agency",
+                &format!(
+                    "The app is installed for agency {} and its {} approved location(s) ({}){}, with scopes: {}. Each location's token is minted from the agency's when it is first used.",
+                    record.company_id.as_deref().unwrap_or_default(),
+                    agency.approved_locations.len(),
+                    agency.approved_locations.join(", "),
+                    if agency.install_to_future_locations { ", and future locations" } else { "" },
+                    record.scopes
+                ),
+            ),
+            None => page(StatusCode::OK, "App installed", &format!("The app is installed for location {} with scopes: {}.", record.location_id, record.scopes)),
+        },
         Err(InstallError::NotInstallable(refused)) => {
             warn!(reason = %refused, "install refused");
             page(StatusCode::BAD_REQUEST, "Install refused", &format!("{refused}; nothing was stored. Start again from /oauth/install."))

@@ -8,7 +8,7 @@ use anyhow::Context as _;
 use axum::Router;
 use tracing::{info, warn};
 
-use super::flow::{routes, FlowConfig};
+use super::flow::{routes, FlowConfig, InstallLevel};
 use super::grant::{GrantClient, GrantConfig};
 use super::state::StateSigner;
 use super::store::FileStore;
@@ -33,12 +33,16 @@ pub struct OAuthSettings {
     pub token_store_key: StoreKey,
     /// Refresh an access token this long before it expires.
     pub refresh_margin: Duration,
+    /// Location-level or agency installs.
+    pub level: super::flow::InstallLevel,
 }
 
 /// OAuth mode, ready to serve.
 pub struct OAuthApp {
     pub auth: OAuthAuth,
     pub routes: Router,
+    /// For the webhook receiver: INSTALL and UNINSTALL change them.
+    pub tokens: Arc<TokenManager>,
 }
 
 impl OAuthApp {
@@ -64,9 +68,22 @@ impl OAuthApp {
             .context("loading the token store (is TOKEN_STORE_KEY the key it was written with?)")?;
         let tokens = Arc::new(tokens);
         info!(store = %args.token_store.display(), install = %tokens.install_url(), "OAuth app mode");
-        let flow = FlowConfig { consent_url: args.consent_url.clone(), client_id, redirect_uri, scopes: args.scopes.clone() };
+        let scopes = match args.level {
+            InstallLevel::Location => args.scopes.clone(),
+            // The agency's token mints location tokens (`oauth.write`) and lists installs (`oauth.readonly`).
+            InstallLevel::Agency => {
+                let mut scopes: Vec<&str> = args.scopes.split_whitespace().collect();
+                for needed in ["oauth.write", "oauth.readonly"] {
+                    if !scopes.contains(&needed) {
+                        scopes.push(needed);
+                    }
+                }
+                scopes.join(" ")
+            }
+        };
+        let flow = FlowConfig { level: args.level, consent_url: args.consent_url.clone(), client_id, redirect_uri, scopes };
         let routes = routes(flow, StateSigner::new(key, args.state_ttl), grants, tokens.clone());
-        Ok(Self { auth: OAuthAuth { tokens }, routes })
+        Ok(Self { auth: OAuthAuth { tokens: tokens.clone() }, routes, tokens })
     }
 }
 

@@ -1,5 +1,6 @@
 //! Where token pairs live across restarts: the `TokenStore` trait (a Redis backend follows, see
-//! ROADMAP) and its embedded default, one encrypted file per location.
+//! ROADMAP) and its embedded default, one encrypted file per location, and one per agency
+//! (Company) install under [`company_key`].
 //!
 //! A file is replaced atomically (temp file, fsync, rename, fsync of the directory), so a crash
 //! leaves the old pair or the new one, never half of either. Each record is sealed with
@@ -20,14 +21,22 @@ use futures_util::FutureExt as _;
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 
+use super::grant::AgencyGrant;
+
 /// File format tag: bumps if the layout ever changes.
 const MAGIC: &[u8] = b"GHLT1";
 const NONCE_LEN: usize = 24;
 const EXTENSION: &str = "tok";
 
-/// One location's token pair and what GHL told us about it.
+/// The store key of an agency's own pair. Never a location id: `:` is not allowed in one.
+pub fn company_key(company_id: &str) -> String {
+    format!("company:{company_id}")
+}
+
+/// One location's token pair (or an agency's, keyed by [`company_key`]) and what GHL told us about it.
 #[derive(Clone)]
 pub struct TokenRecord {
+    /// The location id, or [`company_key`] for an agency's own pair.
     pub location_id: String,
     pub company_id: Option<String>,
     pub user_id: Option<String>,
@@ -41,6 +50,15 @@ pub struct TokenRecord {
     /// How many pairs GHL has issued for this location that were stored (install 1, +1 per
     /// refresh): compared with GHL's count it tells a pair lost in flight from any other loss.
     pub generation: u64,
+    /// `Some` on an agency's own pair: the locations it approved. A location pair minted from it
+    /// has an empty refresh token and names the company in `company_id`.
+    pub agency: Option<AgencyGrant>,
+}
+
+impl TokenRecord {
+    pub fn is_company(&self) -> bool {
+        self.agency.is_some()
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -85,6 +103,8 @@ struct Sealed {
     updated_at: DateTime<Utc>,
     #[serde(default)]
     generation: u64,
+    #[serde(default)]
+    agency: Option<AgencyGrant>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -243,6 +263,7 @@ impl FileInner {
             status: record.status,
             updated_at: record.updated_at,
             generation: record.generation,
+            agency: record.agency.clone(),
         };
         let path = self.path_of(&record.location_id);
         let plaintext = serde_json::to_vec(&sealed).map_err(|_| StoreError::Undecryptable { path: path.clone() })?;
@@ -281,6 +302,7 @@ impl FileInner {
             status: sealed.status,
             updated_at: sealed.updated_at,
             generation: sealed.generation,
+            agency: sealed.agency,
         })
     }
 
@@ -422,6 +444,7 @@ mod tests {
             status: TokenStatus::Active,
             updated_at: Utc::now(),
             generation: 1,
+            agency: None,
         }
     }
 

@@ -1,9 +1,13 @@
-//! Per-location tenants whose tokens refresh themselves.
+//! Per-location tenants whose tokens renew themselves.
 //!
-//! GHL refresh tokens work once, so for each location at most one refresh is in flight (a tokio
-//! mutex per location; waiters re-read the pair the winner stored), and a new pair is written to
-//! the store before anyone uses it: a crash after that write loses nothing. The window that stays
-//! is GHL's answer in flight when the process dies; it is kept as short as one fsync.
+//! GHL refresh tokens work once, so for each location (and each agency's own pair) at most one
+//! renewal is in flight (a tokio mutex per key; waiters re-read the pair the winner stored), and a
+//! new pair is written to the store before anyone uses it: a crash after that write loses nothing.
+//! The window that stays is GHL's answer in flight when the process dies. A location under an
+//! agency (Company) install closes it: its tokens are minted from the agency's token
+//! (`POST /oauth/locationToken`, which rotates nothing), so a refresh that fails or a pair that was
+//! lost is recovered by minting again. Only the agency's own pair keeps the window, once a day
+//! per agency instead of once a day per location.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -11,11 +15,12 @@ use std::time::Duration;
 
 use chrono::Utc;
 use metrics::{counter, gauge};
+use secrecy::{ExposeSecret, SecretString};
 use tracing::{error, info, warn};
 
 use super::error::OAuthError;
-use super::grant::{GrantClient, GrantError, Granted, NotInstallable};
-use super::store::{StoreError, TokenRecord, TokenStatus, TokenStore};
+use super::grant::{GrantClient, GrantError, Granted, Holder, Kind, Minted, NotInstallable};
+use super::store::{company_key, StoreError, TokenRecord, TokenStatus, TokenStore};
 use crate::auth::TenantFuture;
 use crate::error::AppError;
 use crate::highlevel::{Scopes, Tenant};
@@ -34,7 +39,7 @@ pub struct TokenManager {
     grants: GrantClient,
     margin: chrono::Duration,
     install_url: String,
-    /// The last pair stored per location: the store is written first, then this.
+    /// The last pair stored per key (location id or [`company_key`]): the store is written first, then this.
     cache: Mutex<HashMap<String, TokenRecord>>,
     refresh_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     /// When each location was last checked against the store for a revoke.
@@ -56,6 +61,10 @@ impl crate::auth::TokenSource for TokenManager {
 /// How stale a "not revoked" answer may be.
 const REVOKE_CHECK_INTERVAL: Duration = Duration::from_secs(1);
 
+/// What a renewal looks at: the location's pair as stored now (`None`: none), and whether it
+/// still needs renewing.
+type StillNeeded = dyn Fn(&TokenManager, Option<&TokenRecord>) -> bool + Send + Sync;
+
 impl TokenManager {
     /// Loads every stored pair, so a restart serves at once. A file that does not open is skipped
     /// and logged (its location cannot be served until it installs again), so one damaged file
@@ -72,7 +81,8 @@ impl TokenManager {
             }
         }
         let records = listing.records;
-        info!(locations = records.len(), "OAuth token store loaded");
+        let agencies = records.iter().filter(|r| r.is_company()).count();
+        info!(locations = records.len() - agencies, agencies, "OAuth token store loaded");
         let cache = records.into_iter().map(|r| (r.location_id.clone(), r)).collect();
         let manager = Self {
             store,
@@ -91,39 +101,52 @@ impl TokenManager {
         &self.install_url
     }
 
-    /// The tenant of `location`, refreshing first when its access token is within the margin.
+    /// The tenant of `location`, renewing first when its access token is within the margin, or
+    /// minting one when it has none but an agency install covers it.
     pub async fn tenant(self: &Arc<Self>, location: &str) -> Result<Tenant, OAuthError> {
-        let record = self.record(location).await?;
-        if self.fresh(&record) {
-            return Ok(tenant_of(&record));
+        if location.starts_with("company:") {
+            return Err(self.not_installed(location));
         }
-        self.refresh(location, |manager, current| !manager.fresh(current)).await
+        match self.record(location).await {
+            Ok(record) if self.fresh(&record) => return Ok(tenant_of(&record)),
+            Ok(_) => {}
+            Err(OAuthError::NotInstalled { .. } | OAuthError::NeedsReinstall { .. }) if self.agency_for(location, None).is_some() => {}
+            Err(error) => return Err(error),
+        }
+        self.renew(location, Arc::new(|manager: &Self, current: Option<&TokenRecord>| current.is_none_or(|c| !manager.fresh(c)))).await
     }
 
-    /// After GHL answered 401 (invalid or expired token) to `failed`: refresh once, unless another
+    /// After GHL answered 401 (invalid or expired token) to `failed`: renew once, unless another
     /// request already replaced that token, then use the replacement.
     pub async fn refresh_after_rejection(self: &Arc<Self>, failed: &Tenant) -> Result<Tenant, OAuthError> {
         let rejected = failed.credential_fingerprint();
-        self.refresh(failed.location_id(), move |_, current| tenant_of(current).credential_fingerprint() == rejected).await
+        let still_needed = move |_: &Self, current: Option<&TokenRecord>| current.is_none_or(|c| tenant_of(c).credential_fingerprint() == rejected);
+        self.renew(failed.location_id(), Arc::new(still_needed)).await
     }
 
-    /// Stores the pair of a new install (replacing any older one) and returns it. The location is
-    /// the one GHL's answer names ([`Granted::location`]); nothing else can choose whose pair is replaced.
+    /// Stores the pair of a new install (replacing any older one) and returns it. Whose it is
+    /// comes from GHL's answer only ([`Granted::holder`]): a location's pair, or an agency's own.
     pub async fn install(&self, granted: Granted) -> Result<TokenRecord, InstallError> {
-        let location = granted.location()?;
-        let location = location.as_str();
-        let lock = self.lock_for(location);
-        let _guard = lock.lock().await;
-        let cached = self.cache.lock().unwrap_or_else(|p| p.into_inner()).get(location).cloned();
-        let previous = match cached {
-            Some(previous) => Some(previous),
-            None => self.store.get(location).await?,
+        let key = match granted.holder()? {
+            Holder::Location(location) => location.to_string(),
+            Holder::Company(company) => company_key(company.as_str()),
         };
-        let mut record = record_of(location, granted, None);
+        let lock = self.lock_for(&key);
+        let _guard = lock.lock().await;
+        let previous = match self.cached(&key) {
+            Some(previous) => Some(previous),
+            None => self.store.get(&key).await?,
+        };
+        let mut record = record_of(&key, granted, None);
         record.generation = previous.map_or(1, |p| p.generation + 1);
         self.store.put(&record).await?;
         self.remember(record.clone());
-        info!(location = %location, "location installed the app");
+        match &record.agency {
+            Some(agency) => {
+                info!(company = %record.company_id.as_deref().unwrap_or_default(), locations = agency.approved_locations.len(), "agency installed the app")
+            }
+            None => info!(location = %key, "location installed the app"),
+        }
         Ok(record)
     }
 
@@ -137,6 +160,57 @@ impl TokenManager {
         Ok(existed)
     }
 
+    /// GHL's INSTALL for `location`: under an agency we hold (the one `company` names, or, for a
+    /// future location whose event names none, one installed with `installToFutureLocations`),
+    /// the location is approved and its token minted and stored now. `Ok(false)`: no agency of
+    /// ours covers it (a location-level install goes through `/oauth/install`).
+    pub async fn location_installed(self: &Arc<Self>, location: &str, company: Option<&str>) -> Result<bool, OAuthError> {
+        let candidates: Vec<String> = self
+            .agencies()
+            .into_iter()
+            .filter(|a| match company {
+                Some(company) => a.company_id.as_deref() == Some(company),
+                None => a.agency.as_ref().is_some_and(|g| g.install_to_future_locations),
+            })
+            .map(|a| a.location_id)
+            .collect();
+        for agency in candidates {
+            let lock = self.lock_for(location);
+            let _guard = lock.lock().await;
+            let previous = self.lookup(location).await?;
+            match self.mint(location, &agency, previous.as_ref()).await {
+                Ok(_) => {
+                    self.approve(&agency, location).await?;
+                    info!(location = %location, "a location installed under an agency: its token is minted");
+                    return Ok(true);
+                }
+                Err(error) => warn!(location = %location, error = %error, "minting for an installed location failed"),
+            }
+        }
+        Ok(false)
+    }
+
+    /// GHL's UNINSTALL for `location`: its pair is deleted and no agency mints for it again.
+    pub async fn location_uninstalled(&self, location: &str) -> Result<bool, OAuthError> {
+        let existed = self.revoke(location).await?;
+        for agency in self.agencies() {
+            let approved = agency.agency.as_ref().is_some_and(|g| g.approved_locations.iter().any(|l| l == location));
+            if approved {
+                let lock = self.lock_for(&agency.location_id);
+                let _guard = lock.lock().await;
+                if let Some(mut record) = self.cached(&agency.location_id) {
+                    if let Some(grant) = record.agency.as_mut() {
+                        grant.approved_locations.retain(|l| l != location);
+                    }
+                    self.store.put(&record).await?;
+                    self.remember(record);
+                }
+            }
+        }
+        info!(location = %location, "a location uninstalled the app: its tokens are forgotten");
+        Ok(existed)
+    }
+
     /// Active and not yet within the refresh margin of its expiry. The margin is at most half the
     /// pair's lifetime: with tokens shorter-lived than `--refresh-margin`, a pair just received
     /// would otherwise be due at once, and every request would refresh again.
@@ -145,74 +219,115 @@ impl TokenManager {
         record.status == TokenStatus::Active && record.expires_at - margin > Utc::now()
     }
 
+    fn cached(&self, key: &str) -> Option<TokenRecord> {
+        self.cache.lock().unwrap_or_else(|p| p.into_inner()).get(key).cloned()
+    }
+
+    /// Every agency's own pair we hold.
+    fn agencies(&self) -> Vec<TokenRecord> {
+        self.cache.lock().unwrap_or_else(|p| p.into_inner()).values().filter(|r| r.is_company()).cloned().collect()
+    }
+
+    /// The key of the agency whose install approved `location`, preferring the company its pair names.
+    fn agency_for(&self, location: &str, current: Option<&TokenRecord>) -> Option<String> {
+        let approving: Vec<TokenRecord> =
+            self.agencies().into_iter().filter(|a| a.agency.as_ref().is_some_and(|g| g.approved_locations.iter().any(|l| l == location))).collect();
+        let named = current.and_then(|c| c.company_id.as_deref());
+        approving.iter().find(|a| a.company_id.as_deref() == named).or(approving.first()).map(|a| a.location_id.clone())
+    }
+
+    /// The pair of `location` if it is usable (active), else why not.
     async fn record(&self, location: &str) -> Result<TokenRecord, OAuthError> {
-        let cached = self.cache.lock().unwrap_or_else(|p| p.into_inner()).get(location).cloned();
-        let record = match cached {
-            Some(record) => {
-                self.check_not_revoked(location).await?;
-                record
-            }
-            None => {
-                let stored = self.store.get(location).await?.ok_or_else(|| self.not_installed(location))?;
-                self.remember(stored.clone());
-                stored
-            }
-        };
+        let record = self.lookup(location).await?.ok_or_else(|| self.not_installed(location))?;
         match record.status {
             TokenStatus::Active => Ok(record),
             TokenStatus::NeedsReinstall => Err(self.needs_reinstall(location)),
         }
     }
 
-    /// The single-flight refresh, on its own task: GHL spends the old refresh token as soon as it
+    /// The pair stored for `key`, whatever its status; `None` when there is none (or it was revoked).
+    async fn lookup(&self, key: &str) -> Result<Option<TokenRecord>, OAuthError> {
+        match self.cached(key) {
+            Some(record) => Ok(self.check_not_revoked(key).await?.then_some(record)),
+            None => {
+                let stored = self.store.get(key).await?;
+                if let Some(stored) = &stored {
+                    self.remember(stored.clone());
+                }
+                Ok(stored)
+            }
+        }
+    }
+
+    /// The single-flight renewal, on its own task: GHL spends the old refresh token as soon as it
     /// answers, so a caller that goes away mid-refresh must not take the new pair with it.
-    async fn refresh(self: &Arc<Self>, location: &str, still_needed: impl Fn(&Self, &TokenRecord) -> bool + Send + 'static) -> Result<Tenant, OAuthError> {
+    async fn renew(self: &Arc<Self>, location: &str, still_needed: Arc<StillNeeded>) -> Result<Tenant, OAuthError> {
         let (manager, location) = (self.clone(), location.to_owned());
-        tokio::spawn(async move { manager.refresh_now(&location, still_needed).await })
+        tokio::spawn(async move { manager.renew_now(&location, &*still_needed).await })
             .await
             .unwrap_or_else(|_| Err(OAuthError::Unavailable("the token refresh ended abnormally".into())))
     }
 
-    /// Fails once an operator has revoked `location` (`tokens revoke` deletes its record), and
-    /// forgets it; the store is asked at most once a second per location.
-    async fn check_not_revoked(&self, location: &str) -> Result<(), OAuthError> {
+    /// False once an operator has revoked `key` (`tokens revoke` deletes its record), and
+    /// forgets it; the store is asked at most once a second per key.
+    async fn check_not_revoked(&self, key: &str) -> Result<bool, OAuthError> {
         let due = {
             let mut checked = self.revoke_checks.lock().unwrap_or_else(|p| p.into_inner());
             let now = std::time::Instant::now();
-            match checked.get(location) {
+            match checked.get(key) {
                 Some(at) if now.duration_since(*at) < REVOKE_CHECK_INTERVAL => false,
                 _ => {
-                    checked.insert(location.to_owned(), now);
+                    checked.insert(key.to_owned(), now);
                     true
                 }
             }
         };
-        if due && !self.store.contains(location).await? {
-            self.forget(location);
-            return Err(self.not_installed(location));
+        if due && !self.store.contains(key).await? {
+            self.forget(key);
+            return Ok(false);
         }
-        Ok(())
+        Ok(true)
     }
 
-    fn forget(&self, location: &str) {
-        self.cache.lock().unwrap_or_else(|p| p.into_inner()).remove(location);
-        self.revoke_checks.lock().unwrap_or_else(|p| p.into_inner()).remove(location);
+    fn forget(&self, key: &str) {
+        self.cache.lock().unwrap_or_else(|p| p.into_inner()).remove(key);
+        self.revoke_checks.lock().unwrap_or_else(|p| p.into_inner()).remove(key);
         self.publish_reinstall_gauge();
     }
 
     /// Under the location's lock, `still_needed` looks at the pair as it is now (a waiter usually
-    /// finds the winner's new pair and skips the call).
-    async fn refresh_now(&self, location: &str, still_needed: impl Fn(&Self, &TokenRecord) -> bool) -> Result<Tenant, OAuthError> {
+    /// finds the winner's new pair and skips the call). A pair with a refresh token is refreshed;
+    /// one without (minted), one GHL refused, or none at all, is minted when an agency covers it.
+    async fn renew_now(&self, location: &str, still_needed: &StillNeeded) -> Result<Tenant, OAuthError> {
         let lock = self.lock_for(location);
         let _guard = lock.lock().await;
-        let current = self.record(location).await?;
-        if !still_needed(self, &current) {
-            return Ok(tenant_of(&current));
+        let current = self.lookup(location).await?;
+        if let Some(current) = current.as_ref().filter(|c| c.status == TokenStatus::Active && !still_needed(self, Some(c))) {
+            return Ok(tenant_of(current));
         }
+        let agency = self.agency_for(location, current.as_ref());
+        match (current, agency) {
+            (Some(current), agency) if current.status == TokenStatus::Active && !current.refresh_token.expose_secret().is_empty() => {
+                match (self.refresh_location(location, current).await, agency) {
+                    (Err(OAuthError::NeedsReinstall { .. }), Some(agency)) => {
+                        let refused = self.lookup(location).await?;
+                        self.mint(location, &agency, refused.as_ref()).await
+                    }
+                    (result, _) => result,
+                }
+            }
+            (current, Some(agency)) => self.mint(location, &agency, current.as_ref()).await,
+            (None, None) => Err(self.not_installed(location)),
+            (Some(_), None) => Err(self.needs_reinstall(location)),
+        }
+    }
+
+    /// A location's own refresh (a location-level install).
+    async fn refresh_location(&self, location: &str, current: TokenRecord) -> Result<Tenant, OAuthError> {
         // Routine: every location does this about once a day. Failures below log at WARN.
         info!(location = %location, "refreshing the GHL access token");
         counter!("ghl_oauth_refreshes_total").increment(1);
-        match self.grants.refresh(location, &current.refresh_token).await {
+        match self.grants.refresh(location, Kind::Location, &current.refresh_token).await {
             Ok(granted) => {
                 // Revoked while GHL answered: the new pair is dropped, never written back.
                 if !self.store.contains(location).await? {
@@ -227,34 +342,122 @@ impl TokenManager {
                 self.remember(record.clone());
                 Ok(tenant_of(&record))
             }
-            Err(GrantError::InvalidGrant) => {
+            Err(error) => self.refresh_failed(location, current, error).await.map(|kept| tenant_of(&kept)),
+        }
+    }
+
+    /// What a refused refresh of `key` leaves: `Ok` only with a still-valid old token.
+    async fn refresh_failed(&self, key: &str, current: TokenRecord, error: GrantError) -> Result<TokenRecord, OAuthError> {
+        match error {
+            GrantError::InvalidGrant => {
                 counter!("ghl_oauth_refresh_failures_total", "reason" => "invalid_grant").increment(1);
-                warn!(location = %location, "GHL refused the refresh token: the location must reinstall the app");
+                warn!(holder = %key, "GHL refused the refresh token: the location must reinstall the app (or be minted from its agency)");
                 let mut record = current;
                 record.status = TokenStatus::NeedsReinstall;
                 record.updated_at = Utc::now();
                 self.store.put(&record).await?;
                 self.remember(record);
-                Err(self.needs_reinstall(location))
+                Err(self.needs_reinstall(key))
             }
-            Err(GrantError::Unavailable(reason)) => {
+            GrantError::Unavailable(reason) => {
                 counter!("ghl_oauth_refresh_failures_total", "reason" => "unavailable").increment(1);
                 // The old access token may still have minutes left: better than failing now.
                 if current.expires_at > Utc::now() {
-                    warn!(location = %location, reason = %reason, "token refresh failed; using the current token until it expires");
-                    return Ok(tenant_of(&current));
+                    warn!(holder = %key, reason = %reason, "token refresh failed; using the current token until it expires");
+                    return Ok(current);
                 }
                 Err(OAuthError::Unavailable(reason))
             }
-            Err(GrantError::InvalidClient) => {
+            GrantError::InvalidClient => {
                 counter!("ghl_oauth_refresh_failures_total", "reason" => "invalid_client").increment(1);
-                error!(location = %location, "GHL rejected the app's client id or secret: check GHL_CLIENT_ID / GHL_CLIENT_SECRET");
+                error!(holder = %key, "GHL rejected the app's client id or secret: check GHL_CLIENT_ID / GHL_CLIENT_SECRET");
                 Err(OAuthError::Rejected(GrantError::InvalidClient.to_string()))
             }
-            Err(GrantError::Rejected(reason)) => {
+            GrantError::Rejected(reason) => {
                 counter!("ghl_oauth_refresh_failures_total", "reason" => "rejected").increment(1);
                 Err(OAuthError::Rejected(reason))
             }
+        }
+    }
+
+    /// The agency's access token, refreshed first (single-flight, durable before use) when it is
+    /// due or equals `rejected` (GHL refused it).
+    async fn agency_token(&self, agency: &str, rejected: Option<&SecretString>) -> Result<TokenRecord, OAuthError> {
+        let lock = self.lock_for(agency);
+        let _guard = lock.lock().await;
+        let current = self.lookup(agency).await?.ok_or_else(|| self.not_installed(agency))?;
+        let refused = rejected.is_some_and(|r| r.expose_secret() == current.access_token.expose_secret());
+        if current.status != TokenStatus::Active {
+            return Err(self.needs_reinstall(agency));
+        }
+        if self.fresh(&current) && !refused {
+            return Ok(current);
+        }
+        info!(holder = %agency, "refreshing the agency's GHL access token");
+        counter!("ghl_oauth_refreshes_total").increment(1);
+        match self.grants.refresh(agency, Kind::Company, &current.refresh_token).await {
+            Ok(granted) => {
+                let record = record_of(agency, granted, Some(&current));
+                self.put_persistently(&record).await?;
+                self.remember(record.clone());
+                Ok(record)
+            }
+            Err(error) => self.refresh_failed(agency, current, error).await,
+        }
+    }
+
+    /// Mints `location`'s token from `agency`'s and stores it (no refresh token comes with it).
+    /// GHL refusing the agency's token (401) refreshes that once and mints again.
+    async fn mint(&self, location: &str, agency: &str, previous: Option<&TokenRecord>) -> Result<Tenant, OAuthError> {
+        let mut rejected: Option<SecretString> = None;
+        loop {
+            let company = self.agency_token(agency, rejected.as_ref()).await.map_err(|e| self.agency_error(e, agency, location))?;
+            let company_id = company.company_id.clone().unwrap_or_default();
+            counter!("ghl_oauth_location_mints_total").increment(1);
+            match self.grants.location_token(&company.access_token, &company_id, location).await {
+                Ok(minted) => {
+                    let record = minted_record(location, &company_id, minted, previous);
+                    self.put_persistently(&record).await?;
+                    self.remember(record.clone());
+                    return Ok(tenant_of(&record));
+                }
+                Err(GrantError::InvalidGrant) if rejected.is_none() => rejected = Some(company.access_token.clone()),
+                Err(GrantError::Unavailable(reason)) => {
+                    // A minted token that has not expired yet beats failing now.
+                    return match previous.filter(|p| p.status == TokenStatus::Active && p.expires_at > Utc::now()) {
+                        Some(previous) => Ok(tenant_of(previous)),
+                        None => Err(OAuthError::Unavailable(reason)),
+                    };
+                }
+                Err(error) => {
+                    warn!(location = %location, error = %error, "GHL would not mint the location's token from its agency's");
+                    return Err(self.not_installed(location));
+                }
+            }
+        }
+    }
+
+    /// `location` joins `agency`'s approved list (an INSTALL after the agency's install).
+    async fn approve(&self, agency: &str, location: &str) -> Result<(), OAuthError> {
+        let lock = self.lock_for(agency);
+        let _guard = lock.lock().await;
+        if let Some(mut record) = self.cached(agency) {
+            if let Some(grant) = record.agency.as_mut().filter(|g| !g.approved_locations.iter().any(|l| l == location)) {
+                grant.approved_locations.push(location.to_owned());
+                self.store.put(&record).await?;
+                self.remember(record);
+            }
+        }
+        Ok(())
+    }
+
+    /// An agency failure as its location sees it.
+    fn agency_error(&self, error: OAuthError, agency: &str, location: &str) -> OAuthError {
+        match error {
+            OAuthError::NeedsReinstall { install_url, .. } | OAuthError::NotInstalled { install_url, .. } => {
+                OAuthError::AgencyNeedsReinstall { company: agency.trim_start_matches("company:").to_owned(), location: location.to_owned(), install_url }
+            }
+            other => other,
         }
     }
 
@@ -301,13 +504,19 @@ fn tenant_of(record: &TokenRecord) -> Tenant {
 }
 
 /// A record for a new pair; what the refresh response leaves out is kept from the previous one.
-fn record_of(location: &str, granted: Granted, previous: Option<&TokenRecord>) -> TokenRecord {
+fn record_of(key: &str, granted: Granted, previous: Option<&TokenRecord>) -> TokenRecord {
     let scopes = match (granted.scopes.trim(), previous) {
         ("", Some(previous)) => previous.scopes.clone(),
         (scopes, _) => scopes.to_owned(),
     };
+    let is_company = granted.holder().is_ok_and(|h| matches!(h, Holder::Company(_))) || previous.is_some_and(TokenRecord::is_company);
+    // A refresh answers no approvals: the ones recorded (and approved since) stay.
+    let agency = match previous.and_then(|p| p.agency.clone()) {
+        Some(kept) if granted.agency.approved_locations.is_empty() => Some(kept),
+        _ => is_company.then(|| granted.agency.clone()),
+    };
     TokenRecord {
-        location_id: location.to_owned(),
+        location_id: key.to_owned(),
         company_id: granted.company_id.or_else(|| previous.and_then(|p| p.company_id.clone())),
         user_id: granted.user_id.or_else(|| previous.and_then(|p| p.user_id.clone())),
         scopes,
@@ -317,6 +526,24 @@ fn record_of(location: &str, granted: Granted, previous: Option<&TokenRecord>) -
         status: TokenStatus::Active,
         updated_at: Utc::now(),
         generation: previous.map_or(1, |p| p.generation + 1),
+        agency,
+    }
+}
+
+/// A location pair minted from its agency's token: no refresh token; renewing it is minting again.
+fn minted_record(location: &str, company_id: &str, minted: Minted, previous: Option<&TokenRecord>) -> TokenRecord {
+    TokenRecord {
+        location_id: location.to_owned(),
+        company_id: Some(company_id.to_owned()),
+        user_id: minted.user_id.or_else(|| previous.and_then(|p| p.user_id.clone())),
+        scopes: minted.scopes,
+        access_token: minted.access_token,
+        refresh_token: SecretString::from(String::new()),
+        expires_at: minted.expires_at,
+        status: TokenStatus::Active,
+        updated_at: Utc::now(),
+        generation: previous.map_or(1, |p| p.generation + 1),
+        agency: None,
     }
 }
 
@@ -361,6 +588,7 @@ mod tests {
             status: TokenStatus::Active,
             updated_at: Utc::now(),
             generation: 1,
+            agency: None,
         };
         store.put(&expired).await.unwrap();
         let grants = GrantClient::new(GrantConfig {

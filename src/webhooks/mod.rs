@@ -9,12 +9,15 @@
 //! we answer is final.
 //!
 //! - `events`: GHL's payloads read as changes (kind, location, ids).
+//! - `installs`: INSTALL / UNINSTALL, which (in OAuth mode) mint a location's token under its
+//!   agency, or forget its tokens and purge its cached data.
 //! - `signature`: the key and the check.
 //! - `legacy_rsa`: the retired `x-wh-signature` (RSA SHA-256), only when asked for.
 //! - `bus`: the in-process event bus the subscriptions will read.
 
 mod bus;
 mod events;
+mod installs;
 mod legacy_rsa;
 mod signature;
 
@@ -36,6 +39,7 @@ pub use legacy_rsa::{LegacyRsaKey, LEGACY_SIGNATURE_HEADER};
 pub use signature::{WebhookKey, SIGNATURE_HEADER};
 
 use crate::data::DataLayer;
+use crate::oauth::TokenManager;
 
 /// Largest webhook body accepted (GHL's events are a few KiB).
 const MAX_BODY_BYTES: usize = 256 * 1024;
@@ -70,12 +74,21 @@ pub struct Receiver {
     in_flight: tokio::sync::Semaphore,
     /// Set when the server begins to stop: events then get 429, so GHL delivers them again.
     stopping: std::sync::atomic::AtomicBool,
+    /// OAuth mode's tokens, which INSTALL and UNINSTALL change.
+    tokens: Option<Arc<TokenManager>>,
 }
 
 impl Receiver {
     pub fn new(settings: WebhookSettings, data: DataLayer, bus: Arc<dyn EventBus>) -> Self {
         let seen = moka::sync::Cache::builder().max_capacity(MAX_REMEMBERED_IDS).time_to_live(REMEMBER_IDS_FOR).build();
-        Self { settings, seen, data, bus, in_flight: tokio::sync::Semaphore::new(MAX_IN_FLIGHT), stopping: std::sync::atomic::AtomicBool::new(false) }
+        let stopping = std::sync::atomic::AtomicBool::new(false);
+        Self { settings, seen, data, bus, in_flight: tokio::sync::Semaphore::new(MAX_IN_FLIGHT), stopping, tokens: None }
+    }
+
+    /// OAuth mode: INSTALL and UNINSTALL mint or forget locations' tokens.
+    pub fn with_tokens(mut self, tokens: Arc<TokenManager>) -> Self {
+        self.tokens = Some(tokens);
+        self
     }
 
     /// From now on every delivery answers 429: GHL's one status that makes it deliver again
@@ -85,7 +98,7 @@ impl Receiver {
     }
 
     /// Checks and applies one delivery; the status and outcome to answer.
-    fn receive(&self, headers: &HeaderMap, body: &[u8]) -> (StatusCode, &'static str, Option<String>) {
+    async fn receive(&self, headers: &HeaderMap, body: &[u8]) -> (StatusCode, &'static str, Option<String>) {
         let received = std::time::Instant::now();
         let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
         // The current signature decides when present; the legacy one only stands in for it.
@@ -107,28 +120,19 @@ impl Receiver {
         if self.stopping.load(std::sync::atomic::Ordering::Acquire) {
             return (StatusCode::TOO_MANY_REQUESTS, "deferred", None);
         }
+        if let Some((event, delivery)) = installs::parse(body) {
+            return self.apply_lifecycle(event, delivery).await;
+        }
         let (event, delivery) = match events::parse(body) {
             Ok(parsed) => parsed,
             Err(events::EventError::Unrelated(kind)) => return (StatusCode::OK, "ignored", Some(kind)),
             Err(events::EventError::Malformed) => return (StatusCode::BAD_REQUEST, "malformed", None),
         };
         let kind = Some(event.event_type.clone());
-        let mut sent_ago = None;
-        if let Some(timestamp) = &delivery.timestamp {
-            let age = chrono::DateTime::parse_from_rfc3339(timestamp).ok().map(|at| chrono::Utc::now() - at.with_timezone(&chrono::Utc));
-            if age.and_then(|age| age.abs().to_std().ok()).is_none_or(|age| age > self.settings.max_age) {
-                return (StatusCode::BAD_REQUEST, "stale", kind);
-            }
-            sent_ago = age.and_then(|age| age.to_std().ok());
-        }
-        if self.settings.location.as_deref().is_some_and(|served| served != event.location_id) {
-            return (StatusCode::OK, "ignored", kind);
-        }
-        if let Some(id) = &delivery.webhook_id {
-            if self.seen.contains_key(id) {
-                return (StatusCode::OK, "duplicate", kind);
-            }
-        }
+        let sent_ago = match self.admit(&delivery, &event.location_id) {
+            Ok(sent_ago) => sent_ago,
+            Err(outcome) => return (outcome.0, outcome.1, kind),
+        };
         self.data.changed_elsewhere(&event);
         histogram!("ghl_webhook_invalidation_seconds").record(received.elapsed());
         if let Some(sent_ago) = sent_ago {
@@ -140,6 +144,60 @@ impl Receiver {
         self.bus.publish(event);
         (StatusCode::OK, "applied", kind)
     }
+
+    /// The checks every verified event passes before it is applied: its time window, a location
+    /// we serve, not seen before. `Ok` with how long ago it was sent, when known.
+    fn admit(&self, delivery: &events::Delivery, location: &str) -> Result<Option<Duration>, (StatusCode, &'static str)> {
+        let mut sent_ago = None;
+        if let Some(timestamp) = &delivery.timestamp {
+            let age = chrono::DateTime::parse_from_rfc3339(timestamp).ok().map(|at| chrono::Utc::now() - at.with_timezone(&chrono::Utc));
+            if age.and_then(|age| age.abs().to_std().ok()).is_none_or(|age| age > self.settings.max_age) {
+                return Err((StatusCode::BAD_REQUEST, "stale"));
+            }
+            sent_ago = age.and_then(|age| age.to_std().ok());
+        }
+        if self.settings.location.as_deref().is_some_and(|served| served != location) {
+            return Err((StatusCode::OK, "ignored"));
+        }
+        if delivery.webhook_id.as_ref().is_some_and(|id| self.seen.contains_key(id)) {
+            return Err((StatusCode::OK, "duplicate"));
+        }
+        Ok(sent_ago)
+    }
+
+    /// INSTALL mints the location's token when one of our agencies covers it; UNINSTALL forgets
+    /// its tokens and purges its cached data. A token call or store write that fails answers 429,
+    /// the one status GHL delivers again after.
+    async fn apply_lifecycle(&self, event: installs::AppEvent, delivery: events::Delivery) -> (StatusCode, &'static str, Option<String>) {
+        let kind = Some(event.event_type().to_owned());
+        if let Err(outcome) = self.admit(&delivery, &event.location_id) {
+            return (outcome.0, outcome.1, kind);
+        }
+        let applied = match (&event.lifecycle, &self.tokens) {
+            (installs::Lifecycle::Install, Some(tokens)) => tokens.location_installed(&event.location_id, event.company_id.as_deref()).await,
+            (installs::Lifecycle::Install, None) => Ok(false),
+            (installs::Lifecycle::Uninstall, tokens) => {
+                let forgotten = match tokens {
+                    Some(tokens) => tokens.location_uninstalled(&event.location_id).await.map(|_| true),
+                    None => Ok(true),
+                };
+                self.data.forget_location(&event.location_id);
+                forgotten
+            }
+        };
+        let outcome = match applied {
+            Ok(true) => (StatusCode::OK, "applied", kind),
+            Ok(false) => (StatusCode::OK, "ignored", kind),
+            Err(error) => {
+                warn!(location = %event.location_id, error = %error, "an install event could not be applied yet; GHL will deliver it again");
+                return (StatusCode::TOO_MANY_REQUESTS, "deferred", kind);
+            }
+        };
+        if let Some(id) = delivery.webhook_id {
+            self.seen.insert(id, ());
+        }
+        outcome
+    }
 }
 
 /// The webhook route, with its own body limit and no API-key guard.
@@ -150,7 +208,7 @@ pub fn routes(receiver: Arc<Receiver>) -> Router {
 async fn receive(State(receiver): State<Arc<Receiver>>, headers: HeaderMap, body: Bytes) -> Response {
     let span = info_span!("ghl.webhook", outcome = tracing::field::Empty, event = tracing::field::Empty);
     async move {
-        let (status, outcome, kind) = receiver.receive(&headers, &body);
+        let (status, outcome, kind) = receiver.receive(&headers, &body).await;
         let kind = kind.unwrap_or_else(|| "unknown".to_owned());
         tracing::Span::current().record("outcome", outcome).record("event", kind.as_str());
         counter!("ghl_webhook_events_total", "type" => kind.clone(), "outcome" => outcome).increment(1);
@@ -219,12 +277,12 @@ mod tests {
         let receiver = receiver(&signing, bus.clone());
 
         let (headers, body) = signed(&signing, "w1");
-        assert_eq!(receiver.receive(&headers, &body).1, "applied");
+        assert_eq!(receiver.receive(&headers, &body).await.1, "applied");
         assert_eq!(events.try_recv().map(|e| e.event_type).ok().as_deref(), Some("ContactUpdate"));
 
         receiver.stop_taking();
         let (headers, body) = signed(&signing, "w2");
-        let (status, outcome, _) = receiver.receive(&headers, &body);
+        let (status, outcome, _) = receiver.receive(&headers, &body).await;
         assert_eq!((status, outcome), (StatusCode::TOO_MANY_REQUESTS, "deferred"));
         assert!(events.try_recv().is_err(), "nothing published");
         assert!(!receiver.seen.contains_key("w2"), "not remembered, so GHL's next delivery applies");

@@ -3,6 +3,7 @@
 
 mod helpers;
 
+mod agency;
 mod auth;
 mod availability;
 mod bad_input;

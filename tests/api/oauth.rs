@@ -205,6 +205,7 @@ async fn a_refresh_refused_by_ghl_marks_the_location_for_reinstall() {
     let response = app.query_as(KEY_A, LOCATION_ID, CONTACTS).await;
     assert_eq!(codes(&response), vec!["UNAUTHENTICATED"], "{response}");
     assert!(response.to_string().contains(&format!("{}/oauth/install", app.url)), "{response}");
+    assert!(response.to_string().contains("a location-level install with no agency token to recover it from"), "{response}");
     assert_eq!(stored(&store, LOCATION_ID).await.unwrap().status, TokenStatus::NeedsReinstall);
     let calls = token_calls(&sandbox);
     let again = app.query_as(KEY_A, LOCATION_ID, CONTACTS).await;
@@ -280,25 +281,6 @@ async fn a_callback_without_the_install_cookie_or_with_another_browsers_is_refus
 }
 
 #[tokio::test]
-async fn an_agency_company_token_is_refused_and_nothing_is_stored() {
-    let sandbox = spawn_sandbox(HOUR).await;
-    let store = store_dir("f7-company");
-    let app = spawn_oauth_app(&sandbox, &store, &[]).await;
-    sandbox.set_token_answer(TokenAnswer::Company);
-
-    let callback = consent(&app.http, &app.url, LOCATION_ID).await;
-    let response = callback.with_url(format!("{}&locationId={LOCATION_ID}", callback.url)).visit(&app.http).await;
-
-    assert_eq!(response.status(), 400);
-    let page = response.text().await.unwrap();
-    assert!(page.contains("Agency installs are not supported yet"), "{page}");
-    assert_eq!(token_calls(&sandbox), 1);
-    assert!(open_store(&store).list().await.unwrap().is_empty(), "nothing stored");
-    let response = app.query_as(KEY_A, LOCATION_ID, CONTACTS).await;
-    assert_eq!(codes(&response), vec!["UNAUTHENTICATED"], "{response}");
-}
-
-#[tokio::test]
 async fn tokens_list_shows_a_crafted_stored_location_id_without_its_terminal_escapes() {
     let store = store_dir("f7-list");
     let crafted = "x\u{1b}]0;owned\u{7}\u{1b}[2J\r\nforged-location";
@@ -313,6 +295,7 @@ async fn tokens_list_shows_a_crafted_stored_location_id_without_its_terminal_esc
         status: TokenStatus::Active,
         updated_at: chrono::Utc::now(),
         generation: 1,
+        agency: None,
     };
     open_store(&store).put(&record).await.unwrap();
 

@@ -180,3 +180,24 @@ pub async fn query_at(http: &reqwest::Client, url: &str, key: &str, location: &s
 pub fn token_calls(sandbox: &RunningSandbox) -> usize {
     sandbox.requests().iter().filter(|r| r.method == "POST" && r.path == "/oauth/token").count()
 }
+
+/// `/oauth/install` → the sandbox's consent screen as an agency (`company_id`, plus `extra`
+/// consent parameters such as `&approved_locations=a,b`) → the callback, visited; its status and page.
+pub async fn install_agency_at(http: &reqwest::Client, app_url: &str, extra: &str) -> (u16, String) {
+    let (consent, cookie) = start_install(http, app_url).await;
+    let url = redirect_target(http, &format!("{consent}&company_id={}{extra}", ghl_sandbox::COMPANY_ID)).await;
+    let response = Callback { url, cookie }.visit(http).await;
+    (response.status().as_u16(), response.text().await.expect("page"))
+}
+
+impl OAuthTestApp {
+    /// An agency install (the server runs with `--oauth-install-level agency`).
+    pub async fn install_agency(&self, extra: &str) -> (u16, String) {
+        install_agency_at(&self.http, &self.url, extra).await
+    }
+}
+
+/// How many `POST /oauth/locationToken` the sandbox answered 200 for `location`.
+pub fn mints_for(sandbox: &RunningSandbox, location: &str) -> usize {
+    sandbox.requests().iter().filter(|r| r.path == "/oauth/locationToken" && r.status == 200 && r.location_id.as_deref() == Some(location)).count()
+}

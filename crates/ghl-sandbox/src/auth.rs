@@ -17,7 +17,10 @@ use crate::{LOCATION_ID, OTHER_LOCATION_ID, OTHER_LOCATION_TOKEN, READ_TOKEN, WR
 /// What a token grants.
 #[derive(Debug)]
 pub(crate) struct Grant {
+    /// Empty for a Company token.
     pub location_id: String,
+    /// `Some` for a Company (agency) token: the company it acts for.
+    pub company_id: Option<String>,
     pub scopes: Vec<String>,
     /// `None` for the static tokens, which never expire (like a Private Integration Token).
     pub expires_at: Option<Instant>,
@@ -69,7 +72,8 @@ impl TokenRegistry {
         let tokens = STATIC_TOKENS
             .iter()
             .map(|(token, location, scopes)| {
-                let grant = Grant { location_id: (*location).to_owned(), scopes: scopes.iter().map(|s| (*s).to_owned()).collect(), expires_at: None };
+                let grant =
+                    Grant { location_id: (*location).to_owned(), company_id: None, scopes: scopes.iter().map(|s| (*s).to_owned()).collect(), expires_at: None };
                 (Arc::<str>::from(*token), Arc::new(grant))
             })
             .collect();
@@ -84,6 +88,13 @@ impl TokenRegistry {
             return None;
         }
         Some(Caller { token: key.clone(), grant: grant.clone() })
+    }
+
+    /// An uninstall: the location's OAuth tokens stop working (static tokens stay, as a Private
+    /// Integration Token does).
+    pub(crate) fn revoke_location(&self, location_id: &str) {
+        let mut tokens = self.tokens.write().unwrap_or_else(|e| e.into_inner());
+        tokens.retain(|_, g| g.expires_at.is_none() || g.location_id != location_id);
     }
 
     pub(crate) fn insert(&self, token: String, grant: Grant) {
@@ -127,6 +138,10 @@ impl<S: RequiredScope, St: Send + Sync> FromRequestParts<St> for Scoped<S> {
 
     async fn from_request_parts(parts: &mut Parts, _state: &St) -> Result<Self, ApiError> {
         let caller = parts.extensions.get::<Caller>().cloned().ok_or(ApiError::InvalidToken)?;
+        // A Company (agency) token reaches no location's data: it mints location tokens.
+        if caller.grant.company_id.is_some() {
+            return Err(ApiError::WrongLocation);
+        }
         if caller.grant.allows(S::SCOPE) {
             Ok(Self(caller, PhantomData))
         } else {

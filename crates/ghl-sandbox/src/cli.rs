@@ -35,6 +35,9 @@ pub struct SandboxArgs {
     /// Lifetime (`expires_in`) of OAuth access tokens, e.g. `86399s` or `1h`.
     #[arg(long, default_value = "86399s", value_parser = humantime::parse_duration)]
     pub token_ttl: Duration,
+    /// Lifetime of an agency's (Company) own access tokens; by default `--token-ttl`.
+    #[arg(long, value_parser = humantime::parse_duration)]
+    pub company_token_ttl: Option<Duration>,
     /// Deliver signed webhook events (like GHL's) for every write to this URL, e.g.
     /// `http://127.0.0.1:4001/webhooks/ghl`.
     #[arg(long)]
@@ -62,6 +65,7 @@ impl SandboxArgs {
             rate_limit: self.rate_limit,
             daily_limit: self.daily_limit,
             access_token_ttl: self.token_ttl,
+            company_token_ttl: self.company_token_ttl,
             webhook_url: self.webhook_url,
             webhook_retries: self.webhook_retries,
             webhook_retry_interval: self.webhook_retry_interval,

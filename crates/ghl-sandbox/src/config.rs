@@ -28,6 +28,9 @@ pub struct SandboxConfig {
     pub daily_limit: u64,
     /// `expires_in` of OAuth access tokens; they stop working after it.
     pub access_token_ttl: Duration,
+    /// `expires_in` of an agency's (Company) own access tokens; `None`: as `access_token_ttl`.
+    /// (Location tokens minted from one live `access_token_ttl`.)
+    pub company_token_ttl: Option<Duration>,
     /// Where signed webhook events go after each write (`None`: nowhere).
     pub webhook_url: Option<String>,
     /// Deliveries again after a 429 (GHL: 6, about 10 minutes apart).
@@ -48,6 +51,7 @@ impl Default for SandboxConfig {
             rate_limit: RateLimit::default(),
             daily_limit: 200_000,
             access_token_ttl: Duration::from_secs(86_399),
+            company_token_ttl: None,
             webhook_url: None,
             webhook_retries: 6,
             webhook_retry_interval: Duration::from_secs(600),

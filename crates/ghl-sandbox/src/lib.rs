@@ -16,6 +16,8 @@
 //! - `store` and `data`: the in-memory state (contacts with their tasks, notes and appointments),
 //!   the seeded generator and the wire shapes; `duplicates`: each location's "Allow Duplicate
 //!   Contact" setting ([`DuplicateSetting`]), which creates and upserts follow.
+//! - `installs`: where the app is installed (locations, agency installs), which OAuth and the
+//!   INSTALL/UNINSTALL webhooks follow.
 //! - `auth`, `oauth`, `rate_limit`, `faults`, `request_log`: the concerns the gateway composes.
 //! - `config` and `cli`: typed configuration ([`SandboxConfig`]) and the `sandbox` command ([`SandboxArgs`]).
 //!
@@ -34,6 +36,7 @@ mod duplicates;
 mod error;
 mod faults;
 mod gateway;
+mod installs;
 mod oauth;
 mod rate_limit;
 mod reply;

@@ -146,6 +146,25 @@ impl RunningSandbox {
         self.app.set_latency(latency);
     }
 
+    /// `location_id` installs the app (as from GHL's marketplace): an INSTALL event goes if new.
+    pub fn install_location(&self, location_id: &str) {
+        let user = self.app.read().first_user(location_id).unwrap_or_default().to_owned();
+        crate::installs::actions::install_location(&self.app, location_id, &user);
+    }
+
+    /// `location_id` uninstalls the app: its OAuth tokens stop working, an UNINSTALL event goes.
+    /// False when it was not installed.
+    pub fn uninstall_location(&self, location_id: &str) -> bool {
+        crate::installs::actions::uninstall_location(&self.app, location_id)
+    }
+
+    /// A new, empty sub-account of the company; true when the agency install's
+    /// `installToFutureLocations` installed it (its INSTALL has no userId/companyId).
+    /// `None` when the id is taken.
+    pub fn add_location(&self, location_id: &str) -> Option<bool> {
+        crate::installs::actions::add_location(&self.app, location_id).ok()
+    }
+
     /// Changes how `POST /oauth/token` describes the tokens it issues from now on.
     pub fn set_token_answer(&self, answer: TokenAnswer) {
         self.app.set_token_answer(answer);

@@ -8,6 +8,7 @@ use std::time::Duration;
 use crate::auth::TokenRegistry;
 use crate::config::SandboxConfig;
 use crate::faults::FaultSet;
+use crate::installs::Installs;
 use crate::oauth::{OAuth, TokenAnswer};
 use crate::rate_limit::RateLimiter;
 use crate::request_log::RequestLog;
@@ -20,11 +21,15 @@ pub(crate) struct Shared {
     store: RwLock<Store>,
     pub tokens: TokenRegistry,
     pub oauth: OAuth,
+    /// Where the app is installed (locations and agency installs).
+    installs: Mutex<Installs>,
     pub limiter: RateLimiter,
     pub faults: FaultSet,
     pub log: RequestLog,
     latency_nanos: AtomicU64,
     pub access_token_ttl: Duration,
+    /// Of an agency's (Company) own access tokens.
+    pub company_token_ttl: Duration,
     token_answer: Mutex<TokenAnswer>,
     /// `http://127.0.0.1:PORT`, for `nextPageUrl`.
     pub base_url: String,
@@ -38,11 +43,13 @@ impl Shared {
             store: RwLock::new(store),
             tokens: TokenRegistry::with_static_tokens(),
             oauth: OAuth::new(config.seed),
+            installs: Mutex::new(Installs::default()),
             limiter: RateLimiter::new(config.rate_limit, config.daily_limit),
             faults: FaultSet::new(config.seed),
             log: RequestLog::new(),
             latency_nanos: AtomicU64::new(nanos(config.latency)),
             access_token_ttl: config.access_token_ttl,
+            company_token_ttl: config.company_token_ttl.unwrap_or(config.access_token_ttl),
             token_answer: Mutex::new(TokenAnswer::default()),
             base_url,
             webhooks: Arc::new(WebhookSender::new(config.webhook_url.clone(), config.seed, config.webhook_retries, config.webhook_retry_interval)),
@@ -56,6 +63,10 @@ impl Shared {
 
     pub(crate) fn write(&self) -> RwLockWriteGuard<'_, Store> {
         self.store.write().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub(crate) fn installs(&self) -> std::sync::MutexGuard<'_, Installs> {
+        self.installs.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     pub(crate) fn token_answer(&self) -> TokenAnswer {

@@ -160,6 +160,26 @@ impl Store {
         ids::record_id(&mut self.rng)
     }
 
+    /// A new, empty location (a sub-account created later) with one user; false if it exists.
+    pub(crate) fn add_location(&mut self, location_id: &str) -> bool {
+        if self.is_location(location_id) {
+            return false;
+        }
+        let user = self.new_id();
+        self.order.insert(location_id.to_owned(), BTreeSet::new());
+        self.users.insert(location_id.to_owned(), vec![user]);
+        self.calendars.insert(location_id.to_owned(), Vec::new());
+        self.duplicate_settings.insert(location_id.to_owned(), DuplicateSetting::default());
+        true
+    }
+
+    /// Every location, sorted.
+    pub(crate) fn location_ids(&self) -> Vec<String> {
+        let mut ids: Vec<String> = self.order.keys().cloned().collect();
+        ids.sort();
+        ids
+    }
+
     pub(crate) fn is_location(&self, location_id: &str) -> bool {
         self.order.contains_key(location_id)
     }

@@ -94,5 +94,5 @@ impl Edits {
 /// Someone in the GHL app: everything a token can do, in that location.
 fn app_user(location_id: String) -> Caller {
     let scopes = [CONTACTS_READONLY, CONTACTS_WRITE, LOCATIONS_TASKS_READONLY].map(str::to_owned).to_vec();
-    Caller { token: Arc::from("ghl-app"), grant: Arc::new(Grant { location_id, scopes, expires_at: None }) }
+    Caller { token: Arc::from("ghl-app"), grant: Arc::new(Grant { location_id, company_id: None, scopes, expires_at: None }) }
 }

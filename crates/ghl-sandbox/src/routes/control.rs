@@ -1,12 +1,13 @@
 //! The control API under `/__sandbox/` (no auth: the sandbox is a development tool on loopback):
 //! the request log, fault injection, a description of the seeded credentials, the webhook key,
-//! deliveries and delivery faults, each location's duplicate setting. Changes made in the GHL app (`/__sandbox/contacts…`) are
+//! deliveries and delivery faults, each location's duplicate setting, app installs and uninstalls
+//! (`/__sandbox/installs/{locationId}`) and sub-accounts added later (`/__sandbox/locations`). Changes made in the GHL app (`/__sandbox/contacts…`) are
 //! `app_edits`.
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::Router;
 use serde_json::json;
 
@@ -14,6 +15,7 @@ use crate::auth::STATIC_TOKENS;
 use crate::duplicates::DuplicateSetting;
 use crate::error::ApiError;
 use crate::faults::Fault;
+use crate::installs::actions;
 use crate::reply;
 use crate::state::App;
 use crate::validate::JsonBody;
@@ -26,9 +28,37 @@ pub(crate) fn routes() -> Router<App> {
         .route("/__sandbox/faults", get(faults).post(add_fault).delete(clear_faults))
         .route("/__sandbox/info", get(info))
         .route("/__sandbox/locations/{locationId}/duplicate-setting", get(duplicate_setting).put(set_duplicate_setting))
+        .route("/__sandbox/installs/{locationId}", post(install).delete(uninstall))
+        .route("/__sandbox/locations", post(add_location))
         .route("/__sandbox/webhook-public-key", get(webhook_public_key))
         .route("/__sandbox/webhooks", get(webhooks))
         .route("/__sandbox/webhook-faults", get(webhook_faults).post(add_webhook_fault).delete(clear_webhook_faults))
+}
+
+/// A location installs the app (INSTALL event); `{"installed": false}` when it already had.
+async fn install(State(app): State<App>, Path(location): Path<String>) -> Result<Response, ApiError> {
+    let user = app.read().first_user(&location).map(str::to_owned).ok_or(ApiError::NotFound("Location not found"))?;
+    let installed = app.installs().installed_at(&location).is_none();
+    actions::install_location(&app, &location, &user);
+    Ok(reply::ok(&json!({"installed": installed})))
+}
+
+/// A location uninstalls the app: its OAuth tokens are revoked, an UNINSTALL event goes.
+async fn uninstall(State(app): State<App>, Path(location): Path<String>) -> Response {
+    reply::ok(&json!({"uninstalled": actions::uninstall_location(&app, &location)}))
+}
+
+/// `{"locationId": "..."}`: a new, empty sub-account of the company, installed at once (INSTALL
+/// without userId/companyId) when the agency install has `installToFutureLocations`.
+async fn add_location(State(app): State<App>, JsonBody(body): JsonBody) -> Result<Response, ApiError> {
+    #[derive(serde::Deserialize)]
+    #[serde(deny_unknown_fields, rename_all = "camelCase")]
+    struct Body {
+        location_id: String,
+    }
+    let Body { location_id } = serde_json::from_value(body).map_err(|e| ApiError::invalid(e.to_string()))?;
+    let installed = actions::add_location(&app, &location_id).map_err(|()| ApiError::BadRequest(format!("Location {location_id} exists")))?;
+    Ok(reply::created(&json!({"locationId": location_id, "installed": installed})))
 }
 
 /// The Ed25519 key the sandbox signs webhooks with, as 64 hex digits.

@@ -56,6 +56,8 @@ fn api_routes() -> Router<App> {
         .route("/locations/{locationId}/tasks/search", post(tasks_search::search))
         .route("/oauth/token", post(oauth::token))
         .route("/oauth/chooselocation", get(oauth::choose_location))
+        .route("/oauth/locationToken", post(oauth::location_token))
+        .route("/oauth/installedLocations", get(oauth::installed_locations))
         .method_not_allowed_fallback(no_route)
         .fallback(no_route)
 }

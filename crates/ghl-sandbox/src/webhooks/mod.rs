@@ -3,10 +3,12 @@
 //! the configured URL, signed with the sandbox's Ed25519 key in `x-ghl-signature`, with `timestamp`
 //! and `webhookId`. A delivery is retried only after a 429, as GHL does; delivery faults (`faults`)
 //! can drop, duplicate, delay, reorder or mis-sign it; every delivery is recorded
-//! (`GET /__sandbox/webhooks`). Which write becomes which event is `events`.
+//! (`GET /__sandbox/webhooks`). Which write becomes which event is `events`; app installs and
+//! uninstalls are `installs`.
 
 mod events;
 mod faults;
+mod installs;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
@@ -20,6 +22,7 @@ use serde_json::{json, Value};
 pub(crate) use events::emit_after_writes;
 use faults::WebhookFaults;
 pub use faults::{WebhookFault, WebhookFaultKind, REORDER_HOLD};
+pub(crate) use installs::{install_event, uninstall_event};
 
 /// One delivery and how it went.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
@@ -111,7 +114,7 @@ impl WebhookSender {
     }
 
     /// Signs `event` and sends it in the background, as its delivery fault (if any) says.
-    fn emit(self: &Arc<Self>, mut event: Value) {
+    pub(crate) fn emit(self: &Arc<Self>, mut event: Value) {
         let Some(url) = self.url() else { return };
         let webhook_id = format!("sbx-{:016x}", fastrand::u64(..));
         event["webhookId"] = json!(webhook_id);
