@@ -19,6 +19,8 @@ pub enum Subject {
     Task,
     Note,
     Appointment,
+    /// The app's install on the location (`Deleted`: GHL uninstalled it there).
+    Installation,
 }
 
 /// One applied change.

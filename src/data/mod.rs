@@ -72,7 +72,7 @@ impl DataLayer {
 
 impl DataLayer {
     /// A location that uninstalled the app: every entry of it, for every tenant, is forgotten.
-    pub fn forget_location(&self, location: &str) {
+    fn forget_location(&self, location: &str) {
         self.inner.cache.invalidate_where(location, |_| true);
         self.inner.cache.pages_changed(location);
     }
@@ -111,6 +111,7 @@ impl DataLayer {
             }
             (Subject::Appointment, Some(c)) => (vec![Entity::Appointments(c)], None),
             (Subject::Appointment, None) => (vec![], Some(Box::new(|e| matches!(e, Entity::Appointments(_))))),
+            (Subject::Installation, _) => return self.forget_location(&event.location_id),
         };
         if event.subject == Subject::Contact {
             cache.pages_changed(&event.location_id);

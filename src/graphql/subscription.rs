@@ -7,7 +7,8 @@
 //! (shared) subscription's results through another; one that falls behind is ended with
 //! `SLOW_CONSUMER` rather than allowed to grow memory. Subscriptions are counted per caller
 //! and in total (`TOO_MANY_SUBSCRIPTIONS`), only events of the caller's own location are seen,
-//! and every stream completes when the server stops.
+//! a location's streams end (`UNAUTHENTICATED`) when the app is uninstalled from it, and every
+//! stream completes when the server stops.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -199,6 +200,12 @@ impl Events {
             tokio::select! {
                 _ = self.stopping.changed() => return None,
                 received = self.receiver.recv() => match received {
+                    Ok(event) if event.subject == Subject::Installation && event.location_id == self.location => {
+                        self.ended = true;
+                        return Some(Err(AppError::Unauthenticated(
+                            "the app was uninstalled from this location, so its subscriptions ended; install it again to subscribe".into(),
+                        )));
+                    }
                     Ok(event) if self.wants(&event) => {
                         // A new event: what this subscription read before may be stale now.
                         if let Ok(scope) = self.request.read_scope() {

@@ -66,6 +66,8 @@ pub fn parse(body: &[u8]) -> Result<(ChangeEvent, Delivery), EventError> {
     let present = |id: Option<String>| id.filter(|id| !id.trim().is_empty());
     let (contact_id, item_id) = match subject {
         Subject::Contact => (present(wire.id), None),
+        // Installs are read by `installs::parse`, never here.
+        Subject::Installation => (None, None),
         Subject::Task | Subject::Note => (present(wire.contact_id), present(wire.id)),
         Subject::Appointment => {
             let appointment = wire.appointment.unwrap_or(WireAppointment { id: None, contact_id: None });

@@ -38,7 +38,7 @@ pub use bus::{EventBus, LocalBus};
 pub use legacy_rsa::{LegacyRsaKey, LEGACY_SIGNATURE_HEADER};
 pub use signature::{WebhookKey, SIGNATURE_HEADER};
 
-use crate::data::DataLayer;
+use crate::data::{ChangeEvent, ChangeKind, DataLayer, Subject};
 use crate::oauth::TokenManager;
 
 /// Largest webhook body accepted (GHL's events are a few KiB).
@@ -181,7 +181,17 @@ impl Receiver {
                     Some(tokens) => tokens.location_uninstalled(&event.location_id).await.map(|_| true),
                     None => Ok(true),
                 };
-                self.data.forget_location(&event.location_id);
+                // Its cached data goes, and its subscriptions end.
+                let gone = ChangeEvent {
+                    event_type: event.event_type().to_owned(),
+                    subject: Subject::Installation,
+                    kind: ChangeKind::Deleted,
+                    location_id: event.location_id.clone(),
+                    contact_id: None,
+                    item_id: None,
+                };
+                self.data.changed_elsewhere(&gone);
+                self.bus.publish(gone);
                 forgotten
             }
         };

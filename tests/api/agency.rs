@@ -11,6 +11,7 @@ use secrecy::ExposeSecret;
 
 use crate::helpers::codes;
 use crate::oauth_harness::*;
+use crate::subscriptions::sse_until_end;
 
 const HOUR: Duration = Duration::from_secs(3600);
 const AGENCY: [&str; 2] = ["--oauth-install-level", "agency"];
@@ -229,14 +230,32 @@ async fn an_uninstall_webhook_makes_the_location_unauthenticated_and_purges_its_
     sandbox.clear_requests();
     assert_eq!(nodes(&app.query_as(KEY_A, LOCATION_ID, CONTACTS).await), Some(2));
     assert_eq!(contact_reads(&sandbox), 0, "served from the cache");
+    let subscribe = |key: &str, location: &str| {
+        app.http
+            .post(format!("{}/graphql", app.url))
+            .header("accept", "text/event-stream")
+            .header("x-api-key", key)
+            .header("x-ghl-location-id", location)
+            .json(&serde_json::json!({ "query": "subscription { contactChanged { kind } }" }))
+            .send()
+    };
+    let (mine, mut other) = (subscribe(KEY_A, LOCATION_ID).await.unwrap(), subscribe(KEY_B, OTHER_LOCATION_ID).await.unwrap());
+    assert_eq!((mine.status().as_u16(), other.status().as_u16()), (200, 200));
 
     assert!(sandbox.uninstall_location(LOCATION_ID));
     assert_eq!(delivered(&sandbox, "UNINSTALL", 1).await, vec![Some(200)]);
+    let events = sse_until_end(mine).await;
+    let (_, data) = events.iter().find(|(event, _)| event == "next").expect("an error before the end");
+    let error: serde_json::Value = serde_json::from_str(data).unwrap();
+    assert_eq!(error["errors"][0]["extensions"]["code"], "UNAUTHENTICATED", "{events:?}");
+    assert_eq!(events.last().map(|(e, _)| e.as_str()), Some("complete"), "its subscription ended: {events:?}");
+    let still_open = tokio::time::timeout(Duration::from_millis(300), other.chunk()).await;
+    assert!(still_open.is_err(), "the other location's subscription stays open and quiet: {still_open:?}");
 
     let response = app.query_as(KEY_A, LOCATION_ID, CONTACTS).await;
     assert_eq!(codes(&response), vec!["UNAUTHENTICATED"], "{response}");
     assert!(stored(&store, LOCATION_ID).await.is_none(), "its tokens are removed");
-    assert_eq!(calls_to(&sandbox, "/oauth/locationToken"), 0, "and never minted again");
+    assert_eq!(mints_for(&sandbox, LOCATION_ID), 0, "and never minted again");
     assert_eq!(nodes(&app.query_as(KEY_B, OTHER_LOCATION_ID, CONTACTS).await), Some(2), "the other location is untouched");
 
     // Installed again: its data comes from GHL, not from what was cached before the uninstall.

@@ -216,7 +216,7 @@ async fn the_subscription_caps_refuse_one_too_many() {
 }
 
 /// Reads SSE blocks until the stream ends; every `event:` name and its data.
-async fn sse_until_end(mut response: reqwest::Response) -> Vec<(String, String)> {
+pub async fn sse_until_end(mut response: reqwest::Response) -> Vec<(String, String)> {
     let (mut buffer, mut events) = (String::new(), Vec::new());
     while let Some(chunk) = tokio::time::timeout(WAIT, response.chunk()).await.expect("the stream goes on or ends in time").expect("readable") {
         buffer.push_str(&String::from_utf8_lossy(&chunk));
