@@ -19,6 +19,7 @@ use crate::graphql::{self, ApqCache, CursorKey, GraphqlState, LiveFeed, Persiste
 use crate::highlevel::{ClientOptions, GhlClient, Scopes, Tenant, SCOPE_WRITE};
 use crate::jobs::{ImportRegistry, ImportSettings, Importer, RegistryLimits};
 use crate::oauth::OAuthApp;
+use crate::redis::{Redis, RedisBus, SharedIds};
 use crate::webhooks::{EventBus, LocalBus, Receiver, WebhookSettings};
 
 /// What serves requests, before it is given a listener.
@@ -75,12 +76,20 @@ impl Services {
             #[cfg(not(feature = "sandbox"))]
             UpstreamConfig::EmbeddedSandbox { .. } => anyhow::bail!(crate::config::ConfigError::NoSandbox),
         };
+        let redis = match &config.redis {
+            Some(settings) => Some(Redis::connect(&settings.url, &settings.prefix).context("setting up the Redis connection")?),
+            None => None,
+        };
         let client = client(config, &upstream_url)?;
         let static_tenant = match &auth {
             Auth::Static(tenant) => Some(tenant.clone()),
             _ => None,
         };
-        let bus: Arc<dyn EventBus> = Arc::new(LocalBus::new(config.graphql.subscription_queue));
+        let redis_bus = redis.as_ref().map(|redis| Arc::new(RedisBus::new(redis.clone(), config.graphql.subscription_queue)));
+        let bus: Arc<dyn EventBus> = match &redis_bus {
+            Some(shared) => shared.clone(),
+            None => Arc::new(LocalBus::new(config.graphql.subscription_queue)),
+        };
         let (live_stop, stopping) = tokio::sync::watch::channel(false);
         let live = Arc::new(LiveFeed::new(bus.clone(), config.graphql.subscriptions.clone(), config.graphql.subscription_queue, stopping));
         #[cfg(feature = "sandbox")]
@@ -89,7 +98,11 @@ impl Services {
         let settings = webhook_settings(config, static_tenant.as_ref())?;
         let checker = Arc::new(checker(config, client.clone(), &upstream_url, static_tenant.as_ref(), &settings));
         let graphql = graphql_state(config, client.clone(), auth, callers, live, checker)?;
-        let receiver = Receiver::new(settings, graphql.data.clone(), bus.clone());
+        let mut receiver = Receiver::new(settings, graphql.data.clone(), bus.clone());
+        if let (Some(redis), Some(shared)) = (&redis, &redis_bus) {
+            shared.follow(graphql.data.clone()).context("subscribing to the other replicas' changes")?;
+            receiver = receiver.with_seen_ids(Arc::new(SharedIds::new(redis.clone())));
+        }
         let webhooks = Arc::new(match oauth_tokens {
             Some(tokens) => receiver.with_tokens(tokens),
             None => receiver,

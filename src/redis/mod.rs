@@ -1,0 +1,19 @@
+//! Scale-out on Redis (`--redis-url`): what replicas behind one router must share, each behind
+//! the seam the in-process default already has. Without `--redis-url` none of this runs.
+//!
+//! - `url`: `REDIS_URL`, a secret (it may hold a password).
+//! - `connection`: the reconnecting connection, bounded commands, the health probe.
+//! - `keys`: every key and channel name under `--redis-prefix`.
+//! - `fanout`: applied changes over pub/sub: every replica's cache and subscribers hear of them.
+//! - `dedup`: `webhookId`s claimed once across replicas.
+
+mod connection;
+mod dedup;
+mod fanout;
+mod keys;
+mod url;
+
+pub use connection::{Redis, RedisError};
+pub use dedup::SharedIds;
+pub use fanout::RedisBus;
+pub use url::RedisUrl;
