@@ -16,10 +16,10 @@ use crate::check::{Access, ConnectionChecker, OAuthSetup, WebhookSetup};
 use crate::config::{AuthConfig, PersistedConfig, ServeConfig, UpstreamConfig};
 use crate::data::DataLayer;
 use crate::graphql::{self, ApqCache, CursorKey, GraphqlState, LiveFeed, PersistedQueries, RequestOptions, Safelist};
-use crate::highlevel::{ClientOptions, GhlClient, Scopes, Tenant, SCOPE_WRITE};
+use crate::highlevel::{ClientOptions, GhlClient, LimiterConfig, Scopes, SharedBudget, Tenant, SCOPE_WRITE};
 use crate::jobs::{ImportRegistry, ImportSettings, Importer, RegistryLimits};
 use crate::oauth::OAuthApp;
-use crate::redis::{Redis, RedisBus, SharedIds};
+use crate::redis::{Redis, RedisBus, SharedIds, SharedRateBudget};
 use crate::webhooks::{EventBus, LocalBus, Receiver, WebhookSettings};
 
 /// What serves requests, before it is given a listener.
@@ -80,7 +80,11 @@ impl Services {
             Some(settings) => Some(Redis::connect(&settings.url, &settings.prefix).context("setting up the Redis connection")?),
             None => None,
         };
-        let client = client(config, &upstream_url)?;
+        let shared_budget = redis
+            .as_ref()
+            .zip(config.redis.as_ref())
+            .map(|(redis, settings)| SharedBudget { window: Arc::new(SharedRateBudget::new(redis.clone())), expected_replicas: settings.expected_replicas });
+        let client = client(config, &upstream_url, shared_budget)?;
         let static_tenant = match &auth {
             Auth::Static(tenant) => Some(tenant.clone()),
             _ => None,
@@ -173,7 +177,7 @@ impl CheckServices {
             #[cfg(not(feature = "sandbox"))]
             UpstreamConfig::EmbeddedSandbox { .. } => anyhow::bail!(crate::config::ConfigError::NoSandbox),
         };
-        let client = client(config, &base_url)?;
+        let client = client(config, &base_url, None)?;
         #[cfg(feature = "sandbox")]
         let settings = webhook_settings(config, static_tenant.as_ref(), running.as_ref())?;
         #[cfg(not(feature = "sandbox"))]
@@ -232,14 +236,15 @@ fn checker(config: &ServeConfig, client: GhlClient, base_url: &str, static_tenan
     ConnectionChecker::new(upstream, access, WebhookSetup::from_settings(webhooks, embedded_sandbox))
 }
 
-fn client(config: &ServeConfig, base_url: &str) -> anyhow::Result<GhlClient> {
+/// The GHL client; its limiter books in `shared` when replicas share one budget.
+fn client(config: &ServeConfig, base_url: &str, shared: Option<SharedBudget>) -> anyhow::Result<GhlClient> {
     let settings = &config.client;
     GhlClient::new(ClientOptions {
         base_url: base_url.to_owned(),
         connect_timeout: settings.connect_timeout,
         request_timeout: settings.request_timeout,
         max_concurrency_per_location: settings.max_concurrency_per_location,
-        limiter: settings.limiter.clone(),
+        limiter: LimiterConfig { shared, ..settings.limiter.clone() },
         retry: settings.retry.clone(),
         breaker: settings.breaker.clone(),
     })

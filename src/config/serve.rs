@@ -160,6 +160,7 @@ impl TryFrom<ServeArgs> for ServeConfig {
                 max_wait: pacing.limiter_max_wait,
                 max_queue: pacing.limiter_max_queue,
                 background_share: pacing.import_share,
+                shared: None,
             },
             retry: RetryConfig::with(retry_attempts, pacing.retry_base_delay),
             breaker: BreakerConfig { failure_threshold: breaker_threshold, cool_down: pacing.breaker_cool_down },

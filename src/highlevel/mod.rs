@@ -11,6 +11,7 @@ mod limiter;
 pub mod models;
 mod probe;
 mod retry;
+mod shared;
 mod tenant;
 
 pub use breaker::BreakerConfig;
@@ -20,6 +21,7 @@ pub use ids::PathId;
 pub use limiter::{LimiterConfig, Pace};
 pub use probe::{Probe, ProbeFailure, ProbeOutcome, RateLimitHeaders, TransportFault};
 pub use retry::RetryConfig;
+pub use shared::{Observation, SharedBudget, SharedWindow, Take, Taken, Unreachable};
 pub use tenant::{Scopes, Tenant, SCOPE_READ, SCOPE_TASKS_SEARCH, SCOPE_WRITE};
 
 /// The `Version` header value the contacts, locations and oauth services require.

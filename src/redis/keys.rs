@@ -13,6 +13,31 @@ impl Keys {
         Self { prefix: prefix.to_owned() }
     }
 
+    /// Sorted set of the send times of a budget's calls (every replica's, and GHL-reported others').
+    pub fn sent(&self, budget: &str) -> String {
+        format!("{}:rate:{{{budget}}}:sent", self.prefix)
+    }
+
+    /// As [`sent`](Self::sent), background calls only (imports' share).
+    pub fn background(&self, budget: &str) -> String {
+        format!("{}:rate:{{{budget}}}:background", self.prefix)
+    }
+
+    /// Hash `max`, `interval_ms`: the limit GHL reported for a budget, when stricter than configured.
+    pub fn learned(&self, budget: &str) -> String {
+        format!("{}:rate:{{{budget}}}:learned", self.prefix)
+    }
+
+    /// Counter of a budget's calls on one UTC day (the script appends the day number).
+    pub fn daily(&self, budget: &str) -> String {
+        format!("{}:rate:{{{budget}}}:daily", self.prefix)
+    }
+
+    /// Set while GHL says a budget's daily quota is spent.
+    pub fn daily_blocked(&self, budget: &str) -> String {
+        format!("{}:rate:{{{budget}}}:daily-blocked", self.prefix)
+    }
+
     /// A `webhookId` already applied by some replica.
     pub fn webhook(&self, id: &str) -> String {
         format!("{}:webhook:{id}", self.prefix)

@@ -6,13 +6,16 @@
 //! - `keys`: every key and channel name under `--redis-prefix`.
 //! - `fanout`: applied changes over pub/sub: every replica's cache and subscribers hear of them.
 //! - `dedup`: `webhookId`s claimed once across replicas.
+//! - `budget`: GHL's rate budget, one shared window per location decided in Redis (Lua, `TIME`).
 
+mod budget;
 mod connection;
 mod dedup;
 mod fanout;
 mod keys;
 mod url;
 
+pub use budget::SharedRateBudget;
 pub use connection::{Redis, RedisError};
 pub use dedup::SharedIds;
 pub use fanout::RedisBus;

@@ -249,6 +249,7 @@ mod tests {
                 max_wait: Duration::from_secs(1),
                 max_queue: 10,
                 background_share: 0.5,
+                shared: None,
             },
             retry: RetryConfig::with(NonZeroU32::MIN, Duration::from_millis(10)),
             breaker: BreakerConfig { failure_threshold: NonZeroU32::MIN, cool_down: Duration::from_secs(1) },

@@ -139,4 +139,15 @@ impl Cluster {
         let response = self.http.post(format!("{}/graphql", self.url(replica))).json(&body).send().await.expect("request sent");
         response.json().await.expect("JSON response")
     }
+
+    /// One Prometheus metric summed over its label sets (the recorder is one per process, so
+    /// every replica of a test reports the same numbers).
+    pub async fn metric(&self, replica: usize, name: &str) -> f64 {
+        let text = self.http.get(format!("{}/metrics", self.url(replica))).send().await.expect("metrics").text().await.expect("text");
+        text.lines()
+            .filter(|line| !line.starts_with('#'))
+            .filter(|line| line.split([' ', '{']).next() == Some(name))
+            .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum()
+    }
 }

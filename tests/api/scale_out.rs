@@ -1,6 +1,7 @@
 //! Scale-out (`--redis-url`): three replicas against one sandbox and one real redis-server.
 //! A webhook on one replica refreshes every replica's cache and reaches every replica's
-//! subscribers; GHL's retries apply once across replicas; the cache is flushed when Redis is back.
+//! subscribers; GHL's retries apply once across replicas; the cache is flushed when Redis is back;
+//! the replicas share GHL's rate budget (and keep to their share of it while Redis is down).
 
 use std::time::{Duration, Instant};
 
@@ -8,7 +9,9 @@ use base64::Engine as _;
 use ed25519_dalek::{Signer as _, SigningKey};
 use serde_json::{json, Value};
 
-use crate::helpers::{edit_in_ghl, Setup};
+use ghl_sandbox::SandboxConfig;
+
+use crate::helpers::{codes, edit_in_ghl, Setup};
 use crate::redis_harness::Cluster;
 
 const CONTACT: &str = "query($id: ID!) { contact(id: $id) { id name } }";
@@ -152,4 +155,103 @@ async fn a_replica_forgets_its_cache_when_redis_comes_back() {
     cluster.redis.restart();
     cluster.wait_until_shared().await;
     assert!(name_on(&cluster, 1, &id).await.starts_with("WhileAway"), "flushed on reconnect");
+}
+
+/// Replicas told GHL allows 40 calls per second, against a sandbox that enforces exactly that.
+fn paced(limit: &str, max_wait: &str) -> Setup {
+    Setup {
+        extra: vec!["--rate-limit".into(), limit.into(), "--limiter-max-wait".into(), max_wait.into()],
+        sandbox: SandboxConfig { rate_limit: "40/1s".parse().unwrap(), contacts: 1000, ..Default::default() },
+        ..Setup::read_only()
+    }
+}
+
+/// Queries of one contact each (one upstream call, no cache), spread round-robin over the
+/// replicas, at most `in_flight` at once (1,000 HTTP requests parsed at the same instant by a
+/// debug build delay sends by more than the limiter's margin, in process as much as in Redis).
+/// The answered ones, the refused ones (`RATE_LIMITED`), and the span of upstream arrivals.
+async fn burst(cluster: &Cluster, ids: &[String], in_flight: usize) -> (usize, usize, Duration) {
+    use futures_util::StreamExt as _;
+    let before = cluster.sandbox.requests().len();
+    let (mut first, mut last) = (None, Instant::now());
+    let queries = futures_util::stream::iter(ids.iter().enumerate())
+        .map(|(n, id)| async move { cluster.graphql(n % cluster.replicas.len(), CONTACT, json!({ "id": id })).await })
+        .buffer_unordered(in_flight)
+        .collect::<Vec<Value>>();
+    tokio::pin!(queries);
+    // The sandbox's log, sampled every 10 ms, dates the first and last arrival.
+    let responses = loop {
+        tokio::select! {
+            responses = &mut queries => break responses,
+            () = tokio::time::sleep(Duration::from_millis(10)) => {
+                let seen = cluster.sandbox.requests().len();
+                if seen > before {
+                    first.get_or_insert_with(Instant::now);
+                }
+                if seen > before + usize::from(first.is_some()) {
+                    last = Instant::now();
+                }
+            }
+        }
+    };
+    let (mut answered, mut refused) = (0, 0);
+    for response in &responses {
+        if response["errors"].is_null() {
+            answered += 1;
+        } else {
+            assert_eq!(codes(response), ["RATE_LIMITED"], "{response}");
+            refused += 1;
+        }
+    }
+    (answered, refused, first.map_or(Duration::ZERO, |first| last.saturating_duration_since(first)))
+}
+
+#[tokio::test]
+async fn a_thousand_query_burst_over_three_replicas_gets_no_429_and_uses_at_least_90_percent_of_the_limit() {
+    let cluster = Cluster::start(3, paced("40/1s", "5s")).await;
+    let ids = cluster.sandbox.contact_ids();
+
+    let (answered, refused, span) = burst(&cluster, &ids[..1000], 100).await;
+
+    let requests = cluster.sandbox.requests();
+    let throttled = requests.iter().filter(|r| r.status == 429).count();
+    // GHL allows 40 in each second its calls arrived in (the last one's window included).
+    let used = answered as f64 / (40.0 * (span.as_secs_f64() + 1.0));
+    println!("1,000-query burst over 3 replicas at 40/1s: {answered} answered, {refused} refused, upstream arrivals over {span:?}, {throttled} upstream 429s, {:.1} % of the limit used", used * 100.0);
+    assert_eq!(throttled, 0, "GHL answered 429 to {throttled} of {} calls", requests.len());
+    assert_eq!(requests.len(), answered, "one call per answered query, none for refused ones");
+    assert!(used >= 0.90, "{:.1} % of the limit used", used * 100.0);
+    assert!(answered >= 150, "{answered} answered in the 5 s the limiter may wait");
+}
+
+#[tokio::test]
+async fn with_redis_down_each_replica_keeps_to_its_share_and_the_shared_budget_resumes_when_it_is_back() {
+    let mut cluster = Cluster::start(3, paced("40/1s", "3s")).await;
+    let ids = cluster.sandbox.contact_ids();
+    cluster.redis.kill();
+    tokio::time::sleep(Duration::from_millis(600)).await;
+
+    let (answered, _, span) = burst(&cluster, &ids[..300], 100).await;
+
+    let requests = cluster.sandbox.requests();
+    assert_eq!(requests.iter().filter(|r| r.status == 429).count(), 0, "each replica keeps to 40 / 3 per second");
+    let rate = answered as f64 / (span.as_secs_f64() + 1.0);
+    println!("Redis down: {answered} answered at {rate:.1}/s");
+    assert!((0.6 * 39.0..=40.0).contains(&rate), "{answered} over {span:?}: {rate:.1}/s, about 3 × 13");
+    assert!(cluster.metric(0, "ghl_limiter_shared_fallback_total").await >= 1.0, "the fallback is counted");
+
+    // Redis back: the shared budget resumes (the whole limit again, still no 429).
+    cluster.redis.restart();
+    cluster.wait_until_shared().await;
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    cluster.sandbox.clear_requests();
+    let (answered, _, span) = burst(&cluster, &ids[300..700], 100).await;
+    assert_eq!(cluster.sandbox.requests().iter().filter(|r| r.status == 429).count(), 0);
+    let used = answered as f64 / (40.0 * (span.as_secs_f64() + 1.0));
+    println!("Redis back: {answered} answered, {:.1} % of the limit used", used * 100.0);
+    assert!(used >= 0.85, "{answered} over {span:?}: {:.1} % of the limit", used * 100.0);
+    let windows: Vec<String> = cluster.redis.query(redis::cmd("KEYS").arg(format!("{}:rate:*:sent", cluster.prefix))).unwrap();
+    assert_eq!(windows.len(), 1, "the calls were booked in the shared window again: {windows:?}");
+    let booked: usize = cluster.redis.query(redis::cmd("ZCARD").arg(&windows[0])).unwrap();
+    assert!(booked >= 30, "{booked} calls in the shared window");
 }
