@@ -18,8 +18,8 @@ use crate::data::DataLayer;
 use crate::graphql::{self, ApqCache, CursorKey, GraphqlState, LiveFeed, PersistedQueries, RequestOptions, Safelist};
 use crate::highlevel::{ClientOptions, GhlClient, LimiterConfig, Scopes, SharedBudget, Tenant, SCOPE_WRITE};
 use crate::jobs::{ImportRegistry, ImportSettings, Importer, RegistryLimits};
-use crate::oauth::OAuthApp;
-use crate::redis::{Redis, RedisBus, SharedIds, SharedRateBudget};
+use crate::oauth::{OAuthApp, TokenStore};
+use crate::redis::{Redis, RedisBus, RedisTokenStore, SharedIds, SharedRateBudget};
 use crate::webhooks::{EventBus, LocalBus, Receiver, WebhookSettings};
 
 /// What serves requests, before it is given a listener.
@@ -48,6 +48,10 @@ impl Services {
     /// Starts the embedded sandbox if the config asks for it, and builds the rest.
     pub async fn build(config: &ServeConfig) -> anyhow::Result<Self> {
         let callers = Arc::new(config.graphql.callers.clone());
+        let redis = match &config.redis {
+            Some(settings) => Some(Redis::connect(&settings.url, &settings.prefix).await.context("setting up the Redis connection")?),
+            None => None,
+        };
         #[cfg(feature = "sandbox")]
         let mut sandbox = None;
         let mut oauth_routes = None;
@@ -58,7 +62,9 @@ impl Services {
                     AuthConfig::Forward => Auth::Forward,
                     AuthConfig::Static { token, location, scopes } => Auth::Static(Tenant::new(location.clone(), token.clone(), Some(scopes.clone()))),
                     AuthConfig::OAuth(settings) => {
-                        let oauth = OAuthApp::build(settings, base_url, callers.clone(), config.client.request_timeout).await?;
+                        let shared =
+                            redis.as_ref().map(|redis| Arc::new(RedisTokenStore::new(redis.clone(), &settings.token_store_key)) as Arc<dyn TokenStore>);
+                        let oauth = OAuthApp::build(settings, base_url, callers.clone(), config.client.request_timeout, shared).await?;
                         oauth_routes = Some(oauth.routes);
                         oauth_tokens = Some(oauth.tokens);
                         Auth::OAuth(oauth.auth)
@@ -75,10 +81,6 @@ impl Services {
             }
             #[cfg(not(feature = "sandbox"))]
             UpstreamConfig::EmbeddedSandbox { .. } => anyhow::bail!(crate::config::ConfigError::NoSandbox),
-        };
-        let redis = match &config.redis {
-            Some(settings) => Some(Redis::connect(&settings.url, &settings.prefix).context("setting up the Redis connection")?),
-            None => None,
         };
         let shared_budget = redis
             .as_ref()

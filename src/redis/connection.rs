@@ -62,13 +62,19 @@ struct Inner {
 }
 
 impl Redis {
-    /// A lazy connection (a replica starts while Redis is down, on its fallbacks) and its probe.
-    pub fn connect(url: &RedisUrl, prefix: &str) -> Result<Self, RedisError> {
+    /// A connection that reconnects by itself, and its probe; the first ping is awaited (a
+    /// replica starts while Redis is down too, on its fallbacks).
+    pub async fn connect(url: &RedisUrl, prefix: &str) -> Result<Self, RedisError> {
         let client = Client::open(url.connection_info()?).map_err(RedisError::from)?;
         let commands = ConnectionManager::new_lazy_with_config(client.clone(), manager_config())?;
         let (health, _) = watch::channel(false);
         let replica = format!("{:016x}", fastrand::u64(..));
         let redis = Self { inner: Arc::new(Inner { commands, client, keys: Keys::new(prefix), health, replica }) };
+        let up = redis.run_anyway::<String>(::redis::cmd("PING")).await.is_ok();
+        redis.inner.health.send_replace(up);
+        if !up {
+            warn!("Redis is unreachable at start: each replica keeps to its share of GHL's budget and local state until it is back");
+        }
         tokio::spawn(probe(Arc::downgrade(&redis.inner)));
         Ok(redis)
     }

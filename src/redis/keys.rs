@@ -47,4 +47,24 @@ impl Keys {
     pub fn changes(&self) -> String {
         format!("{}:changes", self.prefix)
     }
+
+    /// A location's sealed token record (an agency's own under `company:<id>`).
+    pub fn token(&self, key: &str) -> String {
+        format!("{}:token:{key}", self.prefix)
+    }
+
+    /// The set of keys with a token record (for listing).
+    pub fn token_index(&self) -> String {
+        format!("{}:tokens", self.prefix)
+    }
+
+    /// A location's refresh lease: the fencing token of the replica refreshing it.
+    pub fn lease(&self, key: &str) -> String {
+        format!("{}:lease:{key}", self.prefix)
+    }
+
+    /// A location's fencing counter (only grows).
+    pub fn fence(&self, key: &str) -> String {
+        format!("{}:fence:{key}", self.prefix)
+    }
 }

@@ -6,6 +6,7 @@
 //! - `keys`: every key and channel name under `--redis-prefix`.
 //! - `fanout`: applied changes over pub/sub: every replica's cache and subscribers hear of them.
 //! - `dedup`: `webhookId`s claimed once across replicas.
+//! - `tokens`: the token store (sealed as on disk) and the refresh lease with its fencing token.
 //! - `budget`: GHL's rate budget, one shared window per location decided in Redis (Lua, `TIME`).
 
 mod budget;
@@ -13,10 +14,12 @@ mod connection;
 mod dedup;
 mod fanout;
 mod keys;
+mod tokens;
 mod url;
 
 pub use budget::SharedRateBudget;
 pub use connection::{Redis, RedisError};
 pub use dedup::SharedIds;
 pub use fanout::RedisBus;
+pub use tokens::RedisTokenStore;
 pub use url::RedisUrl;

@@ -255,3 +255,30 @@ async fn with_redis_down_each_replica_keeps_to_its_share_and_the_shared_budget_r
     let booked: usize = cluster.redis.query(redis::cmd("ZCARD").arg(&windows[0])).unwrap();
     assert!(booked >= 30, "{booked} calls in the shared window");
 }
+
+#[tokio::test]
+async fn two_hundred_concurrent_requests_across_replicas_with_an_expired_token_cause_exactly_one_refresh() {
+    use crate::oauth_harness::{spawn_oauth_app, spawn_sandbox, store_dir, token_calls, CONTACTS, KEY_A};
+    // Tokens live 6 s and are refreshed within 3 s of expiry: after 3.2 s the stored one is stale.
+    let sandbox = spawn_sandbox(Duration::from_secs(6)).await;
+    let redis = crate::redis_harness::RedisServer::start();
+    let prefix = format!("test-{:08x}", fastrand::u32(..));
+    let url = redis.url();
+    let extra = ["--refresh-margin", "3s", "--redis-url", url.as_str(), "--redis-prefix", prefix.as_str(), "--expected-replicas", "3"];
+    let mut replicas = Vec::new();
+    for n in 0..3 {
+        replicas.push(spawn_oauth_app(&sandbox, &store_dir(&format!("shared-{n}")), &extra).await);
+    }
+    assert_eq!(replicas[0].install(ghl_sandbox::LOCATION_ID).await.0, 200);
+    let stored: Vec<String> = redis.query(redis::cmd("SMEMBERS").arg(format!("{prefix}:tokens"))).unwrap();
+    assert_eq!(stored, [ghl_sandbox::LOCATION_ID], "the pair is in Redis, for every replica");
+    tokio::time::sleep(Duration::from_millis(3200)).await;
+    sandbox.clear_requests();
+
+    let requests = (0..200).map(|n| replicas[n % 3].query_as(KEY_A, ghl_sandbox::LOCATION_ID, CONTACTS));
+    let responses = futures_util::future::join_all(requests).await;
+
+    let failed: Vec<&Value> = responses.iter().filter(|r| !r["errors"].is_null()).collect();
+    assert!(failed.is_empty(), "every request succeeded: {:?}", failed.first());
+    assert_eq!(token_calls(&sandbox), 1, "one POST /oauth/token for 200 requests over 3 replicas");
+}
