@@ -282,3 +282,62 @@ async fn two_hundred_concurrent_requests_across_replicas_with_an_expired_token_c
     assert!(failed.is_empty(), "every request succeeded: {:?}", failed.first());
     assert_eq!(token_calls(&sandbox), 1, "one POST /oauth/token for 200 requests over 3 replicas");
 }
+
+#[tokio::test]
+async fn redis_killed_mid_burst_and_restarted_every_request_ends_in_time_with_data_or_a_code_and_the_shared_budget_resumes() {
+    use futures_util::StreamExt as _;
+    let mut setup = paced("40/1s", "2s");
+    setup.extra.extend(["--operation-timeout".into(), "4s".into()]);
+    let cluster = std::sync::Arc::new(tokio::sync::Mutex::new(Cluster::start(3, setup).await));
+    let (ids, http, urls) = {
+        let c = cluster.lock().await;
+        (c.sandbox.contact_ids(), c.http.clone(), c.replicas.iter().map(|r| r.url.clone()).collect::<Vec<_>>())
+    };
+    let burst = tokio::spawn(async move {
+        futures_util::stream::iter(ids.into_iter().take(500).enumerate())
+            .map(|(n, id)| {
+                let (http, url) = (http.clone(), urls[n % 3].clone());
+                async move {
+                    let started = Instant::now();
+                    let body = json!({ "query": CONTACT, "variables": { "id": id } });
+                    let response: Value = http.post(format!("{url}/graphql")).json(&body).send().await.expect("answered").json().await.expect("json");
+                    (response, started.elapsed())
+                }
+            })
+            .buffer_unordered(100)
+            .collect::<Vec<_>>()
+            .await
+    });
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    cluster.lock().await.redis.kill();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    cluster.lock().await.redis.restart();
+    let responses = burst.await.expect("the burst task did not panic");
+
+    let (mut answered, mut refused) = (0, 0);
+    for (response, took) in &responses {
+        assert!(*took <= Duration::from_millis(4500), "answered after {took:?}, past the 4 s deadline: {response}");
+        if response["errors"].is_null() {
+            assert!(response["data"]["contact"]["id"].is_string(), "{response}");
+            answered += 1;
+        } else {
+            let codes = codes(response);
+            assert!(codes.iter().all(|c| c == "RATE_LIMITED" || c == "UPSTREAM_UNAVAILABLE"), "a coded error: {response}");
+            refused += 1;
+        }
+    }
+    println!("Redis killed mid-burst: {answered} answered, {refused} refused with a code, all within the deadline");
+    assert!(answered >= 60, "{answered} answered");
+
+    // Every replica is still serving, on the shared budget again.
+    let cluster = cluster.lock().await;
+    cluster.wait_until_shared().await;
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let ids = cluster.sandbox.contact_ids();
+    for replica in 0..3 {
+        let response = cluster.graphql(replica, CONTACT, json!({ "id": ids[900 + replica] })).await;
+        assert!(response["errors"].is_null(), "replica {replica}: {response}");
+    }
+    let windows: Vec<String> = cluster.redis.query(redis::cmd("KEYS").arg(format!("{}:rate:*:sent", cluster.prefix))).unwrap();
+    assert_eq!(windows.len(), 1, "booked in the shared window again: {windows:?}");
+}
