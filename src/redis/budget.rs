@@ -175,3 +175,53 @@ impl SharedWindow for SharedRateBudget {
         });
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::time::Instant;
+
+    use super::*;
+    use crate::highlevel::{LimiterConfig, RateLimiter, SharedBudget};
+    use crate::redis::test_server::server;
+
+    fn config(shared: Option<SharedBudget>) -> LimiterConfig {
+        LimiterConfig {
+            burst_max: 1_000_000,
+            burst_interval: Duration::from_secs(10),
+            daily_max: 10_000_000,
+            max_wait: Duration::from_secs(1),
+            max_queue: 100,
+            background_share: 0.5,
+            shared,
+        }
+    }
+
+    /// p50 and p99 of `calls` uncontended decisions (each booked) on `limiter`.
+    async fn decisions(limiter: &RateLimiter, calls: usize) -> (Duration, Duration) {
+        let mut took = Vec::with_capacity(calls);
+        for _ in 0..calls {
+            let started = Instant::now();
+            limiter.acquire("loc", crate::highlevel::Priority::New, None).await.expect("room");
+            took.push(started.elapsed());
+        }
+        took.sort();
+        (took[calls / 2], took[calls * 99 / 100])
+    }
+
+    /// The bench of issue 13 (`cargo test --release --lib limiter_decision -- --nocapture` for
+    /// release figures): the cost of one uncontended decision, in process vs in Redis.
+    #[tokio::test]
+    async fn limiter_decision_cost_in_redis_vs_in_process() {
+        let (_server, redis) = server().await;
+        let shared = SharedBudget { window: Arc::new(SharedRateBudget::new(redis.clone())), expected_replicas: 3 };
+        let (local, in_redis) = (RateLimiter::new(config(None)), RateLimiter::new(config(Some(shared))));
+        let _ = decisions(&in_redis, 100).await;
+        let (local_p50, local_p99) = decisions(&local, 5_000).await;
+        let (redis_p50, redis_p99) = decisions(&in_redis, 5_000).await;
+        println!("limiter decision, 5,000 calls: in process p50 {local_p50:?} p99 {local_p99:?}; Redis (unix socket) p50 {redis_p50:?} p99 {redis_p99:?}");
+        let booked: usize = redis.run(::redis::cmd("ZCARD").arg(redis.keys().sent("loc")).clone()).await.unwrap();
+        assert_eq!(booked, 5_100, "every decision booked in the shared window");
+        assert!(redis_p99 < Duration::from_millis(5), "p99 {redis_p99:?}");
+    }
+}

@@ -14,6 +14,8 @@ mod connection;
 mod dedup;
 mod fanout;
 mod keys;
+#[cfg(test)]
+mod test_server;
 mod tokens;
 mod url;
 
