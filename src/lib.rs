@@ -20,6 +20,7 @@
 //! - `jobs`: contact imports (engine, journal, the `import` command, the API's job registry).
 //! - `metrics`: the Prometheus recorder behind `/metrics`.
 //! - `oauth`: OAuth app mode: install flow, per-location token store, self-refreshing tokens.
+//! - `redis`: scale-out (`--redis-url`): shared rate budget, tokens, invalidations, events, webhook ids.
 //! - `readiness`: `/readyz`, from a cheap cached GHL call with the static token.
 //! - `response_headers`: security headers and `no-store` on every response.
 //! - `telemetry`: logs (text or JSON lines) and OpenTelemetry traces.
@@ -42,6 +43,7 @@ pub mod jobs;
 mod metrics;
 pub mod oauth;
 mod readiness;
+mod redis;
 mod response_headers;
 mod serve;
 pub mod services;

@@ -16,9 +16,10 @@ use crate::check::{Access, ConnectionChecker, OAuthSetup, WebhookSetup};
 use crate::config::{AuthConfig, PersistedConfig, ServeConfig, UpstreamConfig};
 use crate::data::DataLayer;
 use crate::graphql::{self, ApqCache, CursorKey, GraphqlState, LiveFeed, PersistedQueries, RequestOptions, Safelist};
-use crate::highlevel::{ClientOptions, GhlClient, Scopes, Tenant, SCOPE_WRITE};
+use crate::highlevel::{ClientOptions, GhlClient, LimiterConfig, Scopes, SharedBudget, Tenant, SCOPE_WRITE};
 use crate::jobs::{ImportRegistry, ImportSettings, Importer, RegistryLimits};
-use crate::oauth::OAuthApp;
+use crate::oauth::{OAuthApp, TokenStore};
+use crate::redis::{Redis, RedisBus, RedisTokenStore, SharedIds, SharedRateBudget};
 use crate::webhooks::{EventBus, LocalBus, Receiver, WebhookSettings};
 
 /// What serves requests, before it is given a listener.
@@ -47,6 +48,10 @@ impl Services {
     /// Starts the embedded sandbox if the config asks for it, and builds the rest.
     pub async fn build(config: &ServeConfig) -> anyhow::Result<Self> {
         let callers = Arc::new(config.graphql.callers.clone());
+        let redis = match &config.redis {
+            Some(settings) => Some(Redis::connect(&settings.url, &settings.prefix).await.context("setting up the Redis connection")?),
+            None => None,
+        };
         #[cfg(feature = "sandbox")]
         let mut sandbox = None;
         let mut oauth_routes = None;
@@ -57,7 +62,9 @@ impl Services {
                     AuthConfig::Forward => Auth::Forward,
                     AuthConfig::Static { token, location, scopes } => Auth::Static(Tenant::new(location.clone(), token.clone(), Some(scopes.clone()))),
                     AuthConfig::OAuth(settings) => {
-                        let oauth = OAuthApp::build(settings, base_url, callers.clone(), config.client.request_timeout).await?;
+                        let shared =
+                            redis.as_ref().map(|redis| Arc::new(RedisTokenStore::new(redis.clone(), &settings.token_store_key)) as Arc<dyn TokenStore>);
+                        let oauth = OAuthApp::build(settings, base_url, callers.clone(), config.client.request_timeout, shared).await?;
                         oauth_routes = Some(oauth.routes);
                         oauth_tokens = Some(oauth.tokens);
                         Auth::OAuth(oauth.auth)
@@ -75,12 +82,20 @@ impl Services {
             #[cfg(not(feature = "sandbox"))]
             UpstreamConfig::EmbeddedSandbox { .. } => anyhow::bail!(crate::config::ConfigError::NoSandbox),
         };
-        let client = client(config, &upstream_url)?;
+        let shared_budget = redis
+            .as_ref()
+            .zip(config.redis.as_ref())
+            .map(|(redis, settings)| SharedBudget { window: Arc::new(SharedRateBudget::new(redis.clone())), expected_replicas: settings.expected_replicas });
+        let client = client(config, &upstream_url, shared_budget)?;
         let static_tenant = match &auth {
             Auth::Static(tenant) => Some(tenant.clone()),
             _ => None,
         };
-        let bus: Arc<dyn EventBus> = Arc::new(LocalBus::new(config.graphql.subscription_queue));
+        let redis_bus = redis.as_ref().map(|redis| Arc::new(RedisBus::new(redis.clone(), config.graphql.subscription_queue)));
+        let bus: Arc<dyn EventBus> = match &redis_bus {
+            Some(shared) => shared.clone(),
+            None => Arc::new(LocalBus::new(config.graphql.subscription_queue)),
+        };
         let (live_stop, stopping) = tokio::sync::watch::channel(false);
         let live = Arc::new(LiveFeed::new(bus.clone(), config.graphql.subscriptions.clone(), config.graphql.subscription_queue, stopping));
         #[cfg(feature = "sandbox")]
@@ -89,7 +104,11 @@ impl Services {
         let settings = webhook_settings(config, static_tenant.as_ref())?;
         let checker = Arc::new(checker(config, client.clone(), &upstream_url, static_tenant.as_ref(), &settings));
         let graphql = graphql_state(config, client.clone(), auth, callers, live, checker)?;
-        let receiver = Receiver::new(settings, graphql.data.clone(), bus.clone());
+        let mut receiver = Receiver::new(settings, graphql.data.clone(), bus.clone());
+        if let (Some(redis), Some(shared)) = (&redis, &redis_bus) {
+            shared.follow(graphql.data.clone()).context("subscribing to the other replicas' changes")?;
+            receiver = receiver.with_seen_ids(Arc::new(SharedIds::new(redis.clone())));
+        }
         let webhooks = Arc::new(match oauth_tokens {
             Some(tokens) => receiver.with_tokens(tokens),
             None => receiver,
@@ -160,7 +179,7 @@ impl CheckServices {
             #[cfg(not(feature = "sandbox"))]
             UpstreamConfig::EmbeddedSandbox { .. } => anyhow::bail!(crate::config::ConfigError::NoSandbox),
         };
-        let client = client(config, &base_url)?;
+        let client = client(config, &base_url, None)?;
         #[cfg(feature = "sandbox")]
         let settings = webhook_settings(config, static_tenant.as_ref(), running.as_ref())?;
         #[cfg(not(feature = "sandbox"))]
@@ -219,14 +238,15 @@ fn checker(config: &ServeConfig, client: GhlClient, base_url: &str, static_tenan
     ConnectionChecker::new(upstream, access, WebhookSetup::from_settings(webhooks, embedded_sandbox))
 }
 
-fn client(config: &ServeConfig, base_url: &str) -> anyhow::Result<GhlClient> {
+/// The GHL client; its limiter books in `shared` when replicas share one budget.
+fn client(config: &ServeConfig, base_url: &str, shared: Option<SharedBudget>) -> anyhow::Result<GhlClient> {
     let settings = &config.client;
     GhlClient::new(ClientOptions {
         base_url: base_url.to_owned(),
         connect_timeout: settings.connect_timeout,
         request_timeout: settings.request_timeout,
         max_concurrency_per_location: settings.max_concurrency_per_location,
-        limiter: settings.limiter.clone(),
+        limiter: LimiterConfig { shared, ..settings.limiter.clone() },
         retry: settings.retry.clone(),
         breaker: settings.breaker.clone(),
     })

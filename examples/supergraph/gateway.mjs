@@ -4,6 +4,7 @@
 //   GHL_SUBGRAPH_URL  ghl-subgraph's GraphQL endpoint   (default http://127.0.0.1:4001/graphql)
 //   JOBS_PORT         port of the jobs subgraph          (default 4002)
 //   PORT              port of the gateway                (default 4000)
+//   HOST              address the gateway and jobs bind  (default 127.0.0.1)
 
 import { ApolloGateway, IntrospectAndCompose } from '@apollo/gateway';
 import { ApolloServer } from '@apollo/server';
@@ -11,7 +12,7 @@ import { startStandaloneServer } from '@apollo/server/standalone';
 import { fetchContactIds, startJobsSubgraph } from './jobs-subgraph.mjs';
 
 const ghlUrl = process.env.GHL_SUBGRAPH_URL ?? 'http://127.0.0.1:4001/graphql';
-const host = '127.0.0.1';
+const host = process.env.HOST ?? '127.0.0.1';
 
 let contactIds;
 try {

@@ -62,7 +62,7 @@ pub struct CheckArgs {
 }
 
 pub use crate::oauth::{TokensAction, TokensArgs};
-pub use serve::{AuthConfig, ClientConfig, GraphqlConfig, HttpConfig, PersistedConfig, ServeConfig, UpstreamConfig, WebhookConfig};
+pub use serve::{AuthConfig, ClientConfig, GraphqlConfig, HttpConfig, PersistedConfig, RedisConfig, ServeConfig, UpstreamConfig, WebhookConfig};
 
 pub use import::ImportArgs;
 
@@ -116,6 +116,8 @@ pub struct ServeArgs {
     pub sandbox: EmbeddedSandboxArgs,
     #[command(flatten)]
     pub oauth: OAuthArgs,
+    #[command(flatten)]
+    pub redis: RedisArgs,
 }
 
 /// The HTTP edge: where to listen and what a connection or request may take.
@@ -458,6 +460,32 @@ pub struct OAuthArgs {
     /// and recovers any location whose pair was lost; adds the `oauth.write oauth.readonly` scopes).
     #[arg(long, env = "GHL_OAUTH_INSTALL_LEVEL", value_enum, default_value = "location")]
     pub oauth_install_level: crate::oauth::InstallLevel,
+}
+
+/// Scale-out: replicas that share GHL's rate budget, tokens, invalidations and events in Redis.
+#[derive(Args, Debug, Clone)]
+#[command(next_help_heading = "Scale-out (Redis)")]
+pub struct RedisArgs {
+    /// Redis to share state with the other replicas: `redis://`, `rediss://` (TLS) or
+    /// `unix:///path/redis.sock`. Unset: everything stays in this process (one replica). May
+    /// hold a password: never logged.
+    #[arg(long, env = "REDIS_URL", hide_env_values = true)]
+    pub redis_url: Option<crate::redis::RedisUrl>,
+
+    /// Prefix of every Redis key and channel (one per GHL app and deployment; README lists the keys).
+    #[arg(long, env = "REDIS_PREFIX", default_value = "ghl-subgraph", value_parser = redis_prefix)]
+    pub redis_prefix: String,
+
+    /// Replicas expected to share GHL's budget: while Redis is unreachable each keeps to this
+    /// share of the limit (limit ÷ replicas).
+    #[arg(long, env = "EXPECTED_REPLICAS", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub expected_replicas: u32,
+}
+
+/// Letters, digits, `-`, `_`, `.` and `:`: a key prefix that needs no quoting anywhere.
+fn redis_prefix(value: &str) -> Result<String, String> {
+    let ok = !value.is_empty() && value.len() <= 64 && value.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b));
+    ok.then(|| value.to_owned()).ok_or_else(|| "must be 1 to 64 letters, digits, `-`, `_`, `.` or `:`".to_owned())
 }
 
 /// How the server treats persisted queries.

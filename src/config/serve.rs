@@ -30,6 +30,17 @@ pub struct ServeConfig {
     pub client: ClientConfig,
     pub graphql: GraphqlConfig,
     pub webhooks: WebhookConfig,
+    /// `Some`: replicas share state in Redis; `None`: everything in process, as one replica.
+    pub redis: Option<RedisConfig>,
+}
+
+/// Where replicas share state.
+#[derive(Clone, Debug)]
+pub struct RedisConfig {
+    pub url: crate::redis::RedisUrl,
+    pub prefix: String,
+    /// Replicas sharing GHL's budget: each keeps to limit ÷ this while Redis is unreachable.
+    pub expected_replicas: u32,
 }
 
 /// How `POST /webhooks/ghl` checks deliveries.
@@ -149,6 +160,7 @@ impl TryFrom<ServeArgs> for ServeConfig {
                 max_wait: pacing.limiter_max_wait,
                 max_queue: pacing.limiter_max_queue,
                 background_share: pacing.import_share,
+                shared: None,
             },
             retry: RetryConfig::with(retry_attempts, pacing.retry_base_delay),
             breaker: BreakerConfig { failure_threshold: breaker_threshold, cool_down: pacing.breaker_cool_down },
@@ -202,7 +214,12 @@ impl TryFrom<ServeArgs> for ServeConfig {
         let legacy_rsa = args.webhooks.webhook_legacy_rsa.then(|| args.webhooks.webhook_legacy_rsa_key.clone().unwrap_or_else(LegacyRsaKey::ghl));
         let webhooks =
             WebhookConfig { key: args.webhooks.webhook_public_key.clone().unwrap_or_else(WebhookKey::ghl), max_age: args.webhooks.webhook_max_age, legacy_rsa };
-        Ok(Self { listen: args.http.listen, http, upstream, client, graphql, webhooks })
+        let redis = args.redis.redis_url.clone().map(|url| RedisConfig {
+            url,
+            prefix: args.redis.redis_prefix.clone(),
+            expected_replicas: args.redis.expected_replicas,
+        });
+        Ok(Self { listen: args.http.listen, http, upstream, client, graphql, webhooks, redis })
     }
 }
 

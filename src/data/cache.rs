@@ -296,6 +296,16 @@ impl SharedCache {
         }
     }
 
+    /// Forgets every entry (and every page generation moves on).
+    pub fn invalidate_all(&self) {
+        let Some(entries) = &self.entries else { return };
+        self.epoch.fetch_add(1, Ordering::AcqRel);
+        entries.invalidate_all();
+        for generation in self.page_generations.lock().unwrap_or_else(|p| p.into_inner()).values_mut() {
+            *generation += 1;
+        }
+    }
+
     /// Forgets `entity`: its next read goes to GHL.
     pub fn invalidate(&self, tenant: &Tenant, entity: Entity) {
         let Some(entries) = &self.entries else { return };

@@ -1,8 +1,11 @@
 //! A change GHL reported: what kind of entity, what happened, where, and the ids it named.
 //! Webhooks produce them; the data layer forgets what they made stale; subscribers hear of them.
+//! Serializable: with `--redis-url` they travel to the other replicas.
+
+use serde::{Deserialize, Serialize};
 
 /// What happened, as subscribers see it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ChangeKind {
     Created,
     Updated,
@@ -13,7 +16,7 @@ pub enum ChangeKind {
 }
 
 /// The kind of entity that changed.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Subject {
     Contact,
     Task,
@@ -24,7 +27,7 @@ pub enum Subject {
 }
 
 /// One applied change.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ChangeEvent {
     /// GHL's event type, e.g. `TaskCreate`.
     pub event_type: String,

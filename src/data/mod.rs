@@ -77,6 +77,12 @@ impl DataLayer {
         self.inner.cache.pages_changed(location);
     }
 
+    /// Forgets every cached answer: changes may have been missed (the other replicas' webhooks
+    /// while Redis was unreachable).
+    pub fn forget_everything(&self) {
+        self.inner.cache.invalidate_all();
+    }
+
     /// A change GHL reported (a webhook): forgets every cached entry it may have made stale, for
     /// every tenant of its location: the exact entries when the event names its ids, more (by a
     /// predicate) when it lacks one.

@@ -12,7 +12,9 @@
 //! only when the calls queued ahead of it leave it a slot within its wait; otherwise it is refused
 //! at once, before it spends anything. The head of the queue sleeps until its slot; the others
 //! sleep until woken, and a caller that goes away leaves the queue at once (cancel-safe).
-//! In-process only; a Redis-backed limiter for several replicas plugs in behind the same methods.
+//! With a [`SharedBudget`] (`--redis-url`) the queue and priorities stay per process, but each
+//! slot is booked in the window every replica shares; while it is unreachable this process keeps
+//! to its own window at limit ÷ expected replicas, and says so (a warning and a metric).
 
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, HashMap, VecDeque};
@@ -24,6 +26,7 @@ use chrono::{Days, Utc};
 use reqwest::header::HeaderMap;
 use tokio::sync::Notify;
 
+use super::shared::{Observation, SharedBudget, Take, Taken};
 use super::tenant::Priority;
 
 /// The limits to keep, before anything is learned from GHL.
@@ -39,6 +42,8 @@ pub struct LimiterConfig {
     /// The share of each burst window background jobs (imports) may use, in (0, 1]; the rest is
     /// left to interactive traffic.
     pub background_share: f64,
+    /// The window replicas share; `None`: this process's own only.
+    pub shared: Option<SharedBudget>,
 }
 
 /// A burst limit: `max` calls per `interval`.
@@ -124,7 +129,12 @@ pub struct Pace {
 
 pub struct RateLimiter {
     config: LimiterConfig,
+    /// The limits of this process's own windows: the configured ones, or with a shared budget
+    /// this replica's share of them (its fallback).
+    local: LimiterConfig,
     locations: Mutex<HashMap<String, Arc<Location>>>,
+    /// Whether the last shared booking failed (so the warning is said once per outage).
+    on_fallback: std::sync::atomic::AtomicBool,
 }
 
 /// Budgets kept before idle ones are forgotten.
@@ -358,7 +368,11 @@ impl Drop for Waiting<'_> {
 
 impl RateLimiter {
     pub fn new(config: LimiterConfig) -> Self {
-        Self { config, locations: Mutex::new(HashMap::new()) }
+        let mut local = config.clone();
+        if let Some(shared) = &config.shared {
+            local.burst_max = (config.burst_max / shared.expected_replicas.max(1)).max(1);
+        }
+        Self { config, local, locations: Mutex::new(HashMap::new()), on_fallback: std::sync::atomic::AtomicBool::new(false) }
     }
 
     fn location(&self, id: &str) -> Arc<Location> {
@@ -371,7 +385,7 @@ impl RateLimiter {
             let now = Instant::now();
             map.retain(|_, location| Arc::strong_count(location) > 1 || location.is_busy(now));
         }
-        let state = State { window: Window::new(&self.config), queue: BTreeMap::new(), waiting: [0; 3], next_seq: 0 };
+        let state = State { window: Window::new(&self.local), queue: BTreeMap::new(), waiting: [0; 3], next_seq: 0 };
         let location = Arc::new(Location { state: Mutex::new(state) });
         map.insert(id.to_owned(), location.clone());
         location
@@ -381,6 +395,102 @@ impl RateLimiter {
     /// the calls ahead leave none within the configured maximum wait or `deadline`.
     /// Returns how long the call waited.
     pub async fn acquire(&self, location: &str, priority: Priority, deadline: Option<Instant>) -> Result<Duration, Refusal> {
+        if let Some(shared) = &self.config.shared {
+            if let Ok(outcome) = self.acquire_shared(shared, location, priority, deadline).await {
+                if self.on_fallback.swap(false, std::sync::atomic::Ordering::AcqRel) {
+                    tracing::info!("the shared GHL rate budget is reachable again");
+                }
+                metrics::gauge!("ghl_limiter_shared").set(1.0);
+                return outcome;
+            }
+            metrics::counter!("ghl_limiter_shared_fallback_total").increment(1);
+            metrics::gauge!("ghl_limiter_shared").set(0.0);
+            if !self.on_fallback.swap(true, std::sync::atomic::Ordering::AcqRel) {
+                tracing::warn!(
+                    share = self.local.burst_max,
+                    "the shared GHL rate budget is unreachable: this replica keeps to its share of the limit (limit ÷ --expected-replicas) until it is back"
+                );
+            }
+        }
+        self.acquire_local(location, priority, deadline).await
+    }
+
+    /// As [`acquire`](Self::acquire), each slot booked in the shared window. `Err(())` when the
+    /// window cannot be asked: the caller falls back to this process's own window.
+    async fn acquire_shared(
+        &self,
+        shared: &SharedBudget,
+        location: &str,
+        priority: Priority,
+        deadline: Option<Instant>,
+    ) -> Result<Result<Duration, Refusal>, ()> {
+        let loc = self.location(location);
+        let start = Instant::now();
+        let give_up_at = deadline.map_or(start + self.config.max_wait, |d| d.min(start + self.config.max_wait));
+        let configured = Limit { max: self.config.burst_max.max(1), interval: self.config.burst_interval };
+        let per_call = Duration::from_secs_f64(1.0 / configured.per_second());
+        let busy = |wait: Duration| Refusal::Busy { retry_after: wait.max(per_call), limit: configured };
+        let (place, wake, ahead, round_trip) = {
+            let mut state = loc.lock();
+            let queued = state.queued();
+            if queued >= self.config.max_queue {
+                return Ok(Err(Refusal::QueueFull { retry_after: per_call * u32::try_from(queued).unwrap_or(u32::MAX), queued }));
+            }
+            let place = (Reverse(priority), state.next_seq);
+            state.next_seq += 1;
+            let ahead = state.ahead_of(priority);
+            let wake = Arc::new(Notify::new());
+            state.queue.insert(place, wake.clone());
+            state.waiting[rank(priority)] += 1;
+            (place, wake, ahead, state.window.round_trip)
+        };
+        let _waiting = Waiting { location: &loc, place };
+        let take = |ahead: usize, book: bool| Take {
+            configured,
+            round_trip,
+            background: priority == Priority::Background,
+            background_share: self.config.background_share,
+            daily_max: self.config.daily_max,
+            ahead,
+            book,
+        };
+        let mut estimated = ahead == 0;
+        loop {
+            let now = Instant::now();
+            let is_head = loc.lock().queue.keys().next() == Some(&place);
+            if !is_head && !estimated {
+                // Admission: refused at once when the calls ahead leave no slot within the wait.
+                estimated = true;
+                match shared.window.take(location, take(ahead, false)).await.map_err(|_| ())? {
+                    Taken::DailyExhausted(retry_after) => return Ok(Err(Refusal::DailyExhausted { retry_after })),
+                    Taken::Wait(wait) if now + wait > give_up_at => return Ok(Err(busy(wait))),
+                    _ => {}
+                }
+            }
+            let until = if is_head {
+                match shared.window.take(location, take(0, true)).await.map_err(|_| ())? {
+                    Taken::Granted => {
+                        // Booked here too: if the shared window goes away, our own window knows our share is spent.
+                        loc.lock().window.book(Instant::now(), priority);
+                        return Ok(Ok(now - start));
+                    }
+                    Taken::DailyExhausted(retry_after) => return Ok(Err(Refusal::DailyExhausted { retry_after })),
+                    Taken::Wait(wait) if now + wait > give_up_at => return Ok(Err(busy(wait))),
+                    Taken::Wait(wait) => now + wait,
+                }
+            } else if now >= give_up_at {
+                return Ok(Err(busy(Duration::ZERO)));
+            } else {
+                give_up_at
+            };
+            tokio::select! {
+                () = wake.notified() => {}
+                () = tokio::time::sleep_until(until.into()) => {}
+            }
+        }
+    }
+
+    async fn acquire_local(&self, location: &str, priority: Priority, deadline: Option<Instant>) -> Result<Duration, Refusal> {
         let loc = self.location(location);
         let start = Instant::now();
         let give_up_at = deadline.map_or(start + self.config.max_wait, |d| d.min(start + self.config.max_wait));
@@ -454,9 +564,14 @@ impl RateLimiter {
         let mut state = loc.lock();
         state.window.expire(Instant::now());
         let window = &state.window;
-        let limit = window.strictest();
+        // With a shared budget the local window holds only this replica's fallback share.
+        let limits: Vec<Limit> = match &self.config.shared {
+            Some(_) => std::iter::once(Limit { max: self.config.burst_max.max(1), interval: self.config.burst_interval }).chain(window.learned).collect(),
+            None => window.limits().collect(),
+        };
+        let limit = limits.iter().copied().min_by(|a, b| a.per_second().total_cmp(&b.per_second())).unwrap_or(window.configured);
         let background_per_second =
-            window.limits().map(|l| f64::from(window.background_cap(l)) / l.interval.as_secs_f64().max(1e-3)).fold(f64::INFINITY, f64::min);
+            limits.iter().map(|&l| f64::from(window.background_cap(l)) / l.interval.as_secs_f64().max(1e-3)).fold(f64::INFINITY, f64::min);
         let daily_remaining = if window.daily_blocked_until.is_some() { 0 } else { window.daily_max.saturating_sub(window.day_count) };
         Pace { limit, background_per_second, background_share: window.background_share, daily_remaining }
     }
@@ -469,6 +584,19 @@ impl RateLimiter {
             return;
         }
         let number = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).and_then(|v| v.trim().parse::<u64>().ok());
+        if let Some(shared) = &self.config.shared {
+            shared.window.observe(
+                location,
+                Observation {
+                    configured: Limit { max: self.config.burst_max.max(1), interval: self.config.burst_interval },
+                    reported_max: number("x-ratelimit-max").and_then(|m| u32::try_from(m).ok()).filter(|&m| m > 0),
+                    reported_interval: number("x-ratelimit-interval-milliseconds").filter(|&ms| ms > 0).map(Duration::from_millis),
+                    remaining: if status == 429 { Some(0) } else { number("x-ratelimit-remaining") },
+                    daily_spent: number("x-ratelimit-daily-remaining") == Some(0),
+                    round_trip,
+                },
+            );
+        }
         let loc = self.location(location);
         let now = Instant::now();
         let mut state = loc.lock();
@@ -512,6 +640,7 @@ mod tests {
             max_wait: Duration::from_millis(max_wait_ms),
             max_queue: 100,
             background_share: 0.5,
+            shared: None,
         })
     }
 
@@ -574,6 +703,7 @@ mod tests {
             max_wait: Duration::from_secs(10),
             max_queue: 10_000,
             background_share: 0.5,
+            shared: None,
         });
         limiter.acquire("a", Priority::New, None).await.unwrap();
         assert!(matches!(limiter.acquire("a", Priority::New, None).await, Err(Refusal::DailyExhausted { .. })));

@@ -11,15 +11,22 @@ mod limiter;
 pub mod models;
 mod probe;
 mod retry;
+mod shared;
 mod tenant;
 
 pub use breaker::BreakerConfig;
 pub use client::{ClientOptions, GhlClient};
 pub use error::{GhlError, GhlErrorKind, Unavailability, UpstreamCall};
 pub use ids::PathId;
+/// For the limiter bench (in process vs Redis) in `redis::budget`'s tests.
+#[cfg(test)]
+pub use limiter::RateLimiter;
 pub use limiter::{LimiterConfig, Pace};
 pub use probe::{Probe, ProbeFailure, ProbeOutcome, RateLimitHeaders, TransportFault};
 pub use retry::RetryConfig;
+pub use shared::{Observation, SharedBudget, SharedWindow, Take, Taken, Unreachable};
+#[cfg(test)]
+pub use tenant::Priority;
 pub use tenant::{Scopes, Tenant, SCOPE_READ, SCOPE_TASKS_SEARCH, SCOPE_WRITE};
 
 /// The `Version` header value the contacts, locations and oauth services require.

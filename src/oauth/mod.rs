@@ -28,5 +28,5 @@ pub use flow::{routes, FlowConfig, InstallLevel};
 pub use grant::{AgencyGrant, GrantClient, GrantConfig, NotInstallable};
 pub use setup::{OAuthApp, OAuthSettings};
 pub use state::StateSigner;
-pub use store::{company_key, Damaged, FileStore, Listing, StoreError, StoreKey, TokenRecord, TokenStatus, TokenStore};
+pub use store::{company_key, Damaged, FileStore, Listing, Sealer, StoreError, StoreKey, TokenRecord, TokenStatus, TokenStore};
 pub use tokens::{InstallError, TokenManager};

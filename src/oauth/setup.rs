@@ -11,8 +11,8 @@ use tracing::{info, warn};
 use super::flow::{routes, FlowConfig, InstallLevel};
 use super::grant::{GrantClient, GrantConfig};
 use super::state::StateSigner;
-use super::store::FileStore;
 use super::store::StoreKey;
+use super::store::{FileStore, TokenStore};
 use super::tokens::TokenManager;
 use crate::auth::OAuthAuth;
 use crate::callers::CallerKeys;
@@ -46,7 +46,14 @@ pub struct OAuthApp {
 }
 
 impl OAuthApp {
-    pub async fn build(args: &OAuthSettings, base_url: &str, callers: Arc<CallerKeys>, timeout: Duration) -> anyhow::Result<Self> {
+    /// `shared`: the store replicas share (`--redis-url`) instead of `TOKEN_STORE`'s directory.
+    pub async fn build(
+        args: &OAuthSettings,
+        base_url: &str,
+        callers: Arc<CallerKeys>,
+        timeout: Duration,
+        shared: Option<Arc<dyn TokenStore>>,
+    ) -> anyhow::Result<Self> {
         let key = &args.token_store_key;
         let (client_id, client_secret, redirect_uri) = (args.client_id.clone(), args.client_secret.clone(), args.redirect_uri.clone());
         // The recorder first: loading publishes the reinstall gauge.
@@ -54,7 +61,13 @@ impl OAuthApp {
         if callers.is_empty() {
             warn!("--auth oauth without SUBGRAPH_API_KEYS: any caller may act for every installed location");
         }
-        let store = FileStore::open(&args.token_store, key).with_context(|| format!("opening the token store {}", args.token_store.display()))?;
+        let (store, store_name): (Arc<dyn TokenStore>, String) = match shared {
+            Some(shared) => (shared, "redis".to_owned()),
+            None => (
+                Arc::new(FileStore::open(&args.token_store, key).with_context(|| format!("opening the token store {}", args.token_store.display()))?),
+                args.token_store.display().to_string(),
+            ),
+        };
         let grants = GrantClient::new(GrantConfig {
             base_url: base_url.to_owned(),
             client_id: client_id.clone(),
@@ -63,11 +76,11 @@ impl OAuthApp {
             timeout,
         })
         .context("building the HTTP client for GHL's token endpoint")?;
-        let tokens = TokenManager::load(Arc::new(store), grants.clone(), args.refresh_margin, install_url(&redirect_uri))
+        let tokens = TokenManager::load(store, grants.clone(), args.refresh_margin, install_url(&redirect_uri))
             .await
             .context("loading the token store (is TOKEN_STORE_KEY the key it was written with?)")?;
         let tokens = Arc::new(tokens);
-        info!(store = %args.token_store.display(), install = %tokens.install_url(), "OAuth app mode");
+        info!(store = %store_name, install = %tokens.install_url(), "OAuth app mode");
         let scopes = match args.level {
             InstallLevel::Location => args.scopes.clone(),
             // The agency's token mints location tokens (`oauth.write`) and lists installs (`oauth.readonly`).

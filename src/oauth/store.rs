@@ -117,6 +117,9 @@ pub enum StoreError {
     Join,
     #[error("the token store {path} does not exist or is not a directory: check TOKEN_STORE")]
     Missing { path: PathBuf },
+    /// The shared store (`--redis-url`): unreachable, or a record there does not open.
+    #[error("shared token store: {0}")]
+    Shared(String),
 }
 
 /// Every record of a store that could be read, and the files that could not (wrong key or
@@ -148,6 +151,20 @@ pub trait TokenStore: Send + Sync + 'static {
     /// True while `location` has a record: cheaper than `get` (no decryption), so a running
     /// server can notice an operator's revoke.
     fn contains<'a>(&'a self, location: &'a str) -> BoxFuture<'a, Result<bool, StoreError>>;
+    /// Takes `key`'s refresh lease: `Some(fencing token)`, or `None` while another replica holds
+    /// it. One process owns the embedded store, so it always grants (its mutex is the lease).
+    fn lease<'a>(&'a self, _key: &'a str) -> BoxFuture<'a, Result<Option<u64>, StoreError>> {
+        std::future::ready(Ok(Some(0))).boxed()
+    }
+    /// Writes a refreshed `record` only while `fence` still holds its lease, and releases it.
+    /// `Ok(false)`: the lease was lost (expired, taken over), nothing was written.
+    fn put_fenced<'a>(&'a self, record: &'a TokenRecord, _fence: u64) -> BoxFuture<'a, Result<bool, StoreError>> {
+        async move { self.put(record).await.map(|()| true) }.boxed()
+    }
+    /// Gives `key`'s lease back (a refresh that failed), if `fence` still holds it.
+    fn release<'a>(&'a self, _key: &'a str, _fence: u64) -> BoxFuture<'a, ()> {
+        std::future::ready(()).boxed()
+    }
 }
 
 /// The 32-byte key of `TOKEN_STORE_KEY` (64 hex digits or base64). `Debug` never shows it.
@@ -184,6 +201,66 @@ impl std::str::FromStr for StoreKey {
     }
 }
 
+/// Seals and opens records under `TOKEN_STORE_KEY`, bound to their key (associated data): what
+/// every store keeps, on disk or in Redis, is only ever this.
+#[derive(Clone)]
+pub struct Sealer(XChaCha20Poly1305);
+
+impl Sealer {
+    pub fn new(key: &StoreKey) -> Self {
+        Self(XChaCha20Poly1305::new(key.bytes().into()))
+    }
+
+    /// `MAGIC`, nonce, ciphertext; `None` only if serialization or encryption fails.
+    pub fn seal(&self, record: &TokenRecord) -> Option<Vec<u8>> {
+        let sealed = Sealed {
+            location_id: record.location_id.clone(),
+            company_id: record.company_id.clone(),
+            user_id: record.user_id.clone(),
+            scopes: record.scopes.clone(),
+            access_token: record.access_token.expose_secret().to_owned(),
+            refresh_token: record.refresh_token.expose_secret().to_owned(),
+            expires_at: record.expires_at,
+            status: record.status,
+            updated_at: record.updated_at,
+            generation: record.generation,
+            agency: record.agency.clone(),
+        };
+        let plaintext = serde_json::to_vec(&sealed).ok()?;
+        let nonce = XChaCha20Poly1305::generate_nonce(&mut OsRng);
+        let ciphertext = self.0.encrypt(&nonce, Payload { msg: &plaintext, aad: record.location_id.as_bytes() }).ok()?;
+        let mut out = Vec::with_capacity(MAGIC.len() + NONCE_LEN + ciphertext.len());
+        out.extend_from_slice(MAGIC);
+        out.extend_from_slice(&nonce);
+        out.extend_from_slice(&ciphertext);
+        Some(out)
+    }
+
+    /// The record sealed for `expected`; `None` under another key, for another location, or damaged.
+    pub fn open(&self, bytes: &[u8], expected: &str) -> Option<TokenRecord> {
+        let rest = bytes.strip_prefix(MAGIC)?;
+        if rest.len() < NONCE_LEN {
+            return None;
+        }
+        let (nonce, ciphertext) = rest.split_at(NONCE_LEN);
+        let plaintext = self.0.decrypt(nonce.into(), Payload { msg: ciphertext, aad: expected.as_bytes() }).ok()?;
+        let sealed: Sealed = serde_json::from_slice(&plaintext).ok()?;
+        Some(TokenRecord {
+            location_id: sealed.location_id,
+            company_id: sealed.company_id,
+            user_id: sealed.user_id,
+            scopes: sealed.scopes,
+            access_token: SecretString::from(sealed.access_token),
+            refresh_token: SecretString::from(sealed.refresh_token),
+            expires_at: sealed.expires_at,
+            status: sealed.status,
+            updated_at: sealed.updated_at,
+            generation: sealed.generation,
+            agency: sealed.agency,
+        })
+    }
+}
+
 /// The embedded store: `<dir>/<hex location id>.tok`, one sealed record each.
 #[derive(Clone)]
 pub struct FileStore {
@@ -192,7 +269,7 @@ pub struct FileStore {
 
 struct FileInner {
     dir: PathBuf,
-    cipher: XChaCha20Poly1305,
+    sealer: Sealer,
 }
 
 impl FileStore {
@@ -226,8 +303,7 @@ impl FileStore {
     }
 
     fn at(dir: PathBuf, key: &StoreKey) -> Self {
-        let cipher = XChaCha20Poly1305::new(key.bytes().into());
-        Self { inner: Arc::new(FileInner { dir, cipher }) }
+        Self { inner: Arc::new(FileInner { dir, sealer: Sealer::new(key) }) }
     }
 
     pub fn dir(&self) -> &Path {
@@ -252,58 +328,17 @@ impl FileInner {
     }
 
     fn seal(&self, record: &TokenRecord) -> Result<Vec<u8>, StoreError> {
-        let sealed = Sealed {
-            location_id: record.location_id.clone(),
-            company_id: record.company_id.clone(),
-            user_id: record.user_id.clone(),
-            scopes: record.scopes.clone(),
-            access_token: record.access_token.expose_secret().to_owned(),
-            refresh_token: record.refresh_token.expose_secret().to_owned(),
-            expires_at: record.expires_at,
-            status: record.status,
-            updated_at: record.updated_at,
-            generation: record.generation,
-            agency: record.agency.clone(),
-        };
-        let path = self.path_of(&record.location_id);
-        let plaintext = serde_json::to_vec(&sealed).map_err(|_| StoreError::Undecryptable { path: path.clone() })?;
-        let nonce = XChaCha20Poly1305::generate_nonce(&mut OsRng);
-        let ciphertext =
-            self.cipher.encrypt(&nonce, Payload { msg: &plaintext, aad: record.location_id.as_bytes() }).map_err(|_| StoreError::Undecryptable { path })?;
-        let mut out = Vec::with_capacity(MAGIC.len() + NONCE_LEN + ciphertext.len());
-        out.extend_from_slice(MAGIC);
-        out.extend_from_slice(&nonce);
-        out.extend_from_slice(&ciphertext);
-        Ok(out)
+        self.sealer.seal(record).ok_or_else(|| StoreError::Undecryptable { path: self.path_of(&record.location_id) })
     }
 
     fn open_sealed(&self, path: &Path, bytes: &[u8], location: Option<&str>) -> Result<TokenRecord, StoreError> {
         let bad = || StoreError::Undecryptable { path: path.to_owned() };
-        let rest = bytes.strip_prefix(MAGIC).ok_or_else(bad)?;
-        if rest.len() < NONCE_LEN {
-            return Err(bad());
-        }
-        let (nonce, ciphertext) = rest.split_at(NONCE_LEN);
         // The file name says which location the record must be for.
         let expected = match location {
             Some(location) => location.to_owned(),
             None => location_of(path).ok_or_else(bad)?,
         };
-        let plaintext = self.cipher.decrypt(nonce.into(), Payload { msg: ciphertext, aad: expected.as_bytes() }).map_err(|_| bad())?;
-        let sealed: Sealed = serde_json::from_slice(&plaintext).map_err(|_| bad())?;
-        Ok(TokenRecord {
-            location_id: sealed.location_id,
-            company_id: sealed.company_id,
-            user_id: sealed.user_id,
-            scopes: sealed.scopes,
-            access_token: SecretString::from(sealed.access_token),
-            refresh_token: SecretString::from(sealed.refresh_token),
-            expires_at: sealed.expires_at,
-            status: sealed.status,
-            updated_at: sealed.updated_at,
-            generation: sealed.generation,
-            agency: sealed.agency,
-        })
+        self.sealer.open(bytes, &expected).ok_or_else(bad)
     }
 
     fn read(&self, location: &str) -> Result<Option<TokenRecord>, StoreError> {

@@ -8,6 +8,10 @@
 //! (`POST /oauth/locationToken`, which rotates nothing), so a refresh that fails or a pair that was
 //! lost is recovered by minting again. Only the agency's own pair keeps the window, once a day
 //! per agency instead of once a day per location.
+//!
+//! With a shared store (`--redis-url`) the lock spans replicas too: a refresh first takes the
+//! store's lease (with a fencing token); a replica that finds it taken waits for the holder's new
+//! pair instead of refreshing, and a holder whose lease expired has its write refused.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -60,6 +64,13 @@ impl crate::auth::TokenSource for TokenManager {
 
 /// How stale a "not revoked" answer may be.
 const REVOKE_CHECK_INTERVAL: Duration = Duration::from_secs(1);
+
+/// The fence of a write no lease guards (a minted token: minting rotates nothing).
+const UNLEASED: u64 = u64::MAX;
+
+/// Longest a replica waits for another's refresh of the same location (the lease lasts 30 s; a
+/// refresh takes one GHL call).
+const LEASE_WAIT: Duration = Duration::from_secs(10);
 
 /// What a renewal looks at: the location's pair as stored now (`None`: none), and whether it
 /// still needs renewing.
@@ -325,6 +336,9 @@ impl TokenManager {
     /// A location's own refresh (a location-level install).
     async fn refresh_location(&self, location: &str, current: TokenRecord) -> Result<Tenant, OAuthError> {
         // Routine: every location does this about once a day. Failures below log at WARN.
+        let Some(fence) = self.store.lease(location).await? else {
+            return self.refreshed_elsewhere(location, &current).await.map(|record| tenant_of(&record));
+        };
         info!(location = %location, "refreshing the GHL access token");
         counter!("ghl_oauth_refreshes_total").increment(1);
         match self.grants.refresh(location, Kind::Location, &current.refresh_token).await {
@@ -338,11 +352,14 @@ impl TokenManager {
                 let record = record_of(location, granted, Some(&current));
                 // Durable before use. GHL has already spent the old refresh token, so this new pair
                 // is the only live one: a failed write is retried before giving up on it.
-                self.put_persistently(&record).await?;
+                self.put_persistently(&record, fence).await?;
                 self.remember(record.clone());
                 Ok(tenant_of(&record))
             }
-            Err(error) => self.refresh_failed(location, current, error).await.map(|kept| tenant_of(&kept)),
+            Err(error) => {
+                self.store.release(location, fence).await;
+                self.refresh_failed(location, current, error).await.map(|kept| tenant_of(&kept))
+            }
         }
     }
 
@@ -393,16 +410,22 @@ impl TokenManager {
         if self.fresh(&current) && !refused {
             return Ok(current);
         }
+        let Some(fence) = self.store.lease(agency).await? else {
+            return self.refreshed_elsewhere(agency, &current).await;
+        };
         info!(holder = %agency, "refreshing the agency's GHL access token");
         counter!("ghl_oauth_refreshes_total").increment(1);
         match self.grants.refresh(agency, Kind::Company, &current.refresh_token).await {
             Ok(granted) => {
                 let record = record_of(agency, granted, Some(&current));
-                self.put_persistently(&record).await?;
+                self.put_persistently(&record, fence).await?;
                 self.remember(record.clone());
                 Ok(record)
             }
-            Err(error) => self.refresh_failed(agency, current, error).await,
+            Err(error) => {
+                self.store.release(agency, fence).await;
+                self.refresh_failed(agency, current, error).await
+            }
         }
     }
 
@@ -417,7 +440,8 @@ impl TokenManager {
             match self.grants.location_token(&company.access_token, &company_id, location).await {
                 Ok(minted) => {
                     let record = minted_record(location, &company_id, minted, previous);
-                    self.put_persistently(&record).await?;
+                    // Minting rotates nothing: no lease to hold.
+                    self.put_persistently(&record, UNLEASED).await?;
                     self.remember(record.clone());
                     return Ok(tenant_of(&record));
                 }
@@ -461,19 +485,51 @@ impl TokenManager {
         }
     }
 
-    async fn put_persistently(&self, record: &TokenRecord) -> Result<(), OAuthError> {
+    /// Writes `record` (under `fence`'s lease unless [`UNLEASED`]), retrying a failed write; a
+    /// lost lease is final: another replica owns the location's refresh now.
+    async fn put_persistently(&self, record: &TokenRecord, fence: u64) -> Result<(), OAuthError> {
+        let put = || async {
+            match fence {
+                UNLEASED => self.store.put(record).await.map(|()| true),
+                fence => self.store.put_fenced(record, fence).await,
+            }
+        };
         let mut delay = Duration::from_millis(20);
-        for _ in 0..3 {
-            match self.store.put(record).await {
-                Ok(()) => return Ok(()),
-                Err(error) => {
+        for attempt in 0..4 {
+            match put().await {
+                Ok(true) => return Ok(()),
+                Ok(false) => {
+                    counter!("ghl_oauth_lease_lost_total").increment(1);
+                    error!(holder = %record.location_id, "the refresh lease expired before the new pair was stored: the write is refused");
+                    return Err(OAuthError::Unavailable("this replica's token refresh lease expired; the request can be retried".into()));
+                }
+                Err(error) if attempt < 3 => {
                     error!(location = %record.location_id, error = %error, "storing a refreshed token pair failed; retrying");
                     tokio::time::sleep(delay).await;
                     delay *= 4;
                 }
+                Err(error) => return Err(error.into()),
             }
         }
-        Ok(self.store.put(record).await?)
+        unreachable!("the last attempt returns")
+    }
+
+    /// Another replica holds `key`'s refresh lease: waits (bounded) for the pair it stores.
+    async fn refreshed_elsewhere(&self, key: &str, current: &TokenRecord) -> Result<TokenRecord, OAuthError> {
+        let give_up = std::time::Instant::now() + LEASE_WAIT;
+        while std::time::Instant::now() < give_up {
+            tokio::time::sleep(Duration::from_millis(25)).await;
+            if let Some(stored) = self.store.get(key).await? {
+                if stored.generation != current.generation || stored.status != current.status {
+                    self.remember(stored.clone());
+                    return match stored.status {
+                        TokenStatus::Active => Ok(stored),
+                        TokenStatus::NeedsReinstall => Err(self.needs_reinstall(key)),
+                    };
+                }
+            }
+        }
+        Err(OAuthError::Unavailable("another replica is refreshing this location's token and has not finished; retry shortly".into()))
     }
 
     fn lock_for(&self, location: &str) -> Arc<tokio::sync::Mutex<()>> {

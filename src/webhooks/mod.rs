@@ -14,11 +14,13 @@
 //! - `signature`: the key and the check.
 //! - `legacy_rsa`: the retired `x-wh-signature` (RSA SHA-256), only when asked for.
 //! - `bus`: the in-process event bus the subscriptions will read.
+//! - `seen`: the `webhookId`s applied already (shared across replicas with `--redis-url`).
 
 mod bus;
 mod events;
 mod installs;
 mod legacy_rsa;
+mod seen;
 mod signature;
 
 use std::sync::Arc;
@@ -36,6 +38,7 @@ use tracing::{debug, info_span, warn, Instrument as _};
 
 pub use bus::{EventBus, LocalBus};
 pub use legacy_rsa::{LegacyRsaKey, LEGACY_SIGNATURE_HEADER};
+pub use seen::{LocalIds, SeenIds, REMEMBER_IDS_FOR};
 pub use signature::{WebhookKey, SIGNATURE_HEADER};
 
 use crate::data::{ChangeEvent, ChangeKind, DataLayer, Subject};
@@ -43,12 +46,6 @@ use crate::oauth::TokenManager;
 
 /// Largest webhook body accepted (GHL's events are a few KiB).
 const MAX_BODY_BYTES: usize = 256 * 1024;
-
-/// How long a `webhookId` is remembered: GHL's retries span about 70 minutes.
-const REMEMBER_IDS_FOR: Duration = Duration::from_secs(2 * 60 * 60);
-
-/// Most `webhookId`s remembered at once.
-const MAX_REMEMBERED_IDS: u64 = 1_000_000;
 
 /// How the receiver checks and applies events.
 #[derive(Clone, Debug)]
@@ -68,7 +65,7 @@ const MAX_IN_FLIGHT: usize = 64;
 /// The receiver's state.
 pub struct Receiver {
     settings: WebhookSettings,
-    seen: moka::sync::Cache<String, ()>,
+    seen: Arc<dyn SeenIds>,
     data: DataLayer,
     bus: Arc<dyn EventBus>,
     in_flight: tokio::sync::Semaphore,
@@ -80,9 +77,15 @@ pub struct Receiver {
 
 impl Receiver {
     pub fn new(settings: WebhookSettings, data: DataLayer, bus: Arc<dyn EventBus>) -> Self {
-        let seen = moka::sync::Cache::builder().max_capacity(MAX_REMEMBERED_IDS).time_to_live(REMEMBER_IDS_FOR).build();
+        let seen = Arc::new(LocalIds::default());
         let stopping = std::sync::atomic::AtomicBool::new(false);
         Self { settings, seen, data, bus, in_flight: tokio::sync::Semaphore::new(MAX_IN_FLIGHT), stopping, tokens: None }
+    }
+
+    /// Delivery ids shared with other replicas (`--redis-url`) instead of this process's own.
+    pub fn with_seen_ids(mut self, seen: Arc<dyn SeenIds>) -> Self {
+        self.seen = seen;
+        self
     }
 
     /// OAuth mode: INSTALL and UNINSTALL mint or forget locations' tokens.
@@ -129,7 +132,7 @@ impl Receiver {
             Err(events::EventError::Malformed) => return (StatusCode::BAD_REQUEST, "malformed", None),
         };
         let kind = Some(event.event_type.clone());
-        let sent_ago = match self.admit(&delivery, &event.location_id) {
+        let sent_ago = match self.admit(&delivery, &event.location_id).await {
             Ok(sent_ago) => sent_ago,
             Err(outcome) => return (outcome.0, outcome.1, kind),
         };
@@ -138,16 +141,13 @@ impl Receiver {
         if let Some(sent_ago) = sent_ago {
             histogram!("ghl_webhook_delivery_lag_seconds").record(sent_ago);
         }
-        if let Some(id) = delivery.webhook_id {
-            self.seen.insert(id, ());
-        }
         self.bus.publish(event);
         (StatusCode::OK, "applied", kind)
     }
 
     /// The checks every verified event passes before it is applied: its time window, a location
-    /// we serve, not seen before. `Ok` with how long ago it was sent, when known.
-    fn admit(&self, delivery: &events::Delivery, location: &str) -> Result<Option<Duration>, (StatusCode, &'static str)> {
+    /// we serve, not seen before (its id is claimed then). `Ok` with how long ago it was sent, when known.
+    async fn admit(&self, delivery: &events::Delivery, location: &str) -> Result<Option<Duration>, (StatusCode, &'static str)> {
         let mut sent_ago = None;
         if let Some(timestamp) = &delivery.timestamp {
             let age = chrono::DateTime::parse_from_rfc3339(timestamp).ok().map(|at| chrono::Utc::now() - at.with_timezone(&chrono::Utc));
@@ -159,8 +159,10 @@ impl Receiver {
         if self.settings.location.as_deref().is_some_and(|served| served != location) {
             return Err((StatusCode::OK, "ignored"));
         }
-        if delivery.webhook_id.as_ref().is_some_and(|id| self.seen.contains_key(id)) {
-            return Err((StatusCode::OK, "duplicate"));
+        if let Some(id) = &delivery.webhook_id {
+            if !self.seen.claim(id).await {
+                return Err((StatusCode::OK, "duplicate"));
+            }
         }
         Ok(sent_ago)
     }
@@ -170,7 +172,7 @@ impl Receiver {
     /// the one status GHL delivers again after.
     async fn apply_lifecycle(&self, event: installs::AppEvent, delivery: events::Delivery) -> (StatusCode, &'static str, Option<String>) {
         let kind = Some(event.event_type().to_owned());
-        if let Err(outcome) = self.admit(&delivery, &event.location_id) {
+        if let Err(outcome) = self.admit(&delivery, &event.location_id).await {
             return (outcome.0, outcome.1, kind);
         }
         let applied = match (&event.lifecycle, &self.tokens) {
@@ -200,12 +202,12 @@ impl Receiver {
             Ok(false) => (StatusCode::OK, "ignored", kind),
             Err(error) => {
                 warn!(location = %event.location_id, error = %error, "an install event could not be applied yet; GHL will deliver it again");
+                if let Some(id) = &delivery.webhook_id {
+                    self.seen.release(id).await;
+                }
                 return (StatusCode::TOO_MANY_REQUESTS, "deferred", kind);
             }
         };
-        if let Some(id) = delivery.webhook_id {
-            self.seen.insert(id, ());
-        }
         outcome
     }
 }
@@ -257,6 +259,7 @@ mod tests {
                 max_wait: Duration::from_secs(1),
                 max_queue: 10,
                 background_share: 0.5,
+                shared: None,
             },
             retry: RetryConfig::with(NonZeroU32::MIN, Duration::from_millis(10)),
             breaker: BreakerConfig { failure_threshold: NonZeroU32::MIN, cool_down: Duration::from_secs(1) },
@@ -295,6 +298,6 @@ mod tests {
         let (status, outcome, _) = receiver.receive(&headers, &body).await;
         assert_eq!((status, outcome), (StatusCode::TOO_MANY_REQUESTS, "deferred"));
         assert!(events.try_recv().is_err(), "nothing published");
-        assert!(!receiver.seen.contains_key("w2"), "not remembered, so GHL's next delivery applies");
+        assert!(receiver.seen.claim("w2").await, "not remembered, so GHL's next delivery applies");
     }
 }
