@@ -11,7 +11,8 @@
 //! - live: `subscription` (the subscription fields, fed by the event bus), `live` (their
 //!   transports: WebSocket at `/ws`, GraphQL over SSE on `/graphql`).
 //! - limits: `limits`, `nesting` (pre-parse nesting scan), `expansion` (fields with fragments
-//!   inlined), `introspection` (its gate and exemption); `observe` (operation metrics).
+//!   inlined), `introspection` (its gate and exemption); `observe` (operation metrics); `waves`
+//!   (tells the data layer when resolvers go idle, so batches start then).
 //!
 //! Conversions from GHL wire types to GraphQL types live here; `highlevel` never sees GraphQL.
 
@@ -40,6 +41,7 @@ mod reauth;
 mod request_context;
 mod subscription;
 mod task;
+mod waves;
 
 use async_graphql::parser::types::OperationType;
 use async_graphql::{Request, Schema};
@@ -97,6 +99,7 @@ pub fn build_schema(options: &SchemaOptions) -> AppSchema {
         .enable_subscription_in_federation()
         .extension(observe::OperationMetrics)
         .extension(field_errors::NullOnError)
+        .extension(waves::ResolverWaves)
         // Depth and complexity are checked by `LimitChecks`, which leaves introspection out.
         .extension(limits::LimitChecks::new(limits.clone()))
         .limit_recursive_depth(limits.max_recursion)

@@ -53,6 +53,11 @@ impl RequestContext {
         Ok(scope)
     }
 
+    /// The request's data, when it has a tenant.
+    pub fn data(&self) -> Option<&RequestData> {
+        self.scope.as_ref().ok().map(|scope| &scope.data)
+    }
+
     /// How long a private cache may keep this request's answer (see `RequestData::max_age`).
     pub fn max_age(&self) -> Option<Duration> {
         self.scope.as_ref().ok().and_then(|scope| scope.data.max_age())
