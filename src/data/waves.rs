@@ -7,8 +7,8 @@
 use std::future::Future;
 use std::pin::pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::Arc;
-use std::task::Poll;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll, Wake, Waker};
 use std::time::Duration;
 
 use tokio::sync::Notify;
@@ -35,18 +35,57 @@ impl Drop for ContactRead {
     }
 }
 
+/// The waker the operation's futures get: it notes that one of them was woken, then wakes the
+/// request's task.
+#[derive(Default)]
+struct PassWaker {
+    woken: AtomicBool,
+    task: Mutex<Option<Waker>>,
+}
+
+impl PassWaker {
+    /// From now on wakes `task` (the executor's waker of this poll).
+    fn wakes(&self, task: &Waker) {
+        self.woken.store(false, Ordering::Release);
+        let mut current = self.task.lock().unwrap_or_else(|p| p.into_inner());
+        if !current.as_ref().is_some_and(|w| w.will_wake(task)) {
+            *current = Some(task.clone());
+        }
+    }
+}
+
+impl Wake for PassWaker {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.woken.store(true, Ordering::Release);
+        if let Some(task) = self.task.lock().unwrap_or_else(|p| p.into_inner()).as_ref() {
+            task.wake_by_ref();
+        }
+    }
+}
+
 impl Waves {
-    /// Runs `operation` (the resolver tree), reporting each time it goes idle.
+    /// Runs `operation` (the resolver tree), reporting each time it goes idle. A poll that woke
+    /// the operation again before it returned (a list yielding after so many items, tokio's
+    /// budget, an answer arriving meanwhile) is not idle: more fields run at once.
     pub async fn resolving<F: Future>(&self, operation: F) -> F::Output {
         self.driven.store(true, Ordering::Release);
         let mut operation = pin!(operation);
-        std::future::poll_fn(|cx| match operation.as_mut().poll(cx) {
-            Poll::Pending => {
-                self.idle.fetch_add(1, Ordering::AcqRel);
-                self.changed.notify_waiters();
-                Poll::Pending
+        let pass = Arc::new(PassWaker::default());
+        let waker = Waker::from(pass.clone());
+        std::future::poll_fn(|cx| {
+            pass.wakes(cx.waker());
+            match operation.as_mut().poll(&mut Context::from_waker(&waker)) {
+                Poll::Pending if !pass.woken.swap(false, Ordering::AcqRel) => {
+                    self.idle.fetch_add(1, Ordering::AcqRel);
+                    self.changed.notify_waiters();
+                    Poll::Pending
+                }
+                polled => polled,
             }
-            ready => ready,
         })
         .await
     }
@@ -89,8 +128,13 @@ mod tests {
 
     const LONG: Duration = Duration::from_secs(30);
 
-    /// A future that is pending on its first poll and ready on the second (one idle moment).
+    /// An operation that waits once for something outside it (one idle moment).
     fn one_wave() -> impl Future<Output = ()> {
+        tokio::time::sleep(Duration::from_millis(1))
+    }
+
+    /// An operation that yields once, waking itself (a list after so many items).
+    fn yields_once() -> impl Future<Output = ()> {
         let mut polled = false;
         std::future::poll_fn(move |cx| {
             if std::mem::replace(&mut polled, true) {
@@ -108,6 +152,17 @@ mod tests {
         let gathered = waves.gathered(LONG);
         waves.resolving(one_wave()).await;
         tokio::time::timeout(Duration::from_secs(5), gathered).await.expect("started before its delay");
+    }
+
+    #[tokio::test]
+    async fn a_poll_that_woke_itself_is_not_idle() {
+        let waves = Arc::new(Waves::default());
+        let gathered = tokio::spawn(waves.gathered(LONG));
+        waves.resolving(yields_once()).await;
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert!(!gathered.is_finished(), "the resolvers never went idle");
+        waves.resolving(one_wave()).await;
+        tokio::time::timeout(Duration::from_secs(5), gathered).await.expect("started").expect("task");
     }
 
     #[tokio::test]

@@ -119,3 +119,19 @@ async fn tasks_search_starts_once_the_contacts_are_in_not_after_the_batch_delay(
     assert_eq!(twenty_calls.keys().filter(|k| k.ends_with("/tasks")).count(), 0, "{twenty_calls:#?}");
     assert!(nested_took < Duration::from_millis(100), "one contact's tasks waited {nested_took:?}");
 }
+
+// 50 contacts of one page ask for their tasks in one wave; a list yields part-way through (its
+// futures wake themselves), which must not start the search early.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tasks_of_a_page_of_fifty_contacts_take_three_searches() {
+    let app = spawn_app(Setup::default()).await;
+
+    let response = app.graphql("{ contacts(first: 50) { nodes { id tasks { id } } } }", json!({})).await;
+
+    assert_eq!(response["errors"], Value::Null, "{response}");
+    assert_eq!(response["data"]["contacts"]["nodes"].as_array().map(Vec::len), Some(50));
+    let calls = app.calls();
+    let searches = calls.get(&format!("POST /locations/{}/tasks/search", ghl_sandbox::LOCATION_ID)).copied().unwrap_or(0);
+    assert_eq!(searches, 3, "20 contacts a search: {calls:#?}");
+    assert_eq!(calls.len(), 2, "the page and the searches only: {calls:#?}");
+}
