@@ -30,6 +30,7 @@ pub use cache::CacheOptions;
 pub use changes::{ChangeEvent, ChangeKind, Subject};
 pub use keys::{AppointmentsOf, ContactKey, Key, NoteKey, NotesOf, TaskKey, TasksOf};
 pub use request::RequestData;
+pub use waves::Waves;
 pub use writes::ContactPage;
 
 use crate::highlevel::{GhlClient, PathId, Tenant};

@@ -80,9 +80,9 @@ impl RequestData {
         &self.fetcher.tenant
     }
 
-    /// Runs the operation's resolvers, telling this request's batches each time they go idle.
-    pub async fn resolving<F: std::future::Future>(&self, operation: F) -> F::Output {
-        self.fetcher.waves.resolving(operation).await
+    /// What the operation's execution tells each time its resolvers go idle (see `waves`).
+    pub fn waves(&self) -> Arc<super::waves::Waves> {
+        self.fetcher.waves.clone()
     }
 
     /// Counts a read of contacts (a page) until the guard drops: a tasks batch awaits them.

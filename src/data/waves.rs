@@ -1,7 +1,7 @@
 //! When a request's tasks batch starts: as soon as it can gather nothing more, not after a fixed
 //! delay. A batch is complete once the request's resolvers have gone idle (every field that could
 //! ask has asked) while no read that could bring more contacts is in flight; the batch delay only
-//! bounds the wait. The GraphQL executor reports each idle moment ([`Waves::resolving`]); a
+//! bounds the wait. The GraphQL execution reports each idle moment ([`Waves::resolving`]); a
 //! request nobody drives (a subscription's) waits the whole delay, as a plain DataLoader does.
 
 use std::future::Future;
@@ -90,12 +90,12 @@ impl Waves {
         .await
     }
 
-    pub fn is_driven(&self) -> bool {
+    pub(super) fn is_driven(&self) -> bool {
         self.driven.load(Ordering::Acquire)
     }
 
     /// Counts a contact read until the guard drops.
-    pub fn contact_read(self: &Arc<Self>) -> ContactRead {
+    pub(super) fn contact_read(self: &Arc<Self>) -> ContactRead {
         self.contact_reads.fetch_add(1, Ordering::AcqRel);
         ContactRead(self.clone())
     }
@@ -103,7 +103,7 @@ impl Waves {
     /// Resolves when a batch started now has gathered all it can: at the first idle moment after
     /// now with no contact read in flight, or after `most` at the latest. Called as the batch is
     /// created, while the resolvers are still asking.
-    pub fn gathered(self: &Arc<Self>, most: Duration) -> impl Future<Output = ()> + Send + 'static {
+    pub(super) fn gathered(self: &Arc<Self>, most: Duration) -> impl Future<Output = ()> + Send + 'static {
         let since = self.idle.load(Ordering::Acquire);
         let waves = self.clone();
         async move {

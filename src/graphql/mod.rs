@@ -11,8 +11,7 @@
 //! - live: `subscription` (the subscription fields, fed by the event bus), `live` (their
 //!   transports: WebSocket at `/ws`, GraphQL over SSE on `/graphql`).
 //! - limits: `limits`, `nesting` (pre-parse nesting scan), `expansion` (fields with fragments
-//!   inlined), `introspection` (its gate and exemption); `observe` (operation metrics); `waves`
-//!   (tells the data layer when resolvers go idle, so batches start then).
+//!   inlined), `introspection` (its gate and exemption); `observe` (operation metrics).
 //!
 //! Conversions from GHL wire types to GraphQL types live here; `highlevel` never sees GraphQL.
 
@@ -41,7 +40,6 @@ mod reauth;
 mod request_context;
 mod subscription;
 mod task;
-mod waves;
 
 use async_graphql::parser::types::OperationType;
 use async_graphql::{Request, Schema};
@@ -99,7 +97,6 @@ pub fn build_schema(options: &SchemaOptions) -> AppSchema {
         .enable_subscription_in_federation()
         .extension(observe::OperationMetrics)
         .extension(field_errors::NullOnError)
-        .extension(waves::ResolverWaves)
         // Depth and complexity are checked by `LimitChecks`, which leaves introspection out.
         .extension(limits::LimitChecks::new(limits.clone()))
         .limit_recursive_depth(limits.max_recursion)
