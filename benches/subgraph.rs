@@ -10,6 +10,9 @@
 //!   `tasks/search`) and without (one tasks call per contact), at 0 ms and 100 ms sandbox latency;
 //! - ratios from this run, the subgraph's peak RSS, and the shared cache (a cached variant).
 //!
+//! `SUBGRAPH_BENCH_PROFILE=ROW:CONCURRENCY` (a row's number in the table, from 1) runs only that
+//! load, for 20 s, after printing the subgraph's pid (for `perf record -g -p PID`).
+//!
 //! With two or more cores and `taskset` on the PATH, the subgraph and the hop run pinned to core 1
 //! and this process (load generator and sandbox) to core 0; otherwise the first line says so.
 
@@ -25,6 +28,8 @@ use serde_json::json;
 const RUN_FOR: Duration = Duration::from_secs(3);
 /// Set on the re-executed bench to make it the plain hop in front of this upstream.
 const HOP_UPSTREAM: &str = "SUBGRAPH_BENCH_HOP_UPSTREAM";
+/// `ROW:CONCURRENCY`: run only that load, long enough to profile.
+const PROFILE: &str = "SUBGRAPH_BENCH_PROFILE";
 /// Contact ids the loads cycle over.
 const CYCLED: usize = 100;
 
@@ -37,6 +42,8 @@ struct Stats {
     rps: f64,
     p50: Duration,
     p99: Duration,
+    /// CPU time the process under test spent per request, when it is a child process.
+    cpu: Option<Duration>,
 }
 
 /// Fires `request` from `concurrency` workers for `RUN_FOR`; every answer must be a success.
@@ -70,7 +77,7 @@ where
     let elapsed = start.elapsed();
     all.sort();
     let pct = |p: f64| all[((all.len() as f64 * p) as usize).min(all.len() - 1)];
-    Stats { rps: all.len() as f64 / elapsed.as_secs_f64(), p50: pct(0.50), p99: pct(0.99) }
+    Stats { rps: all.len() as f64 / elapsed.as_secs_f64(), p50: pct(0.50), p99: pct(0.99), cpu: None }
 }
 
 /// What a load sends: a GET of a contact (direct or through the hop) or a GraphQL query.
@@ -117,13 +124,19 @@ impl Target {
         }
     }
 
-    async fn load(&self, http: &reqwest::Client, ids: &Arc<Vec<String>>, concurrency: usize) -> Stats {
+    /// A load of this target; `serving` is the child process whose CPU time it costs.
+    async fn load(&self, http: &reqwest::Client, ids: &Arc<Vec<String>>, concurrency: usize, serving: Option<&Subgraph>) -> Stats {
         let (target, http, ids) = (self.clone(), http.clone(), ids.clone());
-        load(concurrency, move |i| {
+        let cpu_before = serving.map(Subgraph::cpu_time);
+        let started = Instant::now();
+        let mut stats = load(concurrency, move |i| {
             let (target, http, ids) = (target.clone(), http.clone(), ids.clone());
             async move { target.send(&http, &ids[i % CYCLED]).await }
         })
-        .await
+        .await;
+        let requests = stats.rps * started.elapsed().as_secs_f64();
+        stats.cpu = serving.zip(cpu_before).map(|(child, before)| (child.cpu_time() - before).div_f64(requests.max(1.0)));
+        stats
     }
 }
 
@@ -191,27 +204,38 @@ async fn bench(pinning: &str) {
     let ids = Arc::new(sandbox.contact_ids());
     let http = reqwest::Client::builder().pool_max_idle_per_host(64).build().expect("client");
 
-    let rows: [(&str, Target); 6] = [
-        ("direct GET /contacts/:id", Target::Get(sandbox.base_url())),
-        ("plain hop GET /contacts/:id", Target::Get(hop.url.clone())),
-        ("single contact(id)", Target::Graphql(subgraph.url.clone(), SINGLE)),
-        ("nested contact + 3 lists", Target::Graphql(subgraph.url.clone(), NESTED)),
-        ("50 contacts, tasks searched", Target::Graphql(subgraph.url.clone(), FIFTY)),
-        ("50 contacts, tasks per contact", Target::Graphql(unsearched.url.clone(), FIFTY)),
+    let rows: [(&str, Target, Option<&Subgraph>); 6] = [
+        ("direct GET /contacts/:id", Target::Get(sandbox.base_url()), None),
+        ("plain hop GET /contacts/:id", Target::Get(hop.url.clone()), Some(&hop)),
+        ("single contact(id)", Target::Graphql(subgraph.url.clone(), SINGLE), Some(&subgraph)),
+        ("nested contact + 3 lists", Target::Graphql(subgraph.url.clone(), NESTED), Some(&subgraph)),
+        ("50 contacts, tasks searched", Target::Graphql(subgraph.url.clone(), FIFTY), Some(&subgraph)),
+        ("50 contacts, tasks per contact", Target::Graphql(unsearched.url.clone(), FIFTY), Some(&unsearched)),
     ];
+    if let Ok(chosen) = std::env::var(PROFILE) {
+        let (row, concurrency) = chosen.split_once(':').and_then(|(r, c)| Some((r.parse::<usize>().ok()?, c.parse().ok()?))).expect("ROW:CONCURRENCY");
+        let (name, target, serving) = &rows[row - 1];
+        println!("profiling {name} c={concurrency}: subgraph pid {}, plain hop pid {}", subgraph.pid(), hop.pid());
+        let started = Instant::now();
+        while started.elapsed() < Duration::from_secs(20) {
+            println!("{:.0} req/s", target.load(&http, &ids, concurrency, *serving).await.rps);
+        }
+        return;
+    }
     let mut calls = Vec::new();
-    for (_, target) in &rows {
+    for (_, target, _) in &rows {
         calls.push(calls_per_request(&sandbox, &http, &ids, target).await);
     }
 
     println!("ghl-subgraph benchmark (sandbox in-process, subgraph and hop as child processes; {RUN_FOR:?} per load; {pinning})");
-    println!("{:<36} {:>10} {:>11} {:>11} {:>10}", "load", "req/s", "p50", "p99", "upstream");
+    println!("{:<36} {:>10} {:>11} {:>11} {:>10} {:>12}", "load", "req/s", "p50", "p99", "upstream", "CPU/request");
     let mut stats: Vec<Vec<Stats>> = Vec::new();
     for concurrency in [1, 32] {
         let mut at = Vec::new();
-        for ((name, target), calls) in rows.iter().zip(&calls) {
-            let s = target.load(&http, &ids, concurrency).await;
-            println!("{:<36} {:>10.0} {:>11} {:>11} {:>10.2}", format!("{name} c={concurrency}"), s.rps, ms(s.p50), ms(s.p99), calls);
+        for ((name, target, serving), calls) in rows.iter().zip(&calls) {
+            let s = target.load(&http, &ids, concurrency, *serving).await;
+            let cpu = s.cpu.map_or_else(|| "-".to_owned(), |cpu| format!("{:.0} µs", cpu.as_secs_f64() * 1e6));
+            println!("{:<36} {:>10.0} {:>11} {:>11} {:>10.2} {cpu:>12}", format!("{name} c={concurrency}"), s.rps, ms(s.p50), ms(s.p99), calls);
             at.push(s);
         }
         stats.push(at);
@@ -253,6 +277,15 @@ async fn bench(pinning: &str) {
         ms(c1[single].p50.saturating_sub(c1[plain].p50)),
         ms(c1[plain].p50.saturating_sub(c1[direct].p50))
     );
+    let us = |s: &Stats| s.cpu.unwrap_or_default().as_secs_f64() * 1e6;
+    println!(
+        "subgraph CPU per query at c=32: single {:.0} µs, nested {:.0} µs, 50 contacts {:.0} µs searched / {:.0} µs per contact (the plain hop: {:.0} µs a request)",
+        us(&c32[single]),
+        us(&c32[nested]),
+        us(&c32[searched]),
+        us(&c32[per_contact]),
+        us(&c32[plain])
+    );
     println!(
         "peak RSS: subgraph {:.1} MiB (target <= 64 MiB), without task search {:.1} MiB, plain hop {:.1} MiB",
         subgraph.peak_rss_kib() as f64 / 1024.0,
@@ -277,13 +310,13 @@ async fn cached(sandbox: &ghl_sandbox::RunningSandbox, ids: &Arc<Vec<String>>, h
     }
     sandbox.clear_requests();
     println!();
-    println!("{:<36} {:>10} {:>11} {:>11}", "shared cache, c=32", "req/s", "p50", "p99");
-    let typename = target(TYPENAME).load(http, ids, 32).await;
-    let single = target(SINGLE).load(http, ids, 32).await;
-    let nested = target(NESTED).load(http, ids, 32).await;
+    println!("{:<36} {:>10} {:>11} {:>11} {:>23}", "shared cache, c=32", "req/s", "p50", "p99", "CPU/request");
+    let typename = target(TYPENAME).load(http, ids, 32, Some(&subgraph)).await;
+    let single = target(SINGLE).load(http, ids, 32, Some(&subgraph)).await;
+    let nested = target(NESTED).load(http, ids, 32, Some(&subgraph)).await;
     let upstream_while_cached = sandbox.requests().len();
     for (name, s) in [("{ __typename }", &typename), ("single contact(id) cached", &single), ("nested contact cached", &nested)] {
-        println!("{name:<36} {:>10.0} {:>11} {:>11}", s.rps, ms(s.p50), ms(s.p99));
+        println!("{name:<36} {:>10.0} {:>11} {:>11} {:>20.0} µs", s.rps, ms(s.p50), ms(s.p99), s.cpu.unwrap_or_default().as_secs_f64() * 1e6);
     }
     println!("upstream calls during the cached loads: {upstream_while_cached}");
     println!("cached nested query costs {:.2}x a {{ __typename }} request (target <= 1.25x)", typename.rps / nested.rps);

@@ -24,7 +24,9 @@ impl Subgraph {
 
     /// As [`Subgraph::start`], with the token declared to carry `scopes` only.
     pub fn start_scoped(base_url: &str, scopes: &str, extra: &[&str]) -> Self {
-        let mut command = pinned_command(env!("CARGO_BIN_EXE_ghl-subgraph"));
+        // Another build can be measured in its place (A/B runs): `SUBGRAPH_BENCH_BINARY=path`.
+        let binary = std::env::var("SUBGRAPH_BENCH_BINARY").unwrap_or_else(|_| env!("CARGO_BIN_EXE_ghl-subgraph").to_owned());
+        let mut command = pinned_command(&binary);
         command
             .args(["serve", "--listen", "127.0.0.1:0", "--ghl-base-url", base_url])
             .args(extra)
@@ -45,6 +47,21 @@ impl Subgraph {
         // Keep draining: a closed pipe would make the child's next print fail.
         std::thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()));
         Self { child, url }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// CPU time its threads have run so far (from `/proc/PID/task/*/schedstat`, in ns): the cost
+    /// of a load that the machine's other work does not blur as much as throughput.
+    pub fn cpu_time(&self) -> Duration {
+        let tasks = std::fs::read_dir(format!("/proc/{}/task", self.child.id())).into_iter().flatten().flatten();
+        let ns = tasks
+            .filter_map(|task| std::fs::read_to_string(task.path().join("schedstat")).ok())
+            .filter_map(|stat| stat.split_whitespace().next().and_then(|ns| ns.parse::<u64>().ok()))
+            .sum();
+        Duration::from_nanos(ns)
     }
 
     /// Peak resident memory so far (`VmHWM`), in KiB.

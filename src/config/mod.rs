@@ -261,8 +261,9 @@ pub struct GraphqlArgs {
     #[arg(long, env = "GRAPHQL_OPERATION_TIMEOUT", default_value = "30s", value_parser = duration_within::<1, 600_000>)]
     pub operation_timeout: Duration,
 
-    /// How long the tasks loader waits to gather contacts into one `tasks/search` call (with scope
-    /// `locations/tasks.readonly`). Other loads start at once: GHL has no batch read for them.
+    /// The longest the tasks loader waits to gather contacts into one `tasks/search` call (with
+    /// scope `locations/tasks.readonly`); it starts sooner once the query's resolvers are idle
+    /// with no contact read in flight. Other loads start at once: GHL has no batch read for them.
     #[arg(long, env = "GRAPHQL_BATCH_DELAY", default_value = "2ms", value_parser = duration_within::<0, 100>)]
     pub batch_delay: Duration,
 }

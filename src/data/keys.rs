@@ -27,6 +27,8 @@ pub trait Key: Clone + Eq + Hash + Send + Sync + 'static {
     type Value: Clone + Send + Sync + 'static;
     /// The DataLoader's loader of this kind.
     type Loader: Loader<Self, Value = Loaded<Self>, Error = Infallible>;
+    /// Whether a load of this kind brings a contact, whose tasks a pending batch should await.
+    const BRINGS_CONTACT: bool = false;
 
     /// This kind's slot among a request's loaders.
     fn slot(slots: &Slots) -> &Slot<Self>;
@@ -101,6 +103,7 @@ macro_rules! kind {
         impl Key for $key {
             type Value = $value;
             type Loader = Singles<Self>;
+            const BRINGS_CONTACT: bool = kind!(@brings $slot);
             fn slot(slots: &Slots) -> &Slot<Self> {
                 &slots.$slot
             }
@@ -109,6 +112,12 @@ macro_rules! kind {
             }
             kind!(@cache $variant($($field),+));
         }
+    };
+    (@brings contacts) => {
+        true
+    };
+    (@brings $slot:ident) => {
+        false
     };
     (@cache $variant:ident($($field:tt),+)) => {
         fn entity(&self) -> Entity {

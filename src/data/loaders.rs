@@ -13,9 +13,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_graphql::dataloader::{DataLoader, Loader};
-use futures_util::future::join_all;
+use futures_util::future::{join_all, BoxFuture};
 
 use super::keys::{FetchOne, Loaded, TasksOf};
+use super::waves::Waves;
 use super::DataLayer;
 use crate::highlevel::models::Task;
 use crate::highlevel::{GhlError, Tenant, SCOPE_TASKS_SEARCH};
@@ -29,6 +30,8 @@ const TASK_SEARCH_CONTACTS_PER_CALL: usize = 20;
 pub struct Fetcher {
     pub(super) layer: DataLayer,
     pub(super) tenant: Tenant,
+    /// The request's resolver waves, which tell a tasks batch when it is complete.
+    pub(super) waves: Arc<Waves>,
 }
 
 impl Fetcher {
@@ -62,17 +65,33 @@ impl Fetcher {
         DataLoader::new(Singles { fetcher: self.clone(), kind: PhantomData }, spawn_in_span).delay(Duration::ZERO)
     }
 
-    /// The tasks loader: it waits the batch delay to gather contacts into one search, when the
-    /// token may search; without that scope it starts at once like the others.
+    /// The tasks loader: when the token may search, a batch gathers contacts into one search
+    /// until it is complete (`waves`), at most the batch delay; without that scope it starts at
+    /// once like the others.
     pub fn tasks(&self) -> DataLoader<TasksLoader> {
         let searches = self.tenant.grants(SCOPE_TASKS_SEARCH) == Some(true);
-        let delay = if searches { self.layer.inner.options.batch_delay } else { Duration::ZERO };
-        DataLoader::new(TasksLoader { fetcher: self.clone(), searches }, spawn_in_span).delay(delay)
+        let loader = TasksLoader { fetcher: self.clone(), searches };
+        let most = self.layer.inner.options.batch_delay;
+        if !searches {
+            return DataLoader::new(loader, spawn_in_span).delay(Duration::ZERO);
+        }
+        if !self.waves.is_driven() {
+            return DataLoader::new(loader, spawn_in_span).delay(most);
+        }
+        let waves = self.waves.clone();
+        let gathering = move |batch: BoxFuture<'static, ()>| {
+            let gathered = waves.gathered(most);
+            spawn_in_span(Box::pin(async move {
+                gathered.await;
+                batch.await
+            }))
+        };
+        DataLoader::new(loader, gathering).delay(Duration::ZERO)
     }
 }
 
 /// Batches run on their own task, inside the span of the request that started them (traces).
-fn spawn_in_span(batch: futures_util::future::BoxFuture<'static, ()>) -> tokio::task::JoinHandle<()> {
+fn spawn_in_span(batch: BoxFuture<'static, ()>) -> tokio::task::JoinHandle<()> {
     tokio::spawn(tracing::Instrument::in_current_span(batch))
 }
 
@@ -132,7 +151,7 @@ impl TasksLoader {
     }
 
     async fn search_pages(&self, contact_ids: &[String]) -> Result<Vec<Task>, GhlError> {
-        let Fetcher { layer, tenant } = &self.fetcher;
+        let Fetcher { layer, tenant, .. } = &self.fetcher;
         let limit = layer.inner.options.tasks_search_page_size.get();
         let mut all = Vec::new();
         loop {

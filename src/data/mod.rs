@@ -9,6 +9,7 @@
 //! - `cache`: answers kept across requests per tenant (moka), written through by our own writes;
 //!   pages of contacts (searches, a business's contacts) kept shorter.
 //! - `flights`: identical reads in flight share one call across requests, per tenant.
+//! - `waves`: when a request's tasks batch has gathered all it can (its resolvers idle).
 //!
 //! A read asks the request's memo, then the shared cache, then GHL (through the flights).
 
@@ -18,6 +19,7 @@ mod flights;
 mod keys;
 mod loaders;
 mod request;
+mod waves;
 mod writes;
 
 use std::num::NonZeroU32;
@@ -28,6 +30,7 @@ pub use cache::CacheOptions;
 pub use changes::{ChangeEvent, ChangeKind, Subject};
 pub use keys::{AppointmentsOf, ContactKey, Key, NoteKey, NotesOf, TaskKey, TasksOf};
 pub use request::RequestData;
+pub use waves::Waves;
 pub use writes::ContactPage;
 
 use crate::highlevel::{GhlClient, PathId, Tenant};
@@ -40,7 +43,7 @@ use loaders::Fetcher;
 pub struct DataOptions {
     /// Page size of the location-wide tasks search.
     pub tasks_search_page_size: NonZeroU32,
-    /// How long the tasks loader waits to gather contacts into one `tasks/search` call.
+    /// The longest the tasks loader waits to gather contacts into one `tasks/search` call.
     pub batch_delay: Duration,
     /// The shared cache (a zero TTL turns it off).
     pub cache: CacheOptions,
@@ -66,7 +69,7 @@ impl DataLayer {
 
     /// The data of one request acting for `tenant` (whose deadline bounds its calls).
     pub fn for_request(&self, tenant: Tenant) -> RequestData {
-        RequestData::new(Fetcher { layer: self.clone(), tenant })
+        RequestData::new(Fetcher { layer: self.clone(), tenant, waves: Arc::default() })
     }
 }
 

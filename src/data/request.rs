@@ -80,6 +80,16 @@ impl RequestData {
         &self.fetcher.tenant
     }
 
+    /// What the operation's execution tells each time its resolvers go idle (see `waves`).
+    pub fn waves(&self) -> Arc<super::waves::Waves> {
+        self.fetcher.waves.clone()
+    }
+
+    /// Counts a read of contacts (a page) until the guard drops: a tasks batch awaits them.
+    pub(super) fn contact_read(&self) -> super::waves::ContactRead {
+        self.fetcher.waves.contact_read()
+    }
+
     /// Forgets what this request loaded: a subscription starts over at each event, whose change
     /// the shared cache has already dropped.
     pub fn start_over(&self) {
@@ -182,7 +192,9 @@ impl RequestData {
 /// The load of `key` through its kind's loader, shared by every ask of this request; its answer
 /// is kept in the shared cache unless a write came in since `epoch`.
 fn start<K: Key>(loader: Arc<DataLoader<K::Loader>>, key: K, fetcher: Fetcher, epoch: u64) -> SharedLoad<K> {
+    let reading = K::BRINGS_CONTACT.then(|| fetcher.waves.contact_read());
     async move {
+        let _reading = reading;
         match loader.load_one(key.clone()).await {
             Ok(Some(Ok(value))) => {
                 fetcher.layer.inner.cache.store_fetched(&fetcher.tenant, key.entity(), K::to_cached(&value), epoch);

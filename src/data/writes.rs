@@ -29,6 +29,7 @@ impl RequestData {
             return Ok(kept);
         }
         let epoch = self.cache().epoch();
+        let _reading = self.contact_read();
         let found = self.client().search_contacts(self.tenant(), query, limit, search_after).await?;
         Ok(self.remember_page(page, found.contacts, found.total, epoch))
     }
@@ -40,6 +41,7 @@ impl RequestData {
             return Ok(kept);
         }
         let epoch = self.cache().epoch();
+        let _reading = self.contact_read();
         let page = BusinessPage { business: business.clone(), limit, skip };
         let client = self.client().clone();
         let found: Arc<BusinessContactsEnvelope> = self

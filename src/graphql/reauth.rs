@@ -5,11 +5,10 @@
 //! The client (`highlevel`) stays unaware: it reports the 401, this layer decides, from the typed
 //! error each GraphQL error carries as its source (`error.rs`).
 
-use std::any::Any;
-
 use async_graphql::parser::types::OperationType;
 use async_graphql::{Request, Response};
 
+use super::request_context::RequestContext;
 use super::AppSchema;
 use crate::auth::Auth;
 use crate::error::{AppError, FieldError};
@@ -17,19 +16,19 @@ use crate::highlevel::Tenant;
 
 /// Runs `request` with the data `context` builds for a tenant; in OAuth mode, once more after a
 /// refresh when GHL rejected the token.
-pub async fn execute_with_reauth<D: Any + Send + Sync>(
+pub async fn execute_with_reauth(
     schema: &AppSchema,
     auth: &Auth,
     request: Request,
     tenant: &Result<Tenant, AppError>,
-    context: impl Fn(Result<Tenant, AppError>) -> D,
+    context: impl Fn(Result<Tenant, AppError>) -> RequestContext,
 ) -> Response {
     let oauth = match (auth, tenant) {
         (Auth::OAuth(oauth), Ok(tenant)) => Some((oauth, tenant)),
         _ => None,
     };
     let replay = oauth.is_some().then(|| copy(&request));
-    let response = schema.execute(request.data(context(tenant.clone()))).await;
+    let response = execute(schema, request, context(tenant.clone())).await;
     let (Some((oauth, tenant)), Some(again)) = (oauth, replay) else {
         return response;
     };
@@ -37,9 +36,19 @@ pub async fn execute_with_reauth<D: Any + Send + Sync>(
         return response;
     }
     match oauth.tokens.clone().refresh_after_rejection(tenant).await {
-        Ok(fresh) if is_query(&again) => schema.execute(again.data(context(Ok(fresh)))).await,
+        Ok(fresh) if is_query(&again) => execute(schema, again, context(Ok(fresh))).await,
         Ok(_) => response,
         Err(error) => Response::from_errors(vec![async_graphql::Error::from(FieldError(error)).into_server_error(Default::default())]),
+    }
+}
+
+/// One execution, which tells the request's batches when its resolvers go idle (`data::Waves`).
+async fn execute(schema: &AppSchema, request: Request, context: RequestContext) -> Response {
+    let waves = context.waves();
+    let execution = schema.execute(request.data(context));
+    match waves {
+        Some(waves) => waves.resolving(execution).await,
+        None => execution.await,
     }
 }
 

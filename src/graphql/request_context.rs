@@ -4,13 +4,13 @@
 //! batches never mixes callers or locations.
 
 use std::collections::HashMap;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use async_graphql::Context;
 
 use super::connection::{CursorKey, TenantCursors};
-use crate::data::{DataLayer, Key, RequestData};
+use crate::data::{DataLayer, Key, RequestData, Waves};
 use crate::error::AppError;
 use crate::highlevel::{Tenant, SCOPE_READ, SCOPE_WRITE};
 
@@ -51,6 +51,11 @@ impl RequestContext {
         let scope = self.scope.as_ref().map_err(Clone::clone)?;
         scope.require(SCOPE_READ)?;
         Ok(scope)
+    }
+
+    /// What the request's execution reports its idle moments to (`data::Waves`), when it has a tenant.
+    pub fn waves(&self) -> Option<Arc<Waves>> {
+        self.scope.as_ref().ok().map(|scope| scope.data.waves())
     }
 
     /// How long a private cache may keep this request's answer (see `RequestData::max_age`).

@@ -1,4 +1,5 @@
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use serde_json::{json, Value};
 
@@ -89,4 +90,48 @@ async fn entities_with_repeated_representations_fetch_each_contact_once() {
     let calls: BTreeMap<String, usize> = app.calls();
     assert_eq!(calls.len(), 20, "{calls:#?}");
     assert!(calls.values().all(|&n| n == 1), "{calls:#?}");
+}
+
+// The batch delay is only a bound: a search starts once the resolvers are idle with no contact
+// read in flight (with a fixed 100 ms delay the nested query took over 100 ms), and still waits
+// for contacts that are on their way.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tasks_search_starts_once_the_contacts_are_in_not_after_the_batch_delay() {
+    let app = spawn_app(Setup { extra: vec!["--batch-delay".into(), "100ms".into()], ..Default::default() }).await;
+    let ids = app.contact_ids();
+    let search = format!("POST /locations/{}/tasks/search", ghl_sandbox::LOCATION_ID);
+
+    let started = std::time::Instant::now();
+    let nested = app.graphql(&format!("{{ contact(id: \"{}\") {{ {NESTED} }} }}", ids[0]), json!({})).await;
+    let nested_took = started.elapsed();
+    let nested_calls = app.calls();
+    app.sandbox.clear_requests();
+    let twenty = app.graphql(&twenty_contacts_twice(&ids), json!({})).await;
+    let twenty_calls = app.calls();
+
+    assert_eq!(nested["errors"], Value::Null, "{nested}");
+    assert_eq!(twenty["errors"], Value::Null, "{twenty}");
+    assert_eq!(nested_calls.get(&search), Some(&1), "{nested_calls:#?}");
+    // 20 contacts arrive one by one (a search each if it started at the first idle moment); it
+    // waits for the last of them, unless a loaded machine stretches that past the 100 ms bound.
+    let searches = twenty_calls.get(&search).copied().unwrap_or(0);
+    assert!((1..=4).contains(&searches), "{twenty_calls:#?}");
+    assert_eq!(twenty_calls.keys().filter(|k| k.ends_with("/tasks")).count(), 0, "{twenty_calls:#?}");
+    assert!(nested_took < Duration::from_millis(100), "one contact's tasks waited {nested_took:?}");
+}
+
+// 50 contacts of one page ask for their tasks in one wave; a list yields part-way through (its
+// futures wake themselves), which must not start the search early.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tasks_of_a_page_of_fifty_contacts_take_three_searches() {
+    let app = spawn_app(Setup::default()).await;
+
+    let response = app.graphql("{ contacts(first: 50) { nodes { id tasks { id } } } }", json!({})).await;
+
+    assert_eq!(response["errors"], Value::Null, "{response}");
+    assert_eq!(response["data"]["contacts"]["nodes"].as_array().map(Vec::len), Some(50));
+    let calls = app.calls();
+    let searches = calls.get(&format!("POST /locations/{}/tasks/search", ghl_sandbox::LOCATION_ID)).copied().unwrap_or(0);
+    assert_eq!(searches, 3, "20 contacts a search: {calls:#?}");
+    assert_eq!(calls.len(), 2, "the page and the searches only: {calls:#?}");
 }
