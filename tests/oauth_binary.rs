@@ -167,6 +167,21 @@ async fn settled_query(http: &reqwest::Client, url: &str, location: &str) -> Val
     response
 }
 
+/// Four loops of queries, two per location, until aborted.
+fn load_both_locations(http: &reqwest::Client, url: &str) -> Vec<tokio::task::JoinHandle<()>> {
+    (0..4)
+        .map(|i| {
+            let (http, url) = (http.clone(), url.to_owned());
+            tokio::spawn(async move {
+                let location = LOCATIONS[i % 2];
+                loop {
+                    let _ = query(&http, &url, key_for(location), location).await;
+                }
+            })
+        })
+        .collect()
+}
+
 fn works(response: &Value) -> bool {
     response["data"]["contacts"]["nodes"].as_array().is_some_and(|n| n.len() == 1)
 }
@@ -213,17 +228,7 @@ async fn sigkill_around_refreshes_loses_a_location_only_when_ghl_rotated_a_pair_
     let started = Instant::now();
     for cycle in 0..cycles {
         // Load on both locations until the kill.
-        let load: Vec<_> = (0..4)
-            .map(|i| {
-                let (http, url) = (http.clone(), url.clone());
-                tokio::spawn(async move {
-                    let location = LOCATIONS[i % 2];
-                    loop {
-                        let _ = query(&http, &url, key_for(location), location).await;
-                    }
-                })
-            })
-            .collect();
+        let load = load_both_locations(&http, &url);
         tokio::time::sleep(Duration::from_millis(fastrand::u64(30..250))).await;
         child.sigkill();
         load.iter().for_each(|task| task.abort());
@@ -299,17 +304,7 @@ async fn sigkill_around_renewals_loses_no_location_under_an_agency_install() {
     let mut lost = Vec::new();
     let started = Instant::now();
     for cycle in 0..cycles {
-        let load: Vec<_> = (0..4)
-            .map(|i| {
-                let (http, url) = (http.clone(), url.clone());
-                tokio::spawn(async move {
-                    let location = LOCATIONS[i % 2];
-                    loop {
-                        let _ = query(&http, &url, key_for(location), location).await;
-                    }
-                })
-            })
-            .collect();
+        let load = load_both_locations(&http, &url);
         tokio::time::sleep(Duration::from_millis(fastrand::u64(30..250))).await;
         child.sigkill();
         load.iter().for_each(|task| task.abort());

@@ -19,6 +19,7 @@
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -134,7 +135,7 @@ pub struct RateLimiter {
     local: LimiterConfig,
     locations: Mutex<HashMap<String, Arc<Location>>>,
     /// Whether the last shared booking failed (so the warning is said once per outage).
-    on_fallback: std::sync::atomic::AtomicBool,
+    on_fallback: AtomicBool,
 }
 
 /// Budgets kept before idle ones are forgotten.
@@ -372,7 +373,7 @@ impl RateLimiter {
         if let Some(shared) = &config.shared {
             local.burst_max = (config.burst_max / shared.expected_replicas.max(1)).max(1);
         }
-        Self { config, local, locations: Mutex::new(HashMap::new()), on_fallback: std::sync::atomic::AtomicBool::new(false) }
+        Self { config, local, locations: Mutex::new(HashMap::new()), on_fallback: AtomicBool::new(false) }
     }
 
     fn location(&self, id: &str) -> Arc<Location> {
@@ -397,7 +398,7 @@ impl RateLimiter {
     pub async fn acquire(&self, location: &str, priority: Priority, deadline: Option<Instant>) -> Result<Duration, Refusal> {
         if let Some(shared) = &self.config.shared {
             if let Ok(outcome) = self.acquire_shared(shared, location, priority, deadline).await {
-                if self.on_fallback.swap(false, std::sync::atomic::Ordering::AcqRel) {
+                if self.on_fallback.swap(false, Ordering::AcqRel) {
                     tracing::info!("the shared GHL rate budget is reachable again");
                 }
                 metrics::gauge!("ghl_limiter_shared").set(1.0);
@@ -405,7 +406,7 @@ impl RateLimiter {
             }
             metrics::counter!("ghl_limiter_shared_fallback_total").increment(1);
             metrics::gauge!("ghl_limiter_shared").set(0.0);
-            if !self.on_fallback.swap(true, std::sync::atomic::Ordering::AcqRel) {
+            if !self.on_fallback.swap(true, Ordering::AcqRel) {
                 tracing::warn!(
                     share = self.local.burst_max,
                     "the shared GHL rate budget is unreachable: this replica keeps to its share of the limit (limit ÷ --expected-replicas) until it is back"
@@ -427,7 +428,7 @@ impl RateLimiter {
         let loc = self.location(location);
         let start = Instant::now();
         let give_up_at = deadline.map_or(start + self.config.max_wait, |d| d.min(start + self.config.max_wait));
-        let configured = Limit { max: self.config.burst_max.max(1), interval: self.config.burst_interval };
+        let configured = self.configured();
         let per_call = Duration::from_secs_f64(1.0 / configured.per_second());
         let busy = |wait: Duration| Refusal::Busy { retry_after: wait.max(per_call), limit: configured };
         let (place, wake, ahead, round_trip) = {
@@ -488,6 +489,11 @@ impl RateLimiter {
                 () = tokio::time::sleep_until(until.into()) => {}
             }
         }
+    }
+
+    /// The configured burst limit, across every replica.
+    fn configured(&self) -> Limit {
+        Limit { max: self.config.burst_max.max(1), interval: self.config.burst_interval }
     }
 
     async fn acquire_local(&self, location: &str, priority: Priority, deadline: Option<Instant>) -> Result<Duration, Refusal> {
@@ -566,7 +572,7 @@ impl RateLimiter {
         let window = &state.window;
         // With a shared budget the local window holds only this replica's fallback share.
         let limits: Vec<Limit> = match &self.config.shared {
-            Some(_) => std::iter::once(Limit { max: self.config.burst_max.max(1), interval: self.config.burst_interval }).chain(window.learned).collect(),
+            Some(_) => std::iter::once(self.configured()).chain(window.learned).collect(),
             None => window.limits().collect(),
         };
         let limit = limits.iter().copied().min_by(|a, b| a.per_second().total_cmp(&b.per_second())).unwrap_or(window.configured);
@@ -588,7 +594,7 @@ impl RateLimiter {
             shared.window.observe(
                 location,
                 Observation {
-                    configured: Limit { max: self.config.burst_max.max(1), interval: self.config.burst_interval },
+                    configured: self.configured(),
                     reported_max: number("x-ratelimit-max").and_then(|m| u32::try_from(m).ok()).filter(|&m| m > 0),
                     reported_interval: number("x-ratelimit-interval-milliseconds").filter(|&ms| ms > 0).map(Duration::from_millis),
                     remaining: if status == 429 { Some(0) } else { number("x-ratelimit-remaining") },

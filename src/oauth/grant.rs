@@ -212,9 +212,7 @@ impl GrantClient {
             .bearer_auth(company_token.expose_secret())
             .header("Version", "2021-07-28")
             .form(&[("companyId", company_id), ("locationId", location_id)]);
-        let response = request.send().await.map_err(|e| GrantError::Unavailable(describe(&e)))?;
-        let status = response.status();
-        let body = response.bytes().await.map_err(|e| GrantError::Unavailable(describe(&e)))?;
+        let (status, body) = answer(request).await?;
         debug!(status = status.as_u16(), "locationToken answered");
         if status.is_success() {
             let body: MintedBody = serde_json::from_slice(&body).map_err(|_| GrantError::Rejected("unreadable locationToken response".into()))?;
@@ -236,9 +234,7 @@ impl GrantClient {
         let mut form = vec![("client_id", self.config.client_id.as_str()), ("client_secret", self.config.client_secret.expose_secret())];
         form.extend_from_slice(fields);
         let url = format!("{}/oauth/token", self.config.base_url.trim_end_matches('/'));
-        let response = self.http.post(url).form(&form).send().await.map_err(|e| GrantError::Unavailable(describe(&e)))?;
-        let status = response.status();
-        let body = response.bytes().await.map_err(|e| GrantError::Unavailable(describe(&e)))?;
+        let (status, body) = answer(self.http.post(url).form(&form)).await?;
         debug!(status = status.as_u16(), "token endpoint answered");
         if status.is_success() {
             let body: TokenBody = serde_json::from_slice(&body).map_err(|_| GrantError::Rejected("unreadable token response".into()))?;
@@ -275,6 +271,14 @@ impl GrantClient {
 fn expiry(expires_in: u64) -> DateTime<Utc> {
     let expires_in = i64::try_from(expires_in).unwrap_or(i64::MAX / 1000);
     Utc::now() + chrono::Duration::seconds(expires_in.min(10 * 365 * 86_400))
+}
+
+/// GHL's status and body, read whole; a request that does not complete is `Unavailable`.
+async fn answer(request: reqwest::RequestBuilder) -> Result<(reqwest::StatusCode, bytes::Bytes), GrantError> {
+    let response = request.send().await.map_err(|e| GrantError::Unavailable(describe(&e)))?;
+    let status = response.status();
+    let body = response.bytes().await.map_err(|e| GrantError::Unavailable(describe(&e)))?;
+    Ok((status, body))
 }
 
 /// A reqwest error without its URL (which is ours, but keep errors free of anything that could vary).

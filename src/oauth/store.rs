@@ -28,9 +28,17 @@ const MAGIC: &[u8] = b"GHLT1";
 const NONCE_LEN: usize = 24;
 const EXTENSION: &str = "tok";
 
-/// The store key of an agency's own pair. Never a location id: `:` is not allowed in one.
+/// Store keys of agencies' own pairs start with this. Never a location id: `:` is not allowed in one.
+const COMPANY_KEY_PREFIX: &str = "company:";
+
+/// The store key of an agency's own pair.
 pub fn company_key(company_id: &str) -> String {
-    format!("company:{company_id}")
+    format!("{COMPANY_KEY_PREFIX}{company_id}")
+}
+
+/// The company id of an agency's store key; `None` for a location's.
+pub fn company_of(key: &str) -> Option<&str> {
+    key.strip_prefix(COMPANY_KEY_PREFIX)
 }
 
 /// One location's token pair (or an agency's, keyed by [`company_key`]) and what GHL told us about it.

@@ -24,7 +24,7 @@ use tracing::{error, info, warn};
 
 use super::error::OAuthError;
 use super::grant::{GrantClient, GrantError, Granted, Holder, Kind, Minted, NotInstallable};
-use super::store::{company_key, StoreError, TokenRecord, TokenStatus, TokenStore};
+use super::store::{company_key, company_of, StoreError, TokenRecord, TokenStatus, TokenStore};
 use crate::auth::TenantFuture;
 use crate::error::AppError;
 use crate::highlevel::{Scopes, Tenant};
@@ -115,7 +115,7 @@ impl TokenManager {
     /// The tenant of `location`, renewing first when its access token is within the margin, or
     /// minting one when it has none but an agency install covers it.
     pub async fn tenant(self: &Arc<Self>, location: &str) -> Result<Tenant, OAuthError> {
-        if location.starts_with("company:") {
+        if company_of(location).is_some() {
             return Err(self.not_installed(location));
         }
         match self.record(location).await {
@@ -479,7 +479,7 @@ impl TokenManager {
     fn agency_error(&self, error: OAuthError, agency: &str, location: &str) -> OAuthError {
         match error {
             OAuthError::NeedsReinstall { install_url, .. } | OAuthError::NotInstalled { install_url, .. } => {
-                OAuthError::AgencyNeedsReinstall { company: agency.trim_start_matches("company:").to_owned(), location: location.to_owned(), install_url }
+                OAuthError::AgencyNeedsReinstall { company: company_of(agency).unwrap_or(agency).to_owned(), location: location.to_owned(), install_url }
             }
             other => other,
         }

@@ -15,27 +15,33 @@ impl Keys {
 
     /// Sorted set of the send times of a budget's calls (every replica's, and GHL-reported others').
     pub fn sent(&self, budget: &str) -> String {
-        format!("{}:rate:{{{budget}}}:sent", self.prefix)
+        self.rate(budget, "sent")
     }
 
     /// As [`sent`](Self::sent), background calls only (imports' share).
     pub fn background(&self, budget: &str) -> String {
-        format!("{}:rate:{{{budget}}}:background", self.prefix)
+        self.rate(budget, "background")
     }
 
     /// Hash `max`, `interval_ms`: the limit GHL reported for a budget, when stricter than configured.
     pub fn learned(&self, budget: &str) -> String {
-        format!("{}:rate:{{{budget}}}:learned", self.prefix)
+        self.rate(budget, "learned")
     }
 
     /// Counter of a budget's calls on one UTC day (the script appends the day number).
     pub fn daily(&self, budget: &str) -> String {
-        format!("{}:rate:{{{budget}}}:daily", self.prefix)
+        self.rate(budget, "daily")
     }
 
     /// Set while GHL says a budget's daily quota is spent.
     pub fn daily_blocked(&self, budget: &str) -> String {
-        format!("{}:rate:{{{budget}}}:daily-blocked", self.prefix)
+        self.rate(budget, "daily-blocked")
+    }
+
+    /// One of a budget's keys; the `{budget}` hash tag keeps them in one Redis Cluster slot, as
+    /// the script that reads them together needs.
+    fn rate(&self, budget: &str, part: &str) -> String {
+        format!("{}:rate:{{{budget}}}:{part}", self.prefix)
     }
 
     /// A `webhookId` already applied by some replica.

@@ -108,19 +108,7 @@ async fn a_location_install_whose_refresh_ghl_refuses_is_recovered_from_its_agen
     let app = spawn_oauth_app(&sandbox, &store, &AGENCY).await;
     assert_eq!(app.install_agency("").await.0, 200);
     // Someone else spends the location's refresh token: a refresh would be refused.
-    let record = stored(&store, LOCATION_ID).await.unwrap();
-    let spent = reqwest::Client::new()
-        .post(format!("{}/oauth/token", sandbox.base_url()))
-        .form(&[
-            ("client_id", ghl_sandbox::OAUTH_CLIENT_ID),
-            ("client_secret", ghl_sandbox::OAUTH_CLIENT_SECRET),
-            ("grant_type", "refresh_token"),
-            ("refresh_token", record.refresh_token.expose_secret()),
-        ])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(spent.status(), 200);
+    assert_eq!(spend_refresh_token(&sandbox, &store, LOCATION_ID).await, 200);
     tokio::time::sleep(Duration::from_millis(1200)).await;
     sandbox.clear_requests();
 

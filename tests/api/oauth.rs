@@ -187,19 +187,7 @@ async fn a_refresh_refused_by_ghl_marks_the_location_for_reinstall() {
     let app = spawn_oauth_app(&sandbox, &store, &["--refresh-margin", "1s"]).await;
     assert_eq!(app.install(LOCATION_ID).await.0, 200);
     // Someone else spends the refresh token (a second deployment, a leaked copy): ours is dead.
-    let record = stored(&store, LOCATION_ID).await.unwrap();
-    let spent = reqwest::Client::new()
-        .post(format!("{}/oauth/token", sandbox.base_url()))
-        .form(&[
-            ("client_id", ghl_sandbox::OAUTH_CLIENT_ID),
-            ("client_secret", ghl_sandbox::OAUTH_CLIENT_SECRET),
-            ("grant_type", "refresh_token"),
-            ("refresh_token", record.refresh_token.expose_secret()),
-        ])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(spent.status(), 200);
+    assert_eq!(spend_refresh_token(&sandbox, &store, LOCATION_ID).await, 200);
     tokio::time::sleep(Duration::from_millis(1200)).await;
 
     let response = app.query_as(KEY_A, LOCATION_ID, CONTACTS).await;

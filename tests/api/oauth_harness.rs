@@ -42,6 +42,21 @@ pub fn open_store(dir: &Path) -> FileStore {
     FileStore::open(dir, &STORE_KEY.parse::<StoreKey>().expect("key")).expect("store opens")
 }
 
+/// Spends `location`'s stored refresh token at GHL as someone else would (a second deployment,
+/// a leaked copy), so ours is refused from now on; GHL's status.
+pub async fn spend_refresh_token(sandbox: &RunningSandbox, store: &Path, location: &str) -> u16 {
+    use secrecy::ExposeSecret as _;
+    let record = stored(store, location).await.expect("a stored pair");
+    let form = [
+        ("client_id", OAUTH_CLIENT_ID),
+        ("client_secret", OAUTH_CLIENT_SECRET),
+        ("grant_type", "refresh_token"),
+        ("refresh_token", record.refresh_token.expose_secret()),
+    ];
+    let response = reqwest::Client::new().post(format!("{}/oauth/token", sandbox.base_url())).form(&form).send().await.expect("sent");
+    response.status().as_u16()
+}
+
 pub async fn stored(dir: &Path, location: &str) -> Option<TokenRecord> {
     open_store(dir).get(location).await.expect("store readable")
 }
