@@ -1,27 +1,18 @@
 //! GraphQL's "Handling Field Errors": a field that fails is `null` at its path, with its error,
 //! and a failed non-null field makes its nearest nullable parent `null` (the whole `data` at the
 //! root). async-graphql 7.2 instead leaves a failed field out of its parent object, so a response
-//! lacked keys the client selected; this extension restores what the spec and every client expect.
+//! lacked keys the client selected; `hooks` runs this on every field and operation to restore what
+//! the spec and every client expect.
 
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 
-use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, NextExecute, NextResolve, ResolveInfo};
 use async_graphql::{QueryPathNode, Response, ServerError, ServerResult, Value};
-
-/// Installs spec null propagation on every operation.
-pub struct NullOnError;
-
-impl ExtensionFactory for NullOnError {
-    fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(NullPropagation::default())
-    }
-}
 
 /// One operation's failed fields.
 #[derive(Default)]
-struct NullPropagation {
+pub(super) struct NullPropagation {
     errors: Mutex<Vec<ServerError>>,
     /// Paths (`a.0.b`) that must be `null` because a non-null field inside them failed.
     doomed: Mutex<HashSet<String>>,
@@ -49,24 +40,11 @@ impl NullPropagation {
     fn is_doomed(&self, path: &QueryPathNode<'_>) -> bool {
         self.any_doomed.load(Ordering::Acquire) && self.doomed.lock().unwrap_or_else(|p| p.into_inner()).remove(&path.to_string())
     }
-}
 
-#[async_graphql::async_trait::async_trait]
-impl Extension for NullPropagation {
-    async fn execute(&self, ctx: &ExtensionContext<'_>, operation_name: Option<&str>, next: NextExecute<'_>) -> Response {
-        let mut response = next.run(ctx, operation_name).await;
-        let errors = std::mem::take(&mut *self.errors.lock().unwrap_or_else(|p| p.into_inner()));
-        response.errors.extend(errors);
-        if self.root_doomed.load(Ordering::Acquire) {
-            response.data = Value::Null;
-        }
-        response
-    }
-
-    async fn resolve(&self, ctx: &ExtensionContext<'_>, info: ResolveInfo<'_>, next: NextResolve<'_>) -> ServerResult<Option<Value>> {
-        let path = info.path_node;
-        let nullable = !info.return_type.ends_with('!');
-        match next.run(ctx, info).await {
+    /// What the field at `path` (of type `return_type`) answers, given what it resolved to.
+    pub(super) fn resolved(&self, path: &QueryPathNode<'_>, return_type: &str, resolved: ServerResult<Option<Value>>) -> ServerResult<Option<Value>> {
+        let nullable = !return_type.ends_with('!');
+        match resolved {
             Ok(_) if self.is_doomed(path) => Ok(Some(self.null_at(path, nullable))),
             Ok(value) => Ok(value),
             Err(error) => {
@@ -78,13 +56,24 @@ impl Extension for NullPropagation {
             }
         }
     }
+
+    /// The executed operation's response with the failed fields' errors, and `data` nulled when a
+    /// non-null root field failed.
+    pub(super) fn finish(&self, response: &mut Response) {
+        let errors = std::mem::take(&mut *self.errors.lock().unwrap_or_else(|p| p.into_inner()));
+        response.errors.extend(errors);
+        if self.root_doomed.load(Ordering::Acquire) {
+            response.data = Value::Null;
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use async_graphql::{EmptyMutation, EmptySubscription, Object, Schema};
 
-    use super::*;
+    use super::super::hooks::OperationHooks;
+    use super::super::SchemaOptions;
 
     struct Root;
     struct Parent;
@@ -122,7 +111,8 @@ mod tests {
     }
 
     async fn run(query: &str) -> serde_json::Value {
-        let schema = Schema::build(Root, EmptyMutation, EmptySubscription).extension(NullOnError).finish();
+        let hooks = OperationHooks::new(&SchemaOptions::for_sdl());
+        let schema = Schema::build(Root, EmptyMutation, EmptySubscription).extension(hooks).finish();
         serde_json::to_value(schema.execute(query).await).unwrap()
     }
 

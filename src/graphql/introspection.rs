@@ -3,11 +3,8 @@
 //! this gate refuses such an operation with code `INTROSPECTION_DISABLED` instead. The limits
 //! leave introspection out of depth, alias and complexity counts (see `limits`).
 
-use std::sync::Arc;
-
-use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, NextParseQuery};
 use async_graphql::parser::types::{ExecutableDocument, Selection, SelectionSet};
-use async_graphql::{ServerResult, Variables};
+use async_graphql::ServerResult;
 
 use crate::error::ErrorCode;
 
@@ -51,30 +48,15 @@ fn sdl_in(document: &ExecutableDocument) -> Option<&'static str> {
     (document.operations.iter().any(|(_, op)| at_root(&op.node.selection_set.node)) || fragments_too).then_some("_service")
 }
 
-/// Refuses every operation that selects `__schema` or `__type` (and `_service`, unless the
-/// caller is a [`SchemaReader`]); installed only when introspection is off.
-pub struct IntrospectionGate;
-
-impl ExtensionFactory for IntrospectionGate {
-    fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(IntrospectionGate)
-    }
-}
-
-#[async_graphql::async_trait::async_trait]
-impl Extension for IntrospectionGate {
-    /// Runs on the document the limit checks already parsed (no second parse).
-    async fn parse_query(&self, ctx: &ExtensionContext<'_>, query: &str, variables: &Variables, next: NextParseQuery<'_>) -> ServerResult<ExecutableDocument> {
-        let document = next.run(ctx, query, variables).await?;
-        let reads_sdl = ctx.data_opt::<SchemaReader>().is_some();
-        let found = introspection_in(&document).or_else(|| (!reads_sdl).then(|| sdl_in(&document)).flatten());
-        match found {
-            Some(field) => {
-                // Apollo Server's code for the same case (its `validationErrorCode`).
-                Err(ErrorCode::IntrospectionDisabled.server_error(format!("introspection is disabled on this server; the operation selects `{field}`")))
-            }
-            None => Ok(document),
-        }
+/// Refuses an operation that selects `__schema` or `__type` (and `_service`, unless the caller
+/// `reads_sdl`: is a [`SchemaReader`]); `hooks` runs it on each parsed document when
+/// introspection is off.
+pub(super) fn refuse_introspection(document: &ExecutableDocument, reads_sdl: bool) -> ServerResult<()> {
+    let found = introspection_in(document).or_else(|| (!reads_sdl).then(|| sdl_in(document)).flatten());
+    match found {
+        // Apollo Server's code for the same case (its `validationErrorCode`).
+        Some(field) => Err(ErrorCode::IntrospectionDisabled.server_error(format!("introspection is disabled on this server; the operation selects `{field}`"))),
+        None => Ok(()),
     }
 }
 

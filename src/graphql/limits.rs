@@ -14,9 +14,8 @@ use std::any::TypeId;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, NextParseQuery, NextPrepareRequest, NextValidation};
 use async_graphql::parser::types::{ExecutableDocument, Selection, SelectionSet};
-use async_graphql::{Request, ServerError, ServerResult, ValidationResult, Variables};
+use async_graphql::{Request, ServerError, ServerResult, ValidationResult};
 
 use super::expansion::{expand, FieldTally};
 use super::introspection::{is_introspection_field, is_introspection_type};
@@ -40,21 +39,20 @@ pub struct OperationLimits {
     pub max_entities: usize,
 }
 
-/// Installs the checks async-graphql does not do itself.
-pub struct LimitChecks {
+/// The checks async-graphql does not do itself, shared by every operation (`hooks` runs them).
+pub(super) struct LimitChecks {
     limits: Arc<OperationLimits>,
     parsed: Arc<ParsedOperations>,
 }
 
 impl LimitChecks {
-    pub fn new(limits: OperationLimits) -> Self {
+    pub(super) fn new(limits: OperationLimits) -> Self {
         Self { limits: Arc::new(limits), parsed: Arc::new(ParsedOperations::new()) }
     }
-}
 
-impl ExtensionFactory for LimitChecks {
-    fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(LimitCheck { limits: self.limits.clone(), parsed: self.parsed.clone(), introspection_cost: AtomicUsize::new(0) })
+    /// The checks of one operation (async-graphql creates its extensions per request).
+    pub(super) fn per_operation(&self) -> LimitCheck {
+        LimitCheck { limits: self.limits.clone(), parsed: self.parsed.clone(), introspection_cost: AtomicUsize::new(0) }
     }
 }
 
@@ -79,8 +77,8 @@ impl ParsedOperations {
     }
 }
 
-/// One per operation (async-graphql creates extensions per request).
-struct LimitCheck {
+/// One per operation.
+pub(super) struct LimitCheck {
     limits: Arc<OperationLimits>,
     parsed: Arc<ParsedOperations>,
     /// The introspection share of async-graphql's complexity, measured in `prepare_request` and
@@ -234,37 +232,32 @@ fn tally_of(request: &Request) -> Option<&FieldTally> {
     request.data.get(&TypeId::of::<FieldTally>()).and_then(|data| data.downcast_ref())
 }
 
-#[async_graphql::async_trait::async_trait]
-impl Extension for LimitCheck {
-    /// Every check on the text happens here, before async-graphql's parse step: that step walks
-    /// every fragment spread path (exponential in a fragment bomb) before any later hook could
-    /// refuse it. It then reuses our document (`set_parsed_query`): one parse per operation.
-    async fn prepare_request(&self, ctx: &ExtensionContext<'_>, request: Request, next: NextPrepareRequest<'_>) -> ServerResult<Request> {
-        let mut request = next.run(ctx, request).await?;
+impl LimitCheck {
+    /// Every check on the text happens before async-graphql's parse step: that step walks every
+    /// fragment spread path (exponential in a fragment bomb) before any later hook could refuse
+    /// it. It then reuses our document (`set_parsed_query`): one parse per operation.
+    pub(super) fn prepared(&self, mut request: Request) -> ServerResult<Request> {
         let document = self.check(&request)?;
         request.set_parsed_query(document);
         Ok(request)
     }
 
     /// Gives async-graphql's own recursion and directive checks our code.
-    async fn parse_query(&self, ctx: &ExtensionContext<'_>, query: &str, variables: &Variables, next: NextParseQuery<'_>) -> ServerResult<ExecutableDocument> {
+    pub(super) fn parse_error(&self, error: ServerError) -> ServerError {
         let limits = &self.limits;
-        next.run(ctx, query, variables).await.map_err(|error| {
-            if error.message.contains("recursion") || error.message.contains("too deep") {
-                refusal(format!("the operation nests deeper than {} levels", limits.max_recursion))
-            } else if error.message.starts_with("The number of directives") {
-                refusal(format!("a field carries more than {} directives", limits.max_directives))
-            } else {
-                error
-            }
-        })
+        if error.message.contains("recursion") || error.message.contains("too deep") {
+            refusal(format!("the operation nests deeper than {} levels", limits.max_recursion))
+        } else if error.message.starts_with("The number of directives") {
+            refusal(format!("a field carries more than {} directives", limits.max_directives))
+        } else {
+            error
+        }
     }
 
-    /// The complexity check, done here rather than by async-graphql's `limit_complexity`, which
-    /// would count introspection too.
-    async fn validation(&self, ctx: &ExtensionContext<'_>, next: NextValidation<'_>) -> Result<ValidationResult, Vec<ServerError>> {
-        let result =
-            next.run(ctx).await.map_err(|errors| errors.into_iter().map(|error| ErrorCode::GraphqlValidationFailed.fill_in(error)).collect::<Vec<_>>())?;
+    /// The complexity check, done on async-graphql's validation result rather than by its
+    /// `limit_complexity`, which would count introspection too.
+    pub(super) fn validated(&self, result: Result<ValidationResult, Vec<ServerError>>) -> Result<ValidationResult, Vec<ServerError>> {
+        let result = result.map_err(|errors| errors.into_iter().map(|error| ErrorCode::GraphqlValidationFailed.fill_in(error)).collect::<Vec<_>>())?;
         let max = self.limits.max_complexity;
         if result.complexity.saturating_sub(self.introspection_cost.load(Ordering::Relaxed)) > max {
             return Err(vec![refusal(format!("the operation is too complex (limit {max}); ask for fewer items per list"))]);

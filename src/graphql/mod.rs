@@ -11,7 +11,8 @@
 //! - live: `subscription` (the subscription fields, fed by the event bus), `live` (their
 //!   transports: WebSocket at `/ws`, GraphQL over SSE on `/graphql`).
 //! - limits: `limits`, `nesting` (pre-parse nesting scan), `expansion` (fields with fragments
-//!   inlined), `introspection` (its gate and exemption); `observe` (operation metrics).
+//!   inlined), `introspection` (its gate and exemption); `observe` (operation metrics);
+//!   `hooks` (the one extension that runs the limits, the gate, the metrics and null propagation).
 //!
 //! Conversions from GHL wire types to GraphQL types live here; `highlevel` never sees GraphQL.
 
@@ -25,6 +26,7 @@ mod field_errors;
 mod graphiql;
 mod guards;
 mod handler;
+mod hooks;
 mod import;
 mod introspection;
 mod limits;
@@ -95,14 +97,12 @@ pub fn build_schema(options: &SchemaOptions) -> AppSchema {
         .enable_federation()
         // Routers compose the subgraph's subscriptions (Federation 2.4+), so the SDL shows them.
         .enable_subscription_in_federation()
-        .extension(observe::OperationMetrics)
-        .extension(field_errors::NullOnError)
-        // Depth and complexity are checked by `LimitChecks`, which leaves introspection out.
-        .extension(limits::LimitChecks::new(limits.clone()))
+        // Depth and complexity are checked by the hooks' limits, which leave introspection out.
+        .extension(hooks::OperationHooks::new(options))
         .limit_recursive_depth(limits.max_recursion)
         .limit_directives(limits.max_directives);
     if !options.introspection {
-        builder = builder.extension(introspection::IntrospectionGate).disable_introspection();
+        builder = builder.disable_introspection();
     }
     if !options.field_suggestions {
         builder = builder.disable_suggestions();

@@ -1,40 +1,34 @@
 //! Counts and times every GraphQL operation by outcome (`ok`, `partial`, `error`) for `/metrics`,
-//! and runs it in a `graphql.operation` span (its name and type; never its variables).
+//! runs it in a `graphql.operation` span (its name and type; never its variables), and says how
+//! long a router may keep a clean query's answer. `hooks` calls it at parse and execute.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::time::Instant;
 
-use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, NextExecute, NextParseQuery};
 use async_graphql::parser::types::{ExecutableDocument, OperationType};
-use async_graphql::{Response, ServerResult, Variables};
+use async_graphql::{Response, Value};
 use metrics::{counter, histogram};
-use tracing::Instrument as _;
-
-pub struct OperationMetrics;
-
-impl ExtensionFactory for OperationMetrics {
-    fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(OperationMetricsExtension::default())
-    }
-}
 
 /// One per request: the operations of its document by name and type, learned when it is parsed.
 #[derive(Default)]
-struct OperationMetricsExtension {
+pub(super) struct OperationRecord {
     operations: Mutex<Vec<(Option<String>, &'static str)>>,
 }
 
-#[async_graphql::async_trait::async_trait]
-impl Extension for OperationMetricsExtension {
-    async fn parse_query(&self, ctx: &ExtensionContext<'_>, query: &str, variables: &Variables, next: NextParseQuery<'_>) -> ServerResult<ExecutableDocument> {
-        let document = next.run(ctx, query, variables).await?;
+/// The operation being executed: its type and when it started.
+pub(super) struct Running {
+    kind: &'static str,
+    started: Instant,
+}
+
+impl OperationRecord {
+    pub(super) fn learn(&self, document: &ExecutableDocument) {
         let operations = document.operations.iter().map(|(name, op)| (name.map(|n| n.to_string()), kind_of(op.node.ty))).collect();
         *self.operations.lock().unwrap_or_else(|p| p.into_inner()) = operations;
-        Ok(document)
     }
 
-    async fn execute(&self, ctx: &ExtensionContext<'_>, operation_name: Option<&str>, next: NextExecute<'_>) -> Response {
-        let started = Instant::now();
+    /// Starts timing `operation_name` (the first operation when `None`), with its span.
+    pub(super) fn start(&self, operation_name: Option<&str>) -> (Running, tracing::Span) {
         let kind = {
             let operations = self.operations.lock().unwrap_or_else(|p| p.into_inner());
             let chosen = match operation_name {
@@ -50,24 +44,28 @@ impl Extension for OperationMetricsExtension {
             graphql.operation.name = name,
             graphql.operation.type = kind,
         );
-        let mut response = next.run(ctx, operation_name).instrument(span).await;
-        // A router's response cache may keep a clean query's answer as long as our cache would.
-        let max_age = ctx.data_opt::<super::request_context::RequestContext>().and_then(|request| request.max_age());
+        (Running { kind, started: Instant::now() }, span)
+    }
+}
+
+impl Running {
+    /// Records the outcome, and sets `Cache-Control`: a router's response cache may keep a clean
+    /// query's answer as long as our cache would (`max_age`).
+    pub(super) fn finish(self, response: &mut Response, max_age: Option<std::time::Duration>) {
         let cache_control = match max_age {
-            Some(age) if kind == "query" && response.errors.is_empty() => format!("private, max-age={}", age.as_secs()),
+            Some(age) if self.kind == "query" && response.errors.is_empty() => format!("private, max-age={}", age.as_secs()),
             _ => "no-store".to_owned(),
         };
         if let Ok(value) = axum::http::HeaderValue::from_str(&cache_control) {
             response.http_headers.insert(axum::http::header::CACHE_CONTROL, value);
         }
-        let outcome = match (response.errors.is_empty(), response.data == async_graphql::Value::Null) {
+        let outcome = match (response.errors.is_empty(), response.data == Value::Null) {
             (true, _) => "ok",
             (false, false) => "partial",
             (false, true) => "error",
         };
         counter!("graphql_operations_total", "outcome" => outcome).increment(1);
-        histogram!("graphql_operation_duration_seconds").record(started.elapsed().as_secs_f64());
-        response
+        histogram!("graphql_operation_duration_seconds").record(self.started.elapsed().as_secs_f64());
     }
 }
 
