@@ -213,8 +213,10 @@ async fn bench(pinning: &str) {
         ("50 contacts, tasks per contact", Target::Graphql(unsearched.url.clone(), FIFTY), Some(&unsearched)),
     ];
     if let Ok(chosen) = std::env::var(PROFILE) {
-        let (row, concurrency) = chosen.split_once(':').and_then(|(r, c)| Some((r.parse::<usize>().ok()?, c.parse().ok()?))).expect("ROW:CONCURRENCY");
-        let (name, target, serving) = &rows[row - 1];
+        let parsed = chosen.split_once(':').and_then(|(r, c)| Some((r.parse::<usize>().ok()?, c.parse().ok()?)));
+        let Some(((name, target, serving), concurrency)) = parsed.and_then(|(row, c)| Some((rows.get(row.checked_sub(1)?)?, c))) else {
+            panic!("{PROFILE}={chosen}: expected ROW:CONCURRENCY with ROW from 1 to {}", rows.len());
+        };
         println!("profiling {name} c={concurrency}: subgraph pid {}, plain hop pid {}", subgraph.pid(), hop.pid());
         let started = Instant::now();
         while started.elapsed() < Duration::from_secs(20) {
