@@ -12,6 +12,10 @@
 //! - `waves`: when a request's tasks batch has gathered all it can (its resolvers idle).
 //!
 //! A read asks the request's memo, then the shared cache, then GHL (through the flights).
+//!
+//! With replicas (`--redis-url`), our own writes also reach the others' caches ([`Peers`]): a
+//! client that writes through one replica and reads through another (a router's round robin)
+//! reads its write, without waiting for GHL's webhook.
 
 mod cache;
 mod changes;
@@ -23,8 +27,10 @@ mod waves;
 mod writes;
 
 use std::num::NonZeroU32;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
+
+use futures_util::future::BoxFuture;
 
 pub use cache::CacheOptions;
 pub use changes::{ChangeEvent, ChangeKind, Subject};
@@ -60,11 +66,25 @@ struct Inner {
     options: DataOptions,
     flights: FlightTables,
     cache: SharedCache,
+    /// The other replicas, told of our own writes (none when this replica runs alone).
+    peers: OnceLock<Arc<dyn Peers>>,
+}
+
+/// The other replicas' caches: what our own writes made stale there.
+pub trait Peers: Send + Sync {
+    /// Resolves once `change` is on its way to every other replica (or could not be sent).
+    fn written_here(&self, change: ChangeEvent) -> BoxFuture<'static, ()>;
 }
 
 impl DataLayer {
     pub fn new(client: GhlClient, options: DataOptions) -> Self {
-        Self { inner: Arc::new(Inner { cache: SharedCache::new(&options.cache), client, options, flights: FlightTables::default() }) }
+        let cache = SharedCache::new(&options.cache);
+        Self { inner: Arc::new(Inner { cache, client, options, flights: FlightTables::default(), peers: OnceLock::new() }) }
+    }
+
+    /// From now on, our own writes are told to `peers` too.
+    pub fn tell_writes_to(&self, peers: Arc<dyn Peers>) {
+        let _ = self.inner.peers.set(peers);
     }
 
     /// The data of one request acting for `tenant` (whose deadline bounds its calls).

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use serde_json::Value;
 
 use super::cache::{Cached, Entity, PageQuery};
+use super::changes::{ChangeEvent, ChangeKind, Subject};
 use super::keys::{AppointmentsOf, BusinessPage, ContactKey, NoteKey, NotesOf, TaskKey, TasksOf};
 use super::request::RequestData;
 use crate::error::AppError;
@@ -97,7 +98,8 @@ impl RequestData {
         let created = Arc::new(self.client().create_contact(self.tenant(), body).await?);
         self.pages_changed();
         if let Ok(id) = PathId::parse(&created.id, "id") {
-            self.put(ContactKey(id), Some(created.clone()));
+            self.put(ContactKey(id.clone()), Some(created.clone()));
+            self.tell_peers("ContactCreate", Subject::Contact, ChangeKind::Created, &id, None).await;
         }
         Ok(created)
     }
@@ -106,6 +108,7 @@ impl RequestData {
         let updated = Arc::new(self.client().update_contact(self.tenant(), id, body).await?);
         self.pages_changed();
         self.put(ContactKey(id.clone()), Some(updated.clone()));
+        self.tell_peers("ContactUpdate", Subject::Contact, ChangeKind::Updated, id, None).await;
         Ok(updated)
     }
 
@@ -116,6 +119,7 @@ impl RequestData {
         self.forget(&TasksOf(id.clone()));
         self.forget(&NotesOf(id.clone()));
         self.forget(&AppointmentsOf(id.clone()));
+        self.tell_peers("ContactDelete", Subject::Contact, ChangeKind::Deleted, id, None).await;
         Ok(deleted)
     }
 
@@ -123,7 +127,7 @@ impl RequestData {
     pub async fn add_tags(&self, id: &PathId, tags: &[String]) -> Result<Vec<String>, AppError> {
         self.uncacheable();
         let now = self.client().add_tags(self.tenant(), id, tags).await?;
-        self.tags_changed(id, &now);
+        self.tags_changed(id, &now).await;
         Ok(now)
     }
 
@@ -131,31 +135,32 @@ impl RequestData {
     pub async fn remove_tags(&self, id: &PathId, tags: &[String]) -> Result<Vec<String>, AppError> {
         self.uncacheable();
         let now = self.client().remove_tags(self.tenant(), id, tags).await?;
-        self.tags_changed(id, &now);
+        self.tags_changed(id, &now).await;
         Ok(now)
     }
 
-    fn tags_changed(&self, id: &PathId, tags: &[String]) {
+    async fn tags_changed(&self, id: &PathId, tags: &[String]) {
         self.pages_changed();
         let tags = tags.to_vec();
         self.amend(&ContactKey(id.clone()), move |contact| contact.map(|c| Arc::new(Contact { tags: tags.clone(), ..(*c).clone() })));
+        self.tell_peers("ContactTagUpdate", Subject::Contact, ChangeKind::TagsChanged, id, None).await;
     }
 
     // ---- tasks -------------------------------------------------------------------------------
 
     pub async fn create_task(&self, contact: &PathId, body: &TaskWrite) -> Result<Arc<Task>, AppError> {
         let task = self.client().create_task(self.tenant(), contact, body).await?;
-        Ok(self.task_written(contact, task))
+        Ok(self.task_written("TaskCreate", ChangeKind::Created, contact, task).await)
     }
 
     pub async fn update_task(&self, contact: &PathId, task: &PathId, body: &TaskWrite) -> Result<Arc<Task>, AppError> {
         let task = self.client().update_task(self.tenant(), contact, task, body).await?;
-        Ok(self.task_written(contact, task))
+        Ok(self.task_written("TaskUpdate", ChangeKind::Updated, contact, task).await)
     }
 
     pub async fn complete_task(&self, contact: &PathId, task: &PathId, completed: bool) -> Result<Arc<Task>, AppError> {
         let task = self.client().complete_task(self.tenant(), contact, task, completed).await?;
-        Ok(self.task_written(contact, task))
+        Ok(self.task_written("TaskComplete", ChangeKind::Completed, contact, task).await)
     }
 
     pub async fn delete_task(&self, contact: &PathId, task: &PathId) -> Result<bool, AppError> {
@@ -163,16 +168,19 @@ impl RequestData {
         let gone = task.as_str().to_owned();
         self.amend(&TasksOf(contact.clone()), move |list| without(&list, &gone, |t: &Task| &t.id));
         self.put(TaskKey(contact.clone(), task.clone()), None);
+        self.tell_peers("TaskDelete", Subject::Task, ChangeKind::Deleted, contact, Some(task)).await;
         Ok(deleted)
     }
 
-    fn task_written(&self, contact: &PathId, task: Task) -> Arc<Task> {
+    async fn task_written(&self, event_type: &str, kind: ChangeKind, contact: &PathId, task: Task) -> Arc<Task> {
         let task = Arc::new(task);
         let written = (*task).clone();
         self.amend(&TasksOf(contact.clone()), move |list| upserted(&list, written.clone(), |t: &Task| &t.id));
-        if let Ok(id) = PathId::parse(&task.id, "id") {
-            self.put(TaskKey(contact.clone(), id), Some(task.clone()));
+        let id = PathId::parse(&task.id, "id").ok();
+        if let Some(id) = &id {
+            self.put(TaskKey(contact.clone(), id.clone()), Some(task.clone()));
         }
+        self.tell_peers(event_type, Subject::Task, kind, contact, id.as_ref()).await;
         task
     }
 
@@ -180,12 +188,12 @@ impl RequestData {
 
     pub async fn create_note(&self, contact: &PathId, body: &NoteWrite) -> Result<Arc<Note>, AppError> {
         let note = self.client().create_note(self.tenant(), contact, body).await?;
-        Ok(self.note_written(contact, note))
+        Ok(self.note_written("NoteCreate", ChangeKind::Created, contact, note).await)
     }
 
     pub async fn update_note(&self, contact: &PathId, note: &PathId, body: &NoteWrite) -> Result<Arc<Note>, AppError> {
         let note = self.client().update_note(self.tenant(), contact, note, body).await?;
-        Ok(self.note_written(contact, note))
+        Ok(self.note_written("NoteUpdate", ChangeKind::Updated, contact, note).await)
     }
 
     pub async fn delete_note(&self, contact: &PathId, note: &PathId) -> Result<bool, AppError> {
@@ -193,17 +201,35 @@ impl RequestData {
         let gone = note.as_str().to_owned();
         self.amend(&NotesOf(contact.clone()), move |list| without(&list, &gone, |n: &Note| &n.id));
         self.put(NoteKey(contact.clone(), note.clone()), None);
+        self.tell_peers("NoteDelete", Subject::Note, ChangeKind::Deleted, contact, Some(note)).await;
         Ok(deleted)
     }
 
-    fn note_written(&self, contact: &PathId, note: Note) -> Arc<Note> {
+    async fn note_written(&self, event_type: &str, kind: ChangeKind, contact: &PathId, note: Note) -> Arc<Note> {
         let note = Arc::new(note);
         let written = (*note).clone();
         self.amend(&NotesOf(contact.clone()), move |list| upserted(&list, written.clone(), |n: &Note| &n.id));
-        if let Ok(id) = PathId::parse(&note.id, "id") {
-            self.put(NoteKey(contact.clone(), id), Some(note.clone()));
+        let id = PathId::parse(&note.id, "id").ok();
+        if let Some(id) = &id {
+            self.put(NoteKey(contact.clone(), id.clone()), Some(note.clone()));
         }
+        self.tell_peers(event_type, Subject::Note, kind, contact, id.as_ref()).await;
         note
+    }
+
+    /// Tells the other replicas (if any) what this write made stale in their caches, before the
+    /// write answers: a read through another replica then sees it.
+    async fn tell_peers(&self, event_type: &str, subject: Subject, kind: ChangeKind, contact: &PathId, item: Option<&PathId>) {
+        let Some(peers) = self.fetcher.layer.inner.peers.get() else { return };
+        let change = ChangeEvent {
+            event_type: event_type.to_owned(),
+            subject,
+            kind,
+            location_id: self.tenant().location_id().to_owned(),
+            contact_id: Some(contact.as_str().to_owned()),
+            item_id: item.map(|id| id.as_str().to_owned()),
+        };
+        peers.written_here(change).await;
     }
 
     fn client(&self) -> &crate::highlevel::GhlClient {

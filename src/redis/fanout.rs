@@ -2,11 +2,15 @@
 //! every replica's cache and reaches every replica's subscribers.
 //!
 //! The bus publishes locally at once and to the channel; each replica applies what the others
-//! published (its own messages carry its id and are skipped). While Redis is unreachable nothing
+//! published (its own messages carry its id and are skipped). Our own writes travel the same way
+//! for the caches only ([`Peers`]): their subscribers hear of them from GHL's webhook, once. While Redis is unreachable nothing
 //! arrives: the cache's TTL bounds what stays stale, and the whole cache is flushed once Redis is
 //! back (what was missed cannot be known).
 
 use std::sync::{Arc, OnceLock, Weak};
+
+use futures_util::future::BoxFuture;
+use futures_util::FutureExt as _;
 
 use ::redis::{PushKind, Value};
 use metrics::{counter, histogram};
@@ -15,7 +19,7 @@ use tokio::sync::{broadcast, mpsc};
 use tracing::{debug, info, warn};
 
 use super::{Redis, RedisError};
-use crate::data::{ChangeEvent, DataLayer};
+use crate::data::{ChangeEvent, DataLayer, Peers};
 use crate::webhooks::{EventBus, LocalBus};
 
 /// What travels on the channel.
@@ -26,6 +30,30 @@ struct Message {
     /// When it was published (ms since the epoch), for the fan-out latency metric.
     sent_ms: i64,
     event: ChangeEvent,
+    /// Whether the others' subscribers hear of it (a webhook's change), or only their caches
+    /// (our own write, whose webhook GHL sends as well).
+    #[serde(default = "yes")]
+    for_subscribers: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl Message {
+    fn new(redis: &Redis, event: ChangeEvent, for_subscribers: bool) -> Self {
+        Self { origin: redis.replica().to_owned(), sent_ms: chrono::Utc::now().timestamp_millis(), event, for_subscribers }
+    }
+
+    /// PUBLISHes it; a failure is counted and logged (the TTL bounds what stays stale).
+    async fn send(self, redis: Redis) {
+        let Ok(payload) = serde_json::to_string(&self) else { return };
+        let publish = ::redis::cmd("PUBLISH").arg(redis.keys().changes()).arg(payload).clone();
+        if let Err(error) = redis.run::<i64>(publish).await {
+            counter!("redis_fallbacks_total", "part" => "changes").increment(1);
+            warn!(error = %error, "a change could not reach the other replicas; their cache entries expire within the TTL");
+        }
+    }
 }
 
 /// The event bus of a replica among several.
@@ -47,6 +75,7 @@ impl RedisBus {
 
     /// Starts applying the other replicas' changes to `data` (and to this bus's subscribers).
     pub fn follow(&self, data: DataLayer) -> Result<(), RedisError> {
+        data.tell_writes_to(Arc::new(WritesOut(Arc::downgrade(&self.inner))));
         let _ = self.inner.data.set(data);
         let (pushes, received) = mpsc::unbounded_channel();
         let connection = self.inner.redis.subscriber(pushes)?;
@@ -57,21 +86,26 @@ impl RedisBus {
 
 impl EventBus for RedisBus {
     fn publish(&self, event: ChangeEvent) {
-        let message = Message { origin: self.inner.redis.replica().to_owned(), sent_ms: chrono::Utc::now().timestamp_millis(), event: event.clone() };
+        let message = Message::new(&self.inner.redis, event.clone(), true);
         self.inner.local.publish(event);
-        let Ok(payload) = serde_json::to_string(&message) else { return };
-        let redis = self.inner.redis.clone();
-        tokio::spawn(async move {
-            let publish = ::redis::cmd("PUBLISH").arg(redis.keys().changes()).arg(payload).clone();
-            if let Err(error) = redis.run::<i64>(publish).await {
-                counter!("redis_fallbacks_total", "part" => "changes").increment(1);
-                warn!(error = %error, "a change could not reach the other replicas; their cache entries expire within the TTL");
-            }
-        });
+        tokio::spawn(message.send(self.inner.redis.clone()));
     }
 
     fn subscribe(&self) -> broadcast::Receiver<ChangeEvent> {
         self.inner.local.subscribe()
+    }
+}
+
+/// Our own writes, to the other replicas' caches (weak: the data layer holds it, and the bus the
+/// data layer).
+struct WritesOut(Weak<Inner>);
+
+impl Peers for WritesOut {
+    fn written_here(&self, change: ChangeEvent) -> BoxFuture<'static, ()> {
+        match self.0.upgrade() {
+            Some(bus) => Message::new(&bus.redis, change, false).send(bus.redis.clone()).boxed(),
+            None => async {}.boxed(),
+        }
     }
 }
 
@@ -143,5 +177,7 @@ fn apply(bus: &Inner, replica: &str, data: &[Value]) {
     }
     let lag_ms = chrono::Utc::now().timestamp_millis() - message.sent_ms;
     histogram!("redis_change_fanout_seconds").record(lag_ms.max(0) as f64 / 1000.0);
-    bus.local.publish(message.event);
+    if message.for_subscribers {
+        bus.local.publish(message.event);
+    }
 }

@@ -157,6 +157,62 @@ async fn a_replica_forgets_its_cache_when_redis_comes_back() {
     assert!(name_on(&cluster, 1, &id).await.starts_with("WhileAway"), "flushed on reconnect");
 }
 
+/// Waits up to a second for `check` to hold; how long it took, or `None`.
+async fn within_a_second<F, Fut>(check: F) -> Option<Duration>
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_secs(1) {
+        if check().await {
+            return Some(started.elapsed());
+        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    None
+}
+
+#[tokio::test]
+async fn a_write_through_one_replica_is_read_through_the_others_without_a_webhook_and_reaches_no_subscriber() {
+    // Writable replicas with a 5-minute cache; the sandbox sends no webhooks here, so only the
+    // writing replica can tell the others.
+    let cluster = Cluster::start(3, Setup { extra: vec!["--cache-ttl".into(), "5m".into()], ..Default::default() }).await;
+    let id = cluster.sandbox.contact_ids()[3].clone();
+    const TASKS: &str = "query($id: ID!) { contact(id: $id) { tasks { title } } }";
+    let titles = |response: &Value| -> Vec<String> {
+        response["data"]["contact"]["tasks"].as_array().into_iter().flatten().filter_map(|t| t["title"].as_str().map(str::to_owned)).collect()
+    };
+    for replica in 1..3 {
+        name_on(&cluster, replica, &id).await;
+        cluster.graphql(replica, TASKS, json!({ "id": id })).await;
+    }
+    let mut subscriber = Subscriber::open(&cluster, 2, &id).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+
+    let mut lags = Vec::new();
+    for round in 0..10 {
+        let name = format!("Written{round}");
+        let update = "mutation($id: ID!, $name: String!) { updateContact(id: $id, input: { firstName: $name }) { id } }";
+        let written = cluster.graphql(0, update, json!({ "id": id, "name": name })).await;
+        assert_eq!(written["errors"], Value::Null, "{written}");
+        for replica in 1..3 {
+            let seen = within_a_second(|| async { name_on(&cluster, replica, &id).await.starts_with(&name) }).await;
+            lags.push(seen.unwrap_or_else(|| panic!("replica {} still serves the old name of round {round}", replica + 1)));
+        }
+    }
+    let title = "Written through replica 1";
+    let create = format!("mutation($id: ID!) {{ createTask(contactId: $id, input: {{ title: \"{title}\", dueDate: \"2026-12-01T09:00:00Z\" }}) {{ id }} }}");
+    let created = cluster.graphql(0, &create, json!({ "id": id })).await;
+    assert_eq!(created["errors"], Value::Null, "{created}");
+    let seen = within_a_second(|| async { titles(&cluster.graphql(2, TASKS, json!({ "id": id })).await).iter().any(|t| t == title) }).await;
+    assert!(seen.is_some(), "replica 3 lists the task created through replica 1");
+
+    assert_eq!(subscriber.next(Duration::from_millis(500)).await, None, "subscribers hear of a write from GHL's webhook, not twice");
+    let (p50, p99) = (percentile(&mut lags, 0.5), percentile(&mut lags, 0.99));
+    println!("write on replica 1 -> read of it on replicas 2 and 3: p50 {p50:?}, p99 {p99:?}");
+}
+
 /// Replicas told GHL allows 40 calls per second, against a sandbox that enforces exactly that.
 fn paced(limit: &str, max_wait: &str) -> Setup {
     Setup {
