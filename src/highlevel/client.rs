@@ -357,17 +357,18 @@ impl GhlClient {
             counter!("ghl_circuit_rejections_total").increment(1);
             return Err(unavailable(Unavailability::CircuitOpen, &call));
         };
-        match self.inner.limiter.acquire(budget, tenant.priority(), tenant.deadline()).await {
+        let booked = match self.inner.limiter.acquire(budget, tenant.priority(), tenant.deadline()).await {
             Ok(waited) => {
                 tenant.mark_under_way();
                 histogram!("ghl_limiter_wait_seconds").record(waited.as_secs_f64());
                 tracing::Span::current().record("limiter_wait_ms", u64::try_from(waited.as_millis()).unwrap_or(u64::MAX));
+                Instant::now()
             }
             Err(refusal) => {
                 counter!("ghl_limiter_rejections_total", "reason" => refusal.reason()).increment(1);
                 return Err(GhlError::at(GhlErrorKind::refused_by_limiter(refusal), call));
             }
-        }
+        };
         let permit = self.permit(budget).acquire_owned();
         let _permit = match tenant.deadline() {
             Some(deadline) => match tokio::time::timeout_at(deadline.into(), permit).await {
@@ -411,7 +412,9 @@ impl GhlClient {
             Ok((status, headers, bytes)) => {
                 tracing::Span::current().record("status", status.as_u16());
                 call.status = Some(status.as_u16());
-                self.inner.limiter.observe(budget, status.as_u16(), &headers, started.elapsed());
+                // From the booking, not the send: a call that waited for a connection permit
+                // reached GHL that much later than its slot (the limiter's margin).
+                self.inner.limiter.observe(budget, status.as_u16(), &headers, booked.elapsed());
                 match bytes {
                     Err(error) => Err(transport_error(&error, deadline_bound, call.clone())),
                     Ok(bytes) if status.is_success() => Ok(bytes),

@@ -212,14 +212,31 @@ struct Window {
     daily_max: u64,
     /// Set when GHL says the daily budget is spent.
     daily_blocked_until: Option<Instant>,
-    /// Recent upstream round trip (rises at once, decays slowly).
+    /// The longest upstream round trip of about the last window (rises at once; held while a
+    /// call it delayed can still share a GHL window with calls sent now).
     round_trip: Duration,
+    /// When `round_trip` was last raised (or replaced).
+    round_trip_since: Option<Instant>,
 }
 
 /// GHL counts a call when it arrives, up to a round trip after we sent it: a window we track
 /// from send times must last that much longer, plus a small margin.
 fn with_margin(interval: Duration, round_trip: Duration) -> Duration {
     interval + interval / 50 + round_trip + Duration::from_millis(5)
+}
+
+impl Window {
+    /// A call GHL counted up to `round_trip` after we booked it; the margin keeps the longest of
+    /// the last window and a quarter. Decaying per observation instead (as an average would)
+    /// forgot a slow call within a second of busy traffic, while that call still shared GHL's
+    /// window with calls booked a window later: a 429 under load.
+    fn note_round_trip(&mut self, now: Instant, round_trip: Duration, interval: Duration) {
+        let held = self.round_trip_since.is_some_and(|since| now.duration_since(since) < interval + interval / 4);
+        if round_trip >= self.round_trip || !held {
+            self.round_trip = round_trip.min(interval / 4);
+            self.round_trip_since = Some(now);
+        }
+    }
 }
 
 fn until_utc_midnight() -> Duration {
@@ -261,6 +278,7 @@ impl Window {
             daily_max: config.daily_max,
             daily_blocked_until: None,
             round_trip: Duration::ZERO,
+            round_trip_since: None,
         }
     }
 
@@ -616,7 +634,7 @@ impl RateLimiter {
             window.learned = (reported != window.configured).then_some(reported);
         }
         let ghl_limit = window.ghl_limit();
-        window.round_trip = round_trip.max(window.round_trip.mul_f64(0.8) + round_trip.mul_f64(0.2)).min(ghl_limit.interval / 4);
+        window.note_round_trip(now, round_trip, ghl_limit.interval);
         window.expire(now);
         // What we counted in GHL's window (a slight overcount: it includes the margin).
         let horizon = window.horizon(ghl_limit);
