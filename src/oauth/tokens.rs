@@ -48,6 +48,8 @@ pub struct TokenManager {
     refresh_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     /// When each location was last checked against the store for a revoke.
     revoke_checks: Mutex<HashMap<String, std::time::Instant>>,
+    /// When the store's agencies were last loaded (`agency_for`).
+    agencies_listed: Mutex<Option<std::time::Instant>>,
 }
 
 /// `auth` asks for tenants through this trait, so it never depends on `oauth`. (Named in full
@@ -103,6 +105,7 @@ impl TokenManager {
             cache: Mutex::new(cache),
             refresh_locks: Mutex::new(HashMap::new()),
             revoke_checks: Mutex::new(HashMap::new()),
+            agencies_listed: Mutex::new(None),
         };
         manager.publish_reinstall_gauge();
         Ok(manager)
@@ -121,7 +124,11 @@ impl TokenManager {
         match self.record(location).await {
             Ok(record) if self.fresh(&record) => return Ok(tenant_of(&record)),
             Ok(_) => {}
-            Err(OAuthError::NotInstalled { .. } | OAuthError::NeedsReinstall { .. }) if self.agency_for(location, None).is_some() => {}
+            Err(error @ (OAuthError::NotInstalled { .. } | OAuthError::NeedsReinstall { .. })) => {
+                if self.agency_for(location, None).await?.is_none() {
+                    return Err(error);
+                }
+            }
             Err(error) => return Err(error),
         }
         self.renew(location, Arc::new(|manager: &Self, current: Option<&TokenRecord>| current.is_none_or(|c| !manager.fresh(c)))).await
@@ -205,8 +212,7 @@ impl TokenManager {
     pub async fn location_uninstalled(&self, location: &str) -> Result<bool, OAuthError> {
         let existed = self.revoke(location).await?;
         for agency in self.agencies() {
-            let approved = agency.agency.as_ref().is_some_and(|g| g.approved_locations.iter().any(|l| l == location));
-            if approved {
+            if approves(&agency, location) {
                 let lock = self.lock_for(&agency.location_id);
                 let _guard = lock.lock().await;
                 if let Some(mut record) = self.cached(&agency.location_id) {
@@ -239,12 +245,43 @@ impl TokenManager {
         self.cache.lock().unwrap_or_else(|p| p.into_inner()).values().filter(|r| r.is_company()).cloned().collect()
     }
 
-    /// The key of the agency whose install approved `location`, preferring the company its pair names.
-    fn agency_for(&self, location: &str, current: Option<&TokenRecord>) -> Option<String> {
-        let approving: Vec<TokenRecord> =
-            self.agencies().into_iter().filter(|a| a.agency.as_ref().is_some_and(|g| g.approved_locations.iter().any(|l| l == location))).collect();
+    /// The key of the agency whose install approved `location`, preferring the company its pair
+    /// names, among the agencies held in memory.
+    fn held_agency_for(&self, location: &str, current: Option<&TokenRecord>) -> Option<String> {
+        let approving: Vec<TokenRecord> = self.agencies().into_iter().filter(|a| approves(a, location)).collect();
         let named = current.and_then(|c| c.company_id.as_deref());
         approving.iter().find(|a| a.company_id.as_deref() == named).or(approving.first()).map(|a| a.location_id.clone())
+    }
+
+    /// As [`held_agency_for`](Self::held_agency_for), as the store has it now: another replica
+    /// may have recorded an install or an uninstall since. The agency found is read again; with
+    /// none, the store's agencies are loaded (at most once a second: an unknown location is cheap
+    /// to ask for).
+    async fn agency_for(&self, location: &str, current: Option<&TokenRecord>) -> Result<Option<String>, OAuthError> {
+        if let Some(agency) = self.held_agency_for(location, current) {
+            match self.store.get(&agency).await? {
+                Some(record) if approves(&record, location) => {
+                    self.remember(record);
+                    return Ok(Some(agency));
+                }
+                Some(record) => self.remember(record),
+                None => self.forget(&agency),
+            }
+        }
+        let due = {
+            let mut listed = self.agencies_listed.lock().unwrap_or_else(|p| p.into_inner());
+            let due = listed.is_none_or(|at| at.elapsed() >= std::time::Duration::from_secs(1));
+            if due {
+                *listed = Some(std::time::Instant::now());
+            }
+            due
+        };
+        if due {
+            for record in self.store.list().await?.into_iter().filter(TokenRecord::is_company) {
+                self.remember(record);
+            }
+        }
+        Ok(self.held_agency_for(location, current))
     }
 
     /// The pair of `location` if it is usable (active), else why not.
@@ -316,7 +353,7 @@ impl TokenManager {
         if let Some(current) = current.as_ref().filter(|c| c.status == TokenStatus::Active && !still_needed(self, Some(c))) {
             return Ok(tenant_of(current));
         }
-        let agency = self.agency_for(location, current.as_ref());
+        let agency = self.agency_for(location, current.as_ref()).await?;
         match (current, agency) {
             (Some(current), agency) if current.status == TokenStatus::Active && !current.refresh_token.expose_secret().is_empty() => {
                 match (self.refresh_location(location, current).await, agency) {
@@ -601,6 +638,11 @@ fn minted_record(location: &str, company_id: &str, minted: Minted, previous: Opt
         generation: previous.map_or(1, |p| p.generation + 1),
         agency: None,
     }
+}
+
+/// Whether `agency`'s install approved `location`.
+fn approves(agency: &TokenRecord, location: &str) -> bool {
+    agency.agency.as_ref().is_some_and(|g| g.approved_locations.iter().any(|l| l == location))
 }
 
 #[cfg(test)]

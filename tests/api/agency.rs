@@ -162,8 +162,14 @@ const LATER: &str = "later-location";
 /// An agency-level server that receives the sandbox's webhooks, caches for 5 min, and knows a
 /// caller for [`LATER`] too.
 async fn spawn_hooked_agency_app(sandbox: &ghl_sandbox::RunningSandbox, store: &std::path::Path) -> OAuthTestApp {
+    spawn_hooked_agency_replica(sandbox, store, &[]).await
+}
+
+/// As [`spawn_hooked_agency_app`], with `more` flags (a replica's `--redis-url`, …).
+async fn spawn_hooked_agency_replica(sandbox: &ghl_sandbox::RunningSandbox, store: &std::path::Path, more: &[&str]) -> OAuthTestApp {
     let public = sandbox.webhook_public_key();
-    let extra = ["--oauth-install-level", "agency", "--webhook-public-key", &public, "--cache-ttl", "5m"];
+    let mut extra = vec!["--oauth-install-level", "agency", "--webhook-public-key", &public, "--cache-ttl", "5m"];
+    extra.extend_from_slice(more);
     let app = spawn_oauth_app_with(sandbox, store, &extra, |argv| {
         let at = argv.iter().position(|a| a == "--api-keys").expect("api keys flag") + 1;
         argv[at] = format!("{},{KEY_LATER}={LATER}", api_keys());
@@ -252,4 +258,52 @@ async fn an_uninstall_webhook_makes_the_location_unauthenticated_and_purges_its_
     sandbox.clear_requests();
     assert_eq!(nodes(&app.query_as(KEY_A, LOCATION_ID, CONTACTS).await), Some(2));
     assert_eq!(contact_reads(&sandbox), 1, "the cached page was purged at the uninstall");
+}
+
+/// With replicas on Redis, GHL's UNINSTALL reaches one of them; the location is gone on every one:
+/// the other replica's subscriptions of it end, its queries are `UNAUTHENTICATED`, its cached
+/// page is purged, and no replica mints for it again.
+#[tokio::test]
+async fn an_uninstall_webhook_on_one_replica_ends_the_location_on_the_other() {
+    let sandbox = spawn_sandbox(HOUR).await;
+    let redis = crate::redis_harness::RedisServer::start();
+    let (url, prefix) = (redis.url(), format!("test-{:08x}", fastrand::u32(..)));
+    let shared = ["--redis-url", url.as_str(), "--redis-prefix", prefix.as_str(), "--expected-replicas", "2"];
+    let other = spawn_hooked_agency_replica(&sandbox, &store_dir("agency-uninstall-replica-2"), &shared).await;
+    // Spawned last: GHL's webhooks go to this one.
+    let hooked = spawn_hooked_agency_replica(&sandbox, &store_dir("agency-uninstall-replica-1"), &shared).await;
+    assert_eq!(hooked.install_agency("").await.0, 200);
+    delivered(&sandbox, "INSTALL", 2).await;
+    let first = other.query_as(KEY_A, LOCATION_ID, CONTACTS).await;
+    assert_eq!(nodes(&first), Some(2), "the other replica reaches the location: {first}");
+    sandbox.clear_requests();
+    assert_eq!(nodes(&other.query_as(KEY_A, LOCATION_ID, CONTACTS).await), Some(2));
+    assert_eq!(contact_reads(&sandbox), 0, "served from the other replica's cache");
+    let subscribe = |key: &str, location: &str| {
+        other
+            .http
+            .post(format!("{}/graphql", other.url))
+            .header("accept", "text/event-stream")
+            .header("x-api-key", key)
+            .header("x-ghl-location-id", location)
+            .json(&serde_json::json!({ "query": "subscription { contactChanged { kind } }" }))
+            .send()
+    };
+    let (mine, mut theirs) = (subscribe(KEY_A, LOCATION_ID).await.unwrap(), subscribe(KEY_B, OTHER_LOCATION_ID).await.unwrap());
+    assert_eq!((mine.status().as_u16(), theirs.status().as_u16()), (200, 200));
+
+    assert!(sandbox.uninstall_location(LOCATION_ID));
+    assert_eq!(delivered(&sandbox, "UNINSTALL", 1).await, vec![Some(200)]);
+    let events = tokio::time::timeout(Duration::from_secs(5), sse_until_end(mine)).await.expect("the other replica's subscription ends");
+    let (_, data) = events.iter().find(|(event, _)| event == "next").expect("an error before the end");
+    let error: serde_json::Value = serde_json::from_str(data).unwrap();
+    assert_eq!(error["errors"][0]["extensions"]["code"], "UNAUTHENTICATED", "{events:?}");
+    assert_eq!(events.last().map(|(e, _)| e.as_str()), Some("complete"), "{events:?}");
+    let still_open = tokio::time::timeout(Duration::from_millis(300), theirs.chunk()).await;
+    assert!(still_open.is_err(), "the other location's subscription stays open: {still_open:?}");
+
+    let response = other.query_as(KEY_A, LOCATION_ID, CONTACTS).await;
+    assert_eq!(codes(&response), vec!["UNAUTHENTICATED"], "{response}");
+    assert_eq!(mints_for(&sandbox, LOCATION_ID), 0, "no replica mints for it again");
+    assert_eq!(nodes(&other.query_as(KEY_B, OTHER_LOCATION_ID, CONTACTS).await), Some(2), "the other location is untouched");
 }
