@@ -211,17 +211,17 @@ impl TokenManager {
     /// GHL's UNINSTALL for `location`: its pair is deleted and no agency mints for it again.
     pub async fn location_uninstalled(&self, location: &str) -> Result<bool, OAuthError> {
         let existed = self.revoke(location).await?;
-        for agency in self.agencies() {
-            if approves(&agency, location) {
-                let lock = self.lock_for(&agency.location_id);
-                let _guard = lock.lock().await;
-                if let Some(mut record) = self.cached(&agency.location_id) {
-                    if let Some(grant) = record.agency.as_mut() {
-                        grant.approved_locations.retain(|l| l != location);
-                    }
-                    self.store.put(&record).await?;
-                    self.remember(record);
+        // As the store has them: this replica may not hold the agency, and another replica may
+        // have refreshed its pair since (writing back a held copy would undo that refresh).
+        for agency in self.store.list().await?.into_iter().filter(|r| r.is_company() && approves(r, location)) {
+            let lock = self.lock_for(&agency.location_id);
+            let _guard = lock.lock().await;
+            if let Some(mut record) = self.store.get(&agency.location_id).await? {
+                if let Some(grant) = record.agency.as_mut() {
+                    grant.approved_locations.retain(|l| l != location);
                 }
+                self.store.put(&record).await?;
+                self.remember(record);
             }
         }
         info!(location = %location, "a location uninstalled the app: its tokens are forgotten");
