@@ -179,6 +179,19 @@ async fn spawn_hooked_agency_replica(sandbox: &ghl_sandbox::RunningSandbox, stor
     app
 }
 
+/// A `contactChanged` subscription over SSE on `app`, as the caller with `key` at `location`.
+async fn subscribe(app: &OAuthTestApp, key: &str, location: &str) -> reqwest::Response {
+    app.http
+        .post(format!("{}/graphql", app.url))
+        .header("accept", "text/event-stream")
+        .header("x-api-key", key)
+        .header("x-ghl-location-id", location)
+        .json(&serde_json::json!({ "query": "subscription { contactChanged { kind } }" }))
+        .send()
+        .await
+        .expect("subscribed")
+}
+
 /// Waits until `count` deliveries of `event` were answered; their last status.
 async fn delivered(sandbox: &ghl_sandbox::RunningSandbox, event: &str, count: usize) -> Vec<Option<u16>> {
     let started = std::time::Instant::now();
@@ -224,16 +237,7 @@ async fn an_uninstall_webhook_makes_the_location_unauthenticated_and_purges_its_
     sandbox.clear_requests();
     assert_eq!(nodes(&app.query_as(KEY_A, LOCATION_ID, CONTACTS).await), Some(2));
     assert_eq!(contact_reads(&sandbox), 0, "served from the cache");
-    let subscribe = |key: &str, location: &str| {
-        app.http
-            .post(format!("{}/graphql", app.url))
-            .header("accept", "text/event-stream")
-            .header("x-api-key", key)
-            .header("x-ghl-location-id", location)
-            .json(&serde_json::json!({ "query": "subscription { contactChanged { kind } }" }))
-            .send()
-    };
-    let (mine, mut other) = (subscribe(KEY_A, LOCATION_ID).await.unwrap(), subscribe(KEY_B, OTHER_LOCATION_ID).await.unwrap());
+    let (mine, mut other) = (subscribe(&app, KEY_A, LOCATION_ID).await, subscribe(&app, KEY_B, OTHER_LOCATION_ID).await);
     assert_eq!((mine.status().as_u16(), other.status().as_u16()), (200, 200));
 
     assert!(sandbox.uninstall_location(LOCATION_ID));
@@ -280,17 +284,7 @@ async fn an_uninstall_webhook_on_one_replica_ends_the_location_on_the_other() {
     sandbox.clear_requests();
     assert_eq!(nodes(&other.query_as(KEY_A, LOCATION_ID, CONTACTS).await), Some(2));
     assert_eq!(contact_reads(&sandbox), 0, "served from the other replica's cache");
-    let subscribe = |key: &str, location: &str| {
-        other
-            .http
-            .post(format!("{}/graphql", other.url))
-            .header("accept", "text/event-stream")
-            .header("x-api-key", key)
-            .header("x-ghl-location-id", location)
-            .json(&serde_json::json!({ "query": "subscription { contactChanged { kind } }" }))
-            .send()
-    };
-    let (mine, mut theirs) = (subscribe(KEY_A, LOCATION_ID).await.unwrap(), subscribe(KEY_B, OTHER_LOCATION_ID).await.unwrap());
+    let (mine, mut theirs) = (subscribe(&other, KEY_A, LOCATION_ID).await, subscribe(&other, KEY_B, OTHER_LOCATION_ID).await);
     assert_eq!((mine.status().as_u16(), theirs.status().as_u16()), (200, 200));
 
     assert!(sandbox.uninstall_location(LOCATION_ID));

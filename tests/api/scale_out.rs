@@ -6,25 +6,17 @@
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
-use ed25519_dalek::{Signer as _, SigningKey};
+use ed25519_dalek::Signer as _;
 use serde_json::{json, Value};
 
 use ghl_sandbox::SandboxConfig;
 
 use crate::helpers::{codes, edit_in_ghl, Setup};
 use crate::redis_harness::Cluster;
+// Read-only replicas with a 5-minute cache that take our signed webhooks.
+use crate::webhooks::{setup as cached, signing_key};
 
 const CONTACT: &str = "query($id: ID!) { contact(id: $id) { id name } }";
-
-fn signing_key() -> SigningKey {
-    SigningKey::from_bytes(&[13; 32])
-}
-
-/// Read-only replicas with a 5-minute cache that take our signed webhooks.
-fn cached() -> Setup {
-    let public: String = signing_key().verifying_key().to_bytes().iter().map(|b| format!("{b:02x}")).collect();
-    Setup { extra: vec!["--cache-ttl".into(), "5m".into(), "--webhook-public-key".into(), public], ..Setup::read_only() }
-}
 
 fn contact_update(id: &str, webhook_id: &str) -> Vec<u8> {
     let event = json!({ "type": "ContactUpdate", "locationId": ghl_sandbox::LOCATION_ID, "id": id, "webhookId": webhook_id, "timestamp": chrono::Utc::now().to_rfc3339() });

@@ -10,11 +10,13 @@ use crate::helpers::{delivered, edit_in_ghl, spawn_app, Setup, TestApp};
 
 const NESTED: &str = "query($id: ID!) { contact(id: $id) { id name tasks { id } notes { id } appointments { id } } }";
 
-fn signing_key() -> SigningKey {
+/// The key GHL's deliveries are signed with in these tests (and `scale_out`'s).
+pub fn signing_key() -> SigningKey {
     SigningKey::from_bytes(&[42; 32])
 }
 
-fn setup() -> Setup {
+/// Read-only, with a 5-minute cache, taking deliveries signed by [`signing_key`].
+pub fn setup() -> Setup {
     let public: String = signing_key().verifying_key().to_bytes().iter().map(|b| format!("{b:02x}")).collect();
     Setup { extra: vec!["--cache-ttl".into(), "5m".into(), "--webhook-public-key".into(), public], ..Setup::read_only() }
 }
