@@ -15,6 +15,9 @@ use std::sync::OnceLock;
 
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 
+/// How often histogram samples are folded into their summaries.
+const UPKEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
+
 static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
 
 /// Installs the process-wide recorder once and returns its handle (several apps in one test
@@ -24,7 +27,15 @@ pub fn handle() -> Option<PrometheusHandle> {
         .get_or_init(|| {
             let recorder = PrometheusBuilder::new().build_recorder();
             let handle = recorder.handle();
-            metrics::set_global_recorder(recorder).ok().map(|()| handle)
+            metrics::set_global_recorder(recorder).ok()?;
+            // Histograms keep every sample until drained: without this, a server nobody scrapes
+            // grows by each recorded duration. Its own thread, so no runtime has to outlive it.
+            let upkeep = handle.clone();
+            let _ = std::thread::Builder::new().name("metrics-upkeep".into()).spawn(move || loop {
+                std::thread::sleep(UPKEEP_EVERY);
+                upkeep.run_upkeep();
+            });
+            Some(handle)
         })
         .clone()
 }
