@@ -71,10 +71,7 @@ impl App {
             sandbox.set_webhook_url(Some(format!("http://{}/webhooks/ghl", SocketAddr::new(host, addr.port()))));
         }
         let hosts = HostPolicy::new(!public, &http.allowed_hosts);
-        let router = router
-            .layer(axum::middleware::from_fn_with_state(hosts, crate::host_guard::check))
-            .layer(axum::middleware::from_fn(crate::response_headers::add))
-            .layer(axum::middleware::from_fn(traced));
+        let router = router.layer(axum::middleware::from_fn_with_state(hosts, edge));
         Ok(Self {
             listener,
             router,
@@ -154,10 +151,16 @@ pub fn router(state: GraphqlState, max_body_bytes: usize, body_read_timeout: std
         .with_state(state)
 }
 
-/// Runs each request in an `HTTP request` span that continues the caller's W3C trace.
-async fn traced(request: axum::extract::Request, next: axum::middleware::Next) -> axum::response::Response {
-    let method = request.method().clone();
-    let path = request.uri().path().to_owned();
+/// In front of every route, as one middleware (each axum layer clones and boxes the services
+/// inside it on every request): the request runs in an `HTTP request` span that continues the
+/// caller's W3C trace, a foreign `Host` or `Origin` is refused (`host_guard`), and every answer
+/// gets the security headers (`response_headers`).
+async fn edge(
+    axum::extract::State(hosts): axum::extract::State<HostPolicy>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let (method, path) = (request.method(), request.uri().path());
     let span = tracing::info_span!(
         "HTTP request",
         otel.name = %format_args!("{method} {path}"),
@@ -166,8 +169,17 @@ async fn traced(request: axum::extract::Request, next: axum::middleware::Next) -
         url.path = %path,
         http.response.status_code = tracing::field::Empty,
     );
-    crate::telemetry::continue_trace(&span, request.headers());
-    let response = tracing::Instrument::instrument(next.run(request), span.clone()).await;
+    if !span.is_disabled() {
+        crate::telemetry::continue_trace(&span, request.headers());
+    }
+    let answer = async move {
+        match hosts.refuse(request.headers()) {
+            Some(refused) => refused,
+            None => next.run(request).await,
+        }
+    };
+    let mut response = tracing::Instrument::instrument(answer, span.clone()).await;
+    crate::response_headers::add(&mut response);
     span.record("http.response.status_code", response.status().as_u16());
     response
 }

@@ -6,9 +6,7 @@
 
 use std::sync::Arc;
 
-use axum::extract::{Request, State};
 use axum::http::{header, HeaderMap};
-use axum::middleware::Next;
 use axum::response::Response;
 
 use crate::error::{ErrorCode, Refusal};
@@ -30,6 +28,13 @@ impl HostPolicy {
 
     fn host_allowed(&self, host: &str) -> bool {
         is_loopback_name(host) || self.allowed.iter().any(|a| a == host) || !self.loopback_only
+    }
+
+    /// 403 with code `HOST_NOT_ALLOWED` for a foreign `Host` or `Origin` (the edge middleware,
+    /// `app`, answers it before any route runs).
+    pub fn refuse(&self, headers: &HeaderMap) -> Option<Response> {
+        let reason = self.refusal(headers)?;
+        Some(Refusal::new(ErrorCode::HostNotAllowed, reason).into_response_as("application/json"))
     }
 
     /// Why `headers` are refused, if they are.
@@ -62,14 +67,6 @@ fn host_name(authority: &str) -> String {
 
 fn is_loopback_name(host: &str) -> bool {
     matches!(host, "localhost" | "[::1]") || host.ends_with(".localhost") || host.parse::<std::net::Ipv4Addr>().is_ok_and(|ip| ip.is_loopback())
-}
-
-/// The middleware: 403 with code `HOST_NOT_ALLOWED` for a foreign `Host` or `Origin`.
-pub async fn check(State(policy): State<HostPolicy>, request: Request, next: Next) -> Response {
-    if let Some(reason) = policy.refusal(request.headers()) {
-        return Refusal::new(ErrorCode::HostNotAllowed, reason).into_response_as("application/json");
-    }
-    next.run(request).await
 }
 
 #[cfg(test)]

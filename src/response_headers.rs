@@ -3,9 +3,7 @@
 //! server), and `Cache-Control: no-store` unless a route chose its own caching (the vendored
 //! assets do; clean cached queries say `private, max-age`). GraphQL answers carry tenant data: no shared cache may keep them.
 
-use axum::extract::Request;
 use axum::http::header::{self, HeaderName, HeaderValue};
-use axum::middleware::Next;
 use axum::response::Response;
 
 /// The GraphiQL page: its own scripts and styles (plus its one inline bootstrap), data: icons,
@@ -15,8 +13,8 @@ const HTML_POLICY: &str = "default-src 'self'; script-src 'self' 'unsafe-inline'
 /// Everything else is data, never a document.
 const DATA_POLICY: &str = "default-src 'none'; frame-ancestors 'none'";
 
-pub async fn add(request: Request, next: Next) -> Response {
-    let mut response = next.run(request).await;
+/// Adds them to `response` (the edge middleware, `app`, calls it for every response).
+pub fn add(response: &mut Response) {
     let is_html = response.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|v| v.starts_with("text/html"));
     let headers = response.headers_mut();
     let fixed: [(HeaderName, &'static str); 3] =
@@ -26,5 +24,4 @@ pub async fn add(request: Request, next: Next) -> Response {
     }
     headers.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(if is_html { HTML_POLICY } else { DATA_POLICY }));
     headers.entry(header::CACHE_CONTROL).or_insert(HeaderValue::from_static("no-store"));
-    response
 }

@@ -15,7 +15,7 @@ use crate::callers::CallerKeys;
 use crate::check::{Access, ConnectionChecker, OAuthSetup, WebhookSetup};
 use crate::config::{AuthConfig, PersistedConfig, ServeConfig, UpstreamConfig};
 use crate::data::DataLayer;
-use crate::graphql::{self, ApqCache, CursorKey, GraphqlState, LiveFeed, PersistedQueries, RequestOptions, Safelist};
+use crate::graphql::{self, ApqCache, CursorKey, GraphqlShared, GraphqlState, LiveFeed, PersistedQueries, RequestOptions, Safelist};
 use crate::highlevel::{ClientOptions, GhlClient, LimiterConfig, Scopes, SharedBudget, Tenant, SCOPE_WRITE};
 use crate::jobs::{ImportRegistry, ImportSettings, Importer, RegistryLimits};
 use crate::oauth::{OAuthApp, TokenStore};
@@ -268,7 +268,7 @@ fn graphql_state(
     checker: Arc<ConnectionChecker>,
 ) -> anyhow::Result<GraphqlState> {
     let settings = &config.graphql;
-    Ok(GraphqlState {
+    Ok(GraphqlState::new(GraphqlShared {
         schema: graphql::build_schema(&settings.schema),
         data: DataLayer::new(client.clone(), settings.data.clone()),
         auth: Arc::new(auth),
@@ -281,7 +281,7 @@ fn graphql_state(
         imports: Arc::new(ImportRegistry::new(RegistryLimits::default(), import_settings(config, &client))),
         live,
         checker,
-    })
+    }))
 }
 
 /// The cursor key from `CURSOR_SECRET`, else one of this process only (said once, at start-up).

@@ -1,8 +1,9 @@
-//! The request guards of the GraphQL routes, as axum middleware: each refuses with a
+//! The request guards of the GraphQL routes, as one axum middleware: each refuses with a
 //! [`Refusal`](crate::error::Refusal) in the negotiated media type, before the body is read.
-//! [`routes`](super::routes) puts them on `/graphql`; a new route (webhooks, WebSocket) takes the
-//! ones it needs. Order on `/graphql`: declared body size (413), API key (401), CSRF (400); the
-//! handler then resolves persisted queries.
+//! [`routes`](super::routes) puts them on `/graphql`. Order: declared body size (413), API key
+//! (401), CSRF (400); the handler then resolves persisted queries.
+
+use std::sync::Arc;
 
 use axum::extract::{Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method};
@@ -12,6 +13,7 @@ use axum::response::Response;
 use super::handler::GraphqlState;
 use super::media::{content_type_essence, MediaType, JSON};
 use crate::auth::Credentials;
+use crate::callers::CallerKeys;
 use crate::error::{ErrorCode, Refusal};
 
 /// Headers a browser cannot send cross-site without a CORS preflight; either one, non-empty,
@@ -19,43 +21,82 @@ use crate::error::{ErrorCode, Refusal};
 /// and GraphiQL already send them).
 const PREFLIGHT_HEADERS: [&str; 2] = ["apollo-require-preflight", "x-apollo-operation-name"];
 
-/// 413 at once for a declared `Content-Length` over the limit: the body is never read, and the
-/// connection closes (the client may still be sending it).
-pub async fn declared_body_size(State(state): State<GraphqlState>, request: Request, next: Next) -> Response {
-    let headers = request.headers();
-    let declared = headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.trim().parse::<u64>().ok());
-    if declared.is_some_and(|length| length > state.max_body_bytes as u64) {
-        let message = format!("the request body is larger than {} bytes", state.max_body_bytes);
-        return Refusal::new(ErrorCode::PayloadTooLarge, message)
-            .with_header(header::CONNECTION, HeaderValue::from_static("close"))
-            .into_response_as(MediaType::for_refusal(headers).as_str());
-    }
-    next.run(request).await
+/// What the guards read, apart from the state the handler needs: axum clones a middleware's
+/// state on every request, so this is a few words, not the whole [`GraphqlState`].
+#[derive(Clone)]
+pub struct Guards {
+    max_body_bytes: usize,
+    callers: Arc<CallerKeys>,
+    csrf_prevention: bool,
 }
 
-/// 401 with `WWW-Authenticate` unless the request presents a configured API key (every caller
-/// passes when none is configured). A caller without a key never gets to send us a body.
-pub async fn api_key(State(state): State<GraphqlState>, request: Request, next: Next) -> Response {
-    let headers = request.headers();
-    if let Err(error) = state.callers.check(Credentials::from_headers(headers).api_key()) {
-        return Refusal::new(error.code(), error.to_string())
-            .with_header(header::WWW_AUTHENTICATE, HeaderValue::from_static("ApiKey header=\"x-api-key\""))
-            .into_response_as(MediaType::for_refusal(headers).as_str());
+impl Guards {
+    pub fn of(state: &GraphqlState) -> Self {
+        Self { max_body_bytes: state.max_body_bytes, callers: state.callers.clone(), csrf_prevention: state.csrf_prevention }
     }
-    next.run(request).await
-}
 
-/// CSRF prevention as Apollo Router does it: a request a browser could send cross-site without a
-/// preflight (anything but a JSON POST) needs a non-empty preflight header.
-pub async fn csrf_prevention(State(state): State<GraphqlState>, request: Request, next: Next) -> Response {
-    let headers = request.headers();
-    let simple = request.method() != Method::POST || content_type_essence(headers) != JSON;
-    if state.csrf_prevention && simple && !has_preflight_header(headers) {
+    /// True when callers must present an API key (GraphiQL then asks for one).
+    pub fn keys_required(&self) -> bool {
+        !self.callers.is_empty()
+    }
+
+    /// The first refusal of a request with a body, in order: declared body size, API key, CSRF.
+    pub fn refusal(&self, request: &Request) -> Option<Response> {
+        self.declared_body_size(request.headers()).or_else(|| self.caller_refusal(request))
+    }
+
+    /// The first refusal of a request without a body (GET): API key, then CSRF.
+    pub fn caller_refusal(&self, request: &Request) -> Option<Response> {
+        self.api_key(request.headers()).or_else(|| self.csrf_prevention(request))
+    }
+
+    /// 413 at once for a declared `Content-Length` over the limit: the body is never read, and
+    /// the connection closes (the client may still be sending it).
+    fn declared_body_size(&self, headers: &HeaderMap) -> Option<Response> {
+        let declared = headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.trim().parse::<u64>().ok());
+        if !declared.is_some_and(|length| length > self.max_body_bytes as u64) {
+            return None;
+        }
+        let message = format!("the request body is larger than {} bytes", self.max_body_bytes);
+        Some(
+            Refusal::new(ErrorCode::PayloadTooLarge, message)
+                .with_header(header::CONNECTION, HeaderValue::from_static("close"))
+                .into_response_as(MediaType::for_refusal(headers).as_str()),
+        )
+    }
+
+    /// 401 with `WWW-Authenticate` unless the request presents a configured API key (every
+    /// caller passes when none is configured). A caller without a key never gets to send a body.
+    fn api_key(&self, headers: &HeaderMap) -> Option<Response> {
+        let error = self.callers.check(Credentials::from_headers(headers).api_key()).err()?;
+        Some(
+            Refusal::new(error.code(), error.to_string())
+                .with_header(header::WWW_AUTHENTICATE, HeaderValue::from_static("ApiKey header=\"x-api-key\""))
+                .into_response_as(MediaType::for_refusal(headers).as_str()),
+        )
+    }
+
+    /// CSRF prevention as Apollo Router does it: a request a browser could send cross-site
+    /// without a preflight (anything but a JSON POST) needs a non-empty preflight header.
+    fn csrf_prevention(&self, request: &Request) -> Option<Response> {
+        let headers = request.headers();
+        let simple = request.method() != Method::POST || content_type_essence(headers) != JSON;
+        if !(self.csrf_prevention && simple && !has_preflight_header(headers)) {
+            return None;
+        }
         let message = "this request was blocked as a possible cross-site request forgery: send a non-empty \
              `apollo-require-preflight` (or `x-apollo-operation-name`) header, or POST with `Content-Type: application/json`";
-        return Refusal::new(ErrorCode::CsrfPrevention, message).into_response_as(MediaType::for_refusal(headers).as_str());
+        Some(Refusal::new(ErrorCode::CsrfPrevention, message).into_response_as(MediaType::for_refusal(headers).as_str()))
     }
-    next.run(request).await
+}
+
+/// The guards as one middleware (each axum layer clones and boxes the services inside it on
+/// every request, so three guards are one layer).
+pub async fn check(State(guards): State<Guards>, request: Request, next: Next) -> Response {
+    match guards.refusal(&request) {
+        Some(refused) => refused,
+        None => next.run(request).await,
+    }
 }
 
 fn has_preflight_header(headers: &HeaderMap) -> bool {

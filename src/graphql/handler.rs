@@ -21,12 +21,11 @@ use axum::routing::get as get_route;
 use axum::Router;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use tower::ServiceBuilder;
 
 use super::connection_check::CheckAccess;
 use super::expansion::FieldTally;
 use super::graphiql;
-use super::guards;
+use super::guards::{self, Guards};
 use super::introspection::SchemaReader;
 use super::media::{content_type_essence, MediaType, JSON};
 use super::persisted::{ApqPartition, PersistedQueries};
@@ -38,9 +37,27 @@ use crate::callers::{CallerId, CallerKeys, API_KEY_HEADER};
 use crate::data::DataLayer;
 use crate::error::{ErrorCode, Refusal};
 
-/// What the GraphQL endpoint needs; cheap to clone.
+/// What the GraphQL endpoint needs, behind one `Arc`: axum clones a handler's state on every
+/// request, and a clone of the fields themselves would be a dozen reference counts.
 #[derive(Clone)]
-pub struct GraphqlState {
+pub struct GraphqlState(Arc<GraphqlShared>);
+
+impl GraphqlState {
+    pub fn new(shared: GraphqlShared) -> Self {
+        Self(Arc::new(shared))
+    }
+}
+
+impl std::ops::Deref for GraphqlState {
+    type Target = GraphqlShared;
+
+    fn deref(&self) -> &GraphqlShared {
+        &self.0
+    }
+}
+
+/// The fields of [`GraphqlState`].
+pub struct GraphqlShared {
     pub schema: AppSchema,
     pub data: DataLayer,
     pub auth: Arc<Auth>,
@@ -65,14 +82,9 @@ pub struct GraphqlState {
 /// `/graphql`: GET (queries from the URL, or GraphiQL for a browser) and POST, each behind the
 /// guards it needs. The route's state is applied here, so it merges into any router.
 pub fn routes<S: Clone + Send + Sync + 'static>(state: GraphqlState) -> Router<S> {
-    let post_guards = ServiceBuilder::new()
-        .layer(from_fn_with_state(state.clone(), guards::declared_body_size))
-        .layer(from_fn_with_state(state.clone(), guards::api_key))
-        .layer(from_fn_with_state(state.clone(), guards::csrf_prevention));
-    let get_guards = ServiceBuilder::new()
-        .layer(from_fn_with_state(state.clone(), graphiql_page))
-        .layer(from_fn_with_state(state.clone(), guards::api_key))
-        .layer(from_fn_with_state(state.clone(), guards::csrf_prevention));
+    let guards = Guards::of(&state);
+    let post_guards = from_fn_with_state(guards.clone(), guards::check);
+    let get_guards = from_fn_with_state(guards, graphiql_or_guards);
     Router::new().route("/graphql", get_route(get.layer(get_guards)).post(post.layer(post_guards))).with_state(state)
 }
 
@@ -176,15 +188,19 @@ impl GetParams {
     }
 }
 
-/// In front of the GET guards: a browser asking for a page (HTML, no operation in the URL) gets
-/// GraphiQL, which needs no key; the page then sends its own requests through the guards.
-async fn graphiql_page(State(state): State<GraphqlState>, request: axum::extract::Request, next: Next) -> Response {
+/// In front of `GET /graphql`: a browser asking for a page (HTML, no operation in the URL) gets
+/// GraphiQL, which needs no key; the page then sends its own requests through the guards, which
+/// every other GET passes first.
+async fn graphiql_or_guards(State(guards): State<Guards>, request: axum::extract::Request, next: Next) -> Response {
     let wants_html = request.headers().get(header::ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|accept| accept.contains("text/html"));
     let has_query = Query::<GetParams>::try_from_uri(request.uri()).is_ok_and(|Query(p)| p.query.is_some() || p.extensions.is_some());
     if wants_html && !has_query {
-        return graphiql::page(!state.callers.is_empty());
+        return graphiql::page(guards.keys_required());
     }
-    next.run(request).await
+    match guards.caller_refusal(&request) {
+        Some(refused) => refused,
+        None => next.run(request).await,
+    }
 }
 
 /// `GET /graphql`: queries from the URL, after the guards.

@@ -48,7 +48,7 @@ use async_graphql::{Request, Schema};
 
 pub use connection::CursorKey;
 pub use graphiql::asset as graphiql_asset;
-pub use handler::{routes, GraphqlState};
+pub use handler::{routes, GraphqlShared, GraphqlState};
 pub use introspection::SchemaReader;
 pub use limits::OperationLimits;
 pub use live::routes as live_routes;

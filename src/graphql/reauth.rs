@@ -45,7 +45,9 @@ pub async fn execute_with_reauth(
 /// One execution, which tells the request's batches when its resolvers go idle (`data::Waves`).
 async fn execute(schema: &AppSchema, request: Request, context: RequestContext) -> Response {
     let waves = context.waves();
-    let execution = schema.execute(request.data(context));
+    // Boxed here, once: async-graphql's execution future is large, and every future around it
+    // (the handler's, axum's layers') would otherwise hold it inline and move it whole.
+    let execution = Box::pin(schema.execute(request.data(context)));
     match waves {
         Some(waves) => waves.resolving(execution).await,
         None => execution.await,
