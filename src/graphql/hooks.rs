@@ -71,7 +71,12 @@ impl Extension for Hooks {
     }
 
     async fn validation(&self, ctx: &ExtensionContext<'_>, next: NextValidation<'_>) -> Result<ValidationResult, Vec<ServerError>> {
-        self.limits.validated(next.run(ctx).await)
+        if let Some(known) = self.limits.known_validation() {
+            return self.limits.validated(Ok(known));
+        }
+        let result = next.run(ctx).await;
+        self.limits.remember_validation(&result);
+        self.limits.validated(result)
     }
 
     async fn execute(&self, ctx: &ExtensionContext<'_>, operation_name: Option<&str>, next: NextExecute<'_>) -> Response {

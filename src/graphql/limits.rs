@@ -8,11 +8,12 @@
 //!
 //! What depends on the text alone (the parse and its counts) is kept per query text in a small
 //! bounded cache, as Apollo Router keeps its query plans: clients send the same few operations
-//! again and again, and the parse was the largest single cost of a cached query.
+//! again and again, and the parse was the largest single cost of a cached query. Each text also
+//! keeps async-graphql's validation results (`validated`).
 
 use std::any::TypeId;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use async_graphql::parser::types::{ExecutableDocument, Selection, SelectionSet};
 use async_graphql::{Request, ServerError, ServerResult, ValidationResult};
@@ -20,6 +21,7 @@ use async_graphql::{Request, ServerError, ServerResult, ValidationResult};
 use super::expansion::{expand, FieldTally};
 use super::introspection::{is_introspection_field, is_introspection_type};
 use super::nesting::{parse_within, ParseError};
+use super::validated::{ValidatedVariants, Variant};
 use crate::error::ErrorCode;
 
 /// Limits a single operation must stay within (flags; their defaults are in `config`).
@@ -52,7 +54,7 @@ impl LimitChecks {
 
     /// The checks of one operation (async-graphql creates its extensions per request).
     pub(super) fn per_operation(&self) -> LimitCheck {
-        LimitCheck { limits: self.limits.clone(), parsed: self.parsed.clone(), introspection_cost: AtomicUsize::new(0) }
+        LimitCheck { limits: self.limits.clone(), parsed: self.parsed.clone(), introspection_cost: AtomicUsize::new(0), variant: OnceLock::new() }
     }
 }
 
@@ -64,6 +66,7 @@ struct Analyzed {
     document: ExecutableDocument,
     fields: usize,
     introspection: usize,
+    validated: ValidatedVariants,
 }
 
 /// Texts longer than this are parsed every time (rare, and they would crowd out the rest).
@@ -84,6 +87,8 @@ pub(super) struct LimitCheck {
     /// The introspection share of async-graphql's complexity, measured in `prepare_request` and
     /// left out in `validation`.
     introspection_cost: AtomicUsize,
+    /// The kept text this operation runs, and its variant, when its validation can be kept.
+    variant: OnceLock<(Arc<Analyzed>, Variant)>,
 }
 
 /// The refusal by a limit (code `OPERATION_LIMIT`).
@@ -143,17 +148,18 @@ impl LimitCheck {
         if query.len() > limits.max_query_bytes {
             return Err(refusal(format!("the operation is {} bytes; the limit is {}", query.len(), limits.max_query_bytes)));
         }
-        let analyzed = match self.parsed.0.get(query.as_str()) {
-            Some(kept) => kept,
+        let (analyzed, kept) = match self.parsed.0.get(query.as_str()) {
+            Some(kept) => (kept, true),
             None => {
                 let analyzed = Arc::new(self.analyze(query)?);
-                if query.len() <= MAX_KEPT_QUERY_BYTES {
+                let kept = query.len() <= MAX_KEPT_QUERY_BYTES;
+                if kept {
                     self.parsed.0.insert(query.clone(), analyzed.clone());
                 }
-                analyzed
+                (analyzed, kept)
             }
         };
-        let Analyzed { document, fields, introspection } = &*analyzed;
+        let Analyzed { document, fields, introspection, .. } = &*analyzed;
         let (fields, max) = (*fields, limits.max_expanded_fields);
         let references = entity_references(document, request);
         if references > limits.max_entities {
@@ -171,7 +177,11 @@ impl LimitCheck {
                 .spend(fields, max)
                 .map_err(|spent| refusal(format!("the batch selects more than {max} fields in all: {spent} before this operation's {fields}")))?;
         }
-        Ok(document.clone())
+        let document = document.clone();
+        if let Some(variant) = kept.then(|| Variant::of(&document, request.operation_name.as_deref(), &request.variables)).flatten() {
+            let _ = self.variant.set((analyzed, variant));
+        }
+        Ok(document)
     }
 
     /// The checks that depend on the text alone: nesting, syntax, shape, fragments, depth.
@@ -202,7 +212,7 @@ impl LimitCheck {
         if expansion.depth > limits.max_depth {
             return Err(refusal(format!("the operation nests deeper than {} levels", limits.max_depth)));
         }
-        Ok(Analyzed { document, fields, introspection: expansion.introspection })
+        Ok(Analyzed { document, fields, introspection: expansion.introspection, validated: ValidatedVariants::default() })
     }
 }
 
@@ -251,6 +261,19 @@ impl LimitCheck {
             refusal(format!("a field carries more than {} directives", limits.max_directives))
         } else {
             error
+        }
+    }
+
+    /// async-graphql's validation result for this operation, when the same text and variant
+    /// passed before.
+    pub(super) fn known_validation(&self) -> Option<ValidationResult> {
+        self.variant.get().and_then(|(analyzed, variant)| analyzed.validated.get(variant))
+    }
+
+    /// Keeps a passed validation for the next operation of the same text and variant.
+    pub(super) fn remember_validation(&self, result: &Result<ValidationResult, Vec<ServerError>>) {
+        if let (Ok(result), Some((analyzed, variant))) = (result, self.variant.get()) {
+            analyzed.validated.remember(variant, *result);
         }
     }
 

@@ -42,6 +42,7 @@ mod reauth;
 mod request_context;
 mod subscription;
 mod task;
+mod validated;
 
 use async_graphql::parser::types::OperationType;
 use async_graphql::{Request, Schema};

@@ -239,6 +239,37 @@ async fn oversized_tags_and_note_bodies_are_refused_before_any_upstream_call() {
     assert!(app.requests().is_empty());
 }
 
+/// Validation results are kept per operation text once it passes (`graphql::validated`): bad
+/// variables sent after the same text passed get exactly the answers they got before it had.
+#[tokio::test]
+async fn a_kept_validation_never_lets_bad_variables_through() {
+    let app = spawn_app(Setup::default()).await;
+    let ids = app.contact_ids();
+    let query = "query Q($f: Int!, $id: ID!) { contacts(first: $f) { totalCount } contact(id: $id) { id } }";
+    let bad = [
+        json!({ "f": "many", "id": ids[0] }),
+        json!({ "f": 5, "id": { "a": 1 } }),
+        json!({ "f": 5, "id": null }),
+        json!({ "f": 5, "id": [ids[0]] }),
+        json!({ "f": 5 }),
+        json!({ "f": 1.5, "id": ids[0] }),
+        json!({ "f": 100_000, "id": ids[0] }),
+    ];
+    let mut before = Vec::new();
+    for variables in &bad {
+        before.push(app.graphql(query, variables.clone()).await);
+    }
+    for id in &ids[..3] {
+        let passed = app.graphql(query, json!({ "f": 5, "id": id })).await;
+        assert!(passed.get("errors").is_none(), "{passed}");
+        assert_eq!(passed["data"]["contact"]["id"], json!(id), "{passed}");
+    }
+    for (variables, earlier) in bad.iter().zip(&before) {
+        assert!(earlier["errors"].as_array().is_some_and(|e| !e.is_empty()), "{variables}: {earlier}");
+        assert_eq!(&app.graphql(query, variables.clone()).await, earlier, "{variables}");
+    }
+}
+
 #[tokio::test]
 async fn every_error_carries_a_documented_code() {
     let app = spawn_app(Setup::default()).await;
