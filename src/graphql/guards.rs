@@ -54,7 +54,7 @@ impl Guards {
     /// the connection closes (the client may still be sending it).
     fn declared_body_size(&self, headers: &HeaderMap) -> Option<Response> {
         let declared = headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.trim().parse::<u64>().ok());
-        if !declared.is_some_and(|length| length > self.max_body_bytes as u64) {
+        if declared.is_none_or(|length| length <= self.max_body_bytes as u64) {
             return None;
         }
         let message = format!("the request body is larger than {} bytes", self.max_body_bytes);
