@@ -1,22 +1,22 @@
 //! `Appointment`: a calendar event booked with a contact (`GET /contacts/{id}/appointments`).
 
-use std::sync::Arc;
-
 use async_graphql::{Context, Object, ID};
 
 use super::contact::Contact;
 use super::datetime::DateTime;
+use super::shared::Shared;
 use crate::error::FieldResult;
 use crate::highlevel::models;
 
 /// A calendar appointment with a contact.
 pub struct Appointment {
-    data: Arc<models::Event>,
+    data: Shared<models::Event>,
     contact_id: String,
 }
 
 impl Appointment {
-    pub fn new(data: Arc<models::Event>, contact_id: &str) -> Self {
+    pub fn new(data: impl Into<Shared<models::Event>>, contact_id: &str) -> Self {
+        let data = data.into();
         let contact_id = data.contact_id.clone().filter(|c| !c.is_empty()).unwrap_or_else(|| contact_id.to_owned());
         Self { data, contact_id }
     }

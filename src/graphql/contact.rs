@@ -11,6 +11,7 @@ use super::appointment::Appointment;
 use super::datetime::{ghl_date, DateTime};
 use super::note::Note;
 use super::request_context::Scope;
+use super::shared::Shared;
 use super::task::Task;
 use crate::data::{AppointmentsOf, ContactKey, NotesOf, TasksOf};
 use crate::error::{AppError, AppResult, FieldResult};
@@ -183,7 +184,7 @@ impl Contact {
     async fn tasks(&self, ctx: &Context<'_>) -> FieldResult<Option<Vec<Task>>> {
         let scope = Scope::for_read(ctx)?;
         let tasks = scope.load(TasksOf(self.path_id()?)).await?;
-        Ok(Some(tasks.iter().map(|t| Task::new(Arc::new(t.clone()), &self.data.id)).collect()))
+        Ok(Some(Shared::items(&tasks).map(|t| Task::new(t, &self.data.id)).collect()))
     }
 
     /// Notes written on the contact; null, with an error at this path, when GHL could not list them.
@@ -191,7 +192,7 @@ impl Contact {
     async fn notes(&self, ctx: &Context<'_>) -> FieldResult<Option<Vec<Note>>> {
         let scope = Scope::for_read(ctx)?;
         let notes = scope.load(NotesOf(self.path_id()?)).await?;
-        Ok(Some(notes.iter().map(|n| Note::new(Arc::new(n.clone()), &self.data.id)).collect()))
+        Ok(Some(Shared::items(&notes).map(|n| Note::new(n, &self.data.id)).collect()))
     }
 
     /// Calendar appointments booked with the contact; null, with an error at this path, when GHL could not list them.
@@ -199,7 +200,7 @@ impl Contact {
     async fn appointments(&self, ctx: &Context<'_>) -> FieldResult<Option<Vec<Appointment>>> {
         let scope = Scope::for_read(ctx)?;
         let events = scope.load(AppointmentsOf(self.path_id()?)).await?;
-        Ok(Some(events.iter().map(|e| Appointment::new(Arc::new(e.clone()), &self.data.id)).collect()))
+        Ok(Some(Shared::items(&events).map(|e| Appointment::new(e, &self.data.id)).collect()))
     }
 }
 

@@ -40,6 +40,7 @@ mod persisted;
 mod query;
 mod reauth;
 mod request_context;
+mod shared;
 mod subscription;
 mod task;
 mod validated;

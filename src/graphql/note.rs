@@ -1,22 +1,22 @@
 //! `Note`: a text entry on a contact, and the input that writes one.
 
-use std::sync::Arc;
-
 use async_graphql::{Context, InputObject, Object, ID};
 
 use super::contact::Contact;
 use super::datetime::{ghl_date, DateTime};
+use super::shared::Shared;
 use crate::error::FieldResult;
 use crate::highlevel::models::{self, NoteWrite};
 
 /// A note written on a contact.
 pub struct Note {
-    data: Arc<models::Note>,
+    data: Shared<models::Note>,
     contact_id: String,
 }
 
 impl Note {
-    pub fn new(data: Arc<models::Note>, contact_id: &str) -> Self {
+    pub fn new(data: impl Into<Shared<models::Note>>, contact_id: &str) -> Self {
+        let data = data.into();
         let contact_id = data.contact_id.clone().filter(|c| !c.is_empty()).unwrap_or_else(|| contact_id.to_owned());
         Self { data, contact_id }
     }

@@ -22,6 +22,7 @@ use super::appointment::Appointment;
 use super::contact::Contact;
 use super::note::Note;
 use super::request_context::RequestContext;
+use super::shared::Shared;
 use super::task::Task;
 use crate::data::{AppointmentsOf, ChangeEvent, ChangeKind, ContactKey, NoteKey, Subject, TaskKey};
 use crate::error::{AppError, FieldResult};
@@ -307,7 +308,7 @@ impl Subscription {
             let fresh = match (contact, &event.item_id, event.kind) {
                 (Some(contact), Some(id), kind) if kind != ChangeKind::Deleted => {
                     let all = request.read_scope()?.load(AppointmentsOf(contact.clone())).await?;
-                    all.iter().find(|a| a.id == *id).map(|a| Appointment::new(Arc::new(a.clone()), contact.as_str()))
+                    all.iter().position(|a| a.id == *id).map(|index| Appointment::new(Shared::Item(all, index), contact.as_str()))
                 }
                 _ => None,
             };

@@ -1,11 +1,10 @@
 //! `Task`: a to-do on a contact, and the inputs that create and change it.
 
-use std::sync::Arc;
-
 use async_graphql::{Context, Enum, InputObject, Object, ID};
 
 use super::contact::Contact;
 use super::datetime::{ghl_date, DateTime};
+use super::shared::Shared;
 use crate::error::FieldResult;
 use crate::highlevel::models::{self, TaskWrite};
 
@@ -20,13 +19,14 @@ pub enum TaskStatus {
 
 /// A to-do item on a contact.
 pub struct Task {
-    data: Arc<models::Task>,
+    data: Shared<models::Task>,
     contact_id: String,
 }
 
 impl Task {
     /// `contact_id` is used when GHL's task omits it (it does on some endpoints).
-    pub fn new(data: Arc<models::Task>, contact_id: &str) -> Self {
+    pub fn new(data: impl Into<Shared<models::Task>>, contact_id: &str) -> Self {
+        let data = data.into();
         let contact_id = data.contact_id.clone().filter(|c| !c.is_empty()).unwrap_or_else(|| contact_id.to_owned());
         Self { data, contact_id }
     }
