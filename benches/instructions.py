@@ -73,6 +73,8 @@ def count(binary, sandbox_url, requests, out_dir, tag):
         binary, "serve", "--listen", "127.0.0.1:0", "--ghl-base-url", sandbox_url,
         "--ghl-token", WRITE_TOKEN, "--ghl-location-id", LOCATION_ID, "--ghl-scopes", SCOPES,
         "--rate-limit", "100000000/1s", "--daily-limit", "1000000000000",
+        # Uncached, as in `cargo bench --bench subgraph`: every query reaches the sandbox.
+        "--cache-ttl", "0s",
     ]
     env_before = os.environ.get("RUST_LOG")
     os.environ["RUST_LOG"] = "warn"
