@@ -466,11 +466,7 @@ impl GhlClient {
             Some(base) => http.request(method.clone(), url_on(base, path)),
             None => http.request(method.clone(), format!("{}{}", self.inner.base_url, path)),
         };
-        request
-            .timeout(timeout)
-            .header(AUTHORIZATION, tenant.bearer())
-            .header("Version", API_VERSION)
-            .header(ACCEPT, "application/json")
+        request.timeout(timeout).header(AUTHORIZATION, tenant.bearer()).header("Version", API_VERSION).header(ACCEPT, "application/json")
     }
 
     /// One exchange sent as every call sends it, answered raw, for callers that read the status,
