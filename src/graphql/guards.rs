@@ -3,8 +3,6 @@
 //! [`routes`](super::routes) puts them on `/graphql`. Order: declared body size (413), API key
 //! (401), CSRF (400); the handler then resolves persisted queries.
 
-use std::sync::Arc;
-
 use axum::extract::{Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method};
 use axum::middleware::Next;
@@ -13,7 +11,6 @@ use axum::response::Response;
 use super::handler::GraphqlState;
 use super::media::{content_type_essence, MediaType, JSON};
 use crate::auth::Credentials;
-use crate::callers::CallerKeys;
 use crate::error::{ErrorCode, Refusal};
 
 /// Headers a browser cannot send cross-site without a CORS preflight; either one, non-empty,
@@ -21,79 +18,59 @@ use crate::error::{ErrorCode, Refusal};
 /// and GraphiQL already send them).
 const PREFLIGHT_HEADERS: [&str; 2] = ["apollo-require-preflight", "x-apollo-operation-name"];
 
-/// What the guards read, apart from the state the handler needs: axum clones a middleware's
-/// state on every request, so this is a few words, not the whole [`GraphqlState`].
-#[derive(Clone)]
-pub struct Guards {
-    max_body_bytes: usize,
-    callers: Arc<CallerKeys>,
-    csrf_prevention: bool,
+/// The first refusal of a request with a body, in order: declared body size, API key, CSRF.
+fn refusal(state: &GraphqlState, request: &Request) -> Option<Response> {
+    declared_body_size(state, request.headers()).or_else(|| caller_refusal(state, request))
 }
 
-impl Guards {
-    pub fn of(state: &GraphqlState) -> Self {
-        Self { max_body_bytes: state.max_body_bytes, callers: state.callers.clone(), csrf_prevention: state.csrf_prevention }
-    }
+/// The first refusal of a request without a body (GET): API key, then CSRF.
+pub fn caller_refusal(state: &GraphqlState, request: &Request) -> Option<Response> {
+    api_key(state, request.headers()).or_else(|| csrf_prevention(state, request))
+}
 
-    /// True when callers must present an API key (GraphiQL then asks for one).
-    pub fn keys_required(&self) -> bool {
-        !self.callers.is_empty()
+/// 413 at once for a declared `Content-Length` over the limit: the body is never read, and the
+/// connection closes (the client may still be sending it).
+fn declared_body_size(state: &GraphqlState, headers: &HeaderMap) -> Option<Response> {
+    let declared = headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.trim().parse::<u64>().ok());
+    if declared.is_none_or(|length| length <= state.max_body_bytes as u64) {
+        return None;
     }
+    let message = format!("the request body is larger than {} bytes", state.max_body_bytes);
+    Some(
+        Refusal::new(ErrorCode::PayloadTooLarge, message)
+            .with_header(header::CONNECTION, HeaderValue::from_static("close"))
+            .into_response_as(MediaType::for_refusal(headers).as_str()),
+    )
+}
 
-    /// The first refusal of a request with a body, in order: declared body size, API key, CSRF.
-    pub fn refusal(&self, request: &Request) -> Option<Response> {
-        self.declared_body_size(request.headers()).or_else(|| self.caller_refusal(request))
-    }
+/// 401 with `WWW-Authenticate` unless the request presents a configured API key (every caller
+/// passes when none is configured). A caller without a key never gets to send a body.
+fn api_key(state: &GraphqlState, headers: &HeaderMap) -> Option<Response> {
+    let error = state.callers.check(Credentials::from_headers(headers).api_key()).err()?;
+    Some(
+        Refusal::new(error.code(), error.to_string())
+            .with_header(header::WWW_AUTHENTICATE, HeaderValue::from_static("ApiKey header=\"x-api-key\""))
+            .into_response_as(MediaType::for_refusal(headers).as_str()),
+    )
+}
 
-    /// The first refusal of a request without a body (GET): API key, then CSRF.
-    pub fn caller_refusal(&self, request: &Request) -> Option<Response> {
-        self.api_key(request.headers()).or_else(|| self.csrf_prevention(request))
+/// CSRF prevention as Apollo Router does it: a request a browser could send cross-site without a
+/// preflight (anything but a JSON POST) needs a non-empty preflight header.
+fn csrf_prevention(state: &GraphqlState, request: &Request) -> Option<Response> {
+    let headers = request.headers();
+    let simple = request.method() != Method::POST || content_type_essence(headers) != JSON;
+    if !(state.csrf_prevention && simple && !has_preflight_header(headers)) {
+        return None;
     }
-
-    /// 413 at once for a declared `Content-Length` over the limit: the body is never read, and
-    /// the connection closes (the client may still be sending it).
-    fn declared_body_size(&self, headers: &HeaderMap) -> Option<Response> {
-        let declared = headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.trim().parse::<u64>().ok());
-        if declared.is_none_or(|length| length <= self.max_body_bytes as u64) {
-            return None;
-        }
-        let message = format!("the request body is larger than {} bytes", self.max_body_bytes);
-        Some(
-            Refusal::new(ErrorCode::PayloadTooLarge, message)
-                .with_header(header::CONNECTION, HeaderValue::from_static("close"))
-                .into_response_as(MediaType::for_refusal(headers).as_str()),
-        )
-    }
-
-    /// 401 with `WWW-Authenticate` unless the request presents a configured API key (every
-    /// caller passes when none is configured). A caller without a key never gets to send a body.
-    fn api_key(&self, headers: &HeaderMap) -> Option<Response> {
-        let error = self.callers.check(Credentials::from_headers(headers).api_key()).err()?;
-        Some(
-            Refusal::new(error.code(), error.to_string())
-                .with_header(header::WWW_AUTHENTICATE, HeaderValue::from_static("ApiKey header=\"x-api-key\""))
-                .into_response_as(MediaType::for_refusal(headers).as_str()),
-        )
-    }
-
-    /// CSRF prevention as Apollo Router does it: a request a browser could send cross-site
-    /// without a preflight (anything but a JSON POST) needs a non-empty preflight header.
-    fn csrf_prevention(&self, request: &Request) -> Option<Response> {
-        let headers = request.headers();
-        let simple = request.method() != Method::POST || content_type_essence(headers) != JSON;
-        if !(self.csrf_prevention && simple && !has_preflight_header(headers)) {
-            return None;
-        }
-        let message = "this request was blocked as a possible cross-site request forgery: send a non-empty \
-             `apollo-require-preflight` (or `x-apollo-operation-name`) header, or POST with `Content-Type: application/json`";
-        Some(Refusal::new(ErrorCode::CsrfPrevention, message).into_response_as(MediaType::for_refusal(headers).as_str()))
-    }
+    let message = "this request was blocked as a possible cross-site request forgery: send a non-empty \
+         `apollo-require-preflight` (or `x-apollo-operation-name`) header, or POST with `Content-Type: application/json`";
+    Some(Refusal::new(ErrorCode::CsrfPrevention, message).into_response_as(MediaType::for_refusal(headers).as_str()))
 }
 
 /// The guards as one middleware (each axum layer clones and boxes the services inside it on
 /// every request, so three guards are one layer).
-pub async fn check(State(guards): State<Guards>, request: Request, next: Next) -> Response {
-    match guards.refusal(&request) {
+pub async fn check(State(state): State<GraphqlState>, request: Request, next: Next) -> Response {
+    match refusal(&state, &request) {
         Some(refused) => refused,
         None => next.run(request).await,
     }

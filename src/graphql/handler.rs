@@ -25,7 +25,7 @@ use serde_json::json;
 use super::connection_check::CheckAccess;
 use super::expansion::FieldTally;
 use super::graphiql;
-use super::guards::{self, Guards};
+use super::guards;
 use super::introspection::SchemaReader;
 use super::media::{content_type_essence, MediaType, JSON};
 use super::persisted::{ApqPartition, PersistedQueries};
@@ -82,9 +82,8 @@ pub struct GraphqlShared {
 /// `/graphql`: GET (queries from the URL, or GraphiQL for a browser) and POST, each behind the
 /// guards it needs. The route's state is applied here, so it merges into any router.
 pub fn routes<S: Clone + Send + Sync + 'static>(state: GraphqlState) -> Router<S> {
-    let guards = Guards::of(&state);
-    let post_guards = from_fn_with_state(guards.clone(), guards::check);
-    let get_guards = from_fn_with_state(guards, graphiql_or_guards);
+    let post_guards = from_fn_with_state(state.clone(), guards::check);
+    let get_guards = from_fn_with_state(state.clone(), graphiql_or_guards);
     Router::new().route("/graphql", get_route(get.layer(get_guards)).post(post.layer(post_guards))).with_state(state)
 }
 
@@ -191,13 +190,13 @@ impl GetParams {
 /// In front of `GET /graphql`: a browser asking for a page (HTML, no operation in the URL) gets
 /// GraphiQL, which needs no key; the page then sends its own requests through the guards, which
 /// every other GET passes first.
-async fn graphiql_or_guards(State(guards): State<Guards>, request: axum::extract::Request, next: Next) -> Response {
+async fn graphiql_or_guards(State(state): State<GraphqlState>, request: axum::extract::Request, next: Next) -> Response {
     let wants_html = request.headers().get(header::ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|accept| accept.contains("text/html"));
     let has_query = Query::<GetParams>::try_from_uri(request.uri()).is_ok_and(|Query(p)| p.query.is_some() || p.extensions.is_some());
     if wants_html && !has_query {
-        return graphiql::page(guards.keys_required());
+        return graphiql::page(!state.callers.is_empty());
     }
-    match guards.caller_refusal(&request) {
+    match guards::caller_refusal(&state, &request) {
         Some(refused) => refused,
         None => next.run(request).await,
     }

@@ -148,15 +148,15 @@ impl LimitCheck {
         if query.len() > limits.max_query_bytes {
             return Err(refusal(format!("the operation is {} bytes; the limit is {}", query.len(), limits.max_query_bytes)));
         }
-        let (analyzed, kept) = match self.parsed.0.get(query.as_str()) {
-            Some(kept) => (kept, true),
+        let kept = query.len() <= MAX_KEPT_QUERY_BYTES;
+        let analyzed = match self.parsed.0.get(query.as_str()) {
+            Some(found) => found,
             None => {
                 let analyzed = Arc::new(self.analyze(query)?);
-                let kept = query.len() <= MAX_KEPT_QUERY_BYTES;
                 if kept {
                     self.parsed.0.insert(query.clone(), analyzed.clone());
                 }
-                (analyzed, kept)
+                analyzed
             }
         };
         let Analyzed { document, fields, introspection, .. } = &*analyzed;
