@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
+use reqwest::header::HeaderValue;
 use secrecy::{ExposeSecret, SecretString};
 use sha2::{Digest, Sha256};
 
@@ -16,17 +17,40 @@ pub const SCOPE_WRITE: &str = "contacts.write";
 pub const SCOPE_TASKS_SEARCH: &str = "locations/tasks.readonly";
 
 /// A GHL location together with the bearer token used for it.
+///
+/// Cloned for every call a request makes: what never changes for a credential sits behind one
+/// `Arc` (the token, scopes, budget key and their derived forms are made once, not per clone).
 #[derive(Clone)]
 pub struct Tenant {
-    location_id: String,
-    token: SecretString,
-    scopes: Option<Scopes>,
+    identity: Arc<Identity>,
     deadline: Option<Instant>,
-    /// Whose rate budget, circuit and concurrency this tenant's calls draw on (see `budget_key`).
-    budget_key: Arc<str>,
     background: bool,
     /// Set once a call of this operation got through the limiter (see [`Tenant::until`]).
     under_way: Option<Arc<AtomicBool>>,
+}
+
+/// The part of a tenant fixed by its credential.
+struct Identity {
+    location_id: String,
+    token: SecretString,
+    scopes: Option<Scopes>,
+    /// Whose rate budget, circuit and concurrency this tenant's calls draw on (see `budget_key`).
+    budget_key: Arc<str>,
+    fingerprint: [u8; 32],
+    /// `Bearer <token>`, marked sensitive; `None` when the token cannot be a header value.
+    authorization: Option<HeaderValue>,
+}
+
+impl Identity {
+    fn new(location_id: String, token: SecretString, scopes: Option<Scopes>, budget_key: Option<Arc<str>>) -> Self {
+        let fingerprint = Sha256::digest(token.expose_secret().as_bytes()).into();
+        let authorization = HeaderValue::try_from(format!("Bearer {}", token.expose_secret())).ok().map(|mut value| {
+            value.set_sensitive(true);
+            value
+        });
+        let budget_key = budget_key.unwrap_or_else(|| Arc::from(location_id.as_str()));
+        Self { location_id, token, scopes, budget_key, fingerprint, authorization }
+    }
 }
 
 /// Who goes first when calls queue for a location's budget: an operation already under way before
@@ -44,29 +68,33 @@ pub enum Priority {
 impl Tenant {
     /// `scopes` is `None` when they are unknown (forwarded tokens): GHL then decides.
     pub fn new(location_id: impl Into<String>, token: SecretString, scopes: Option<Scopes>) -> Self {
-        let location_id = location_id.into();
-        Self { budget_key: Arc::from(location_id.as_str()), location_id, token, scopes, deadline: None, background: false, under_way: None }
+        Self::of(Identity::new(location_id.into(), token, scopes, None))
+    }
+
+    fn of(identity: Identity) -> Self {
+        Self { identity: Arc::new(identity), deadline: None, background: false, under_way: None }
     }
 
     /// A tenant whose token the caller sent (forward mode). Anyone can name any location, so its
     /// budget, circuit and permits are its own (location and credential): a caller with a garbage
     /// or foreign token can neither spend nor shrink a real tenant's.
     pub fn forwarded(location_id: impl Into<String>, token: SecretString) -> Self {
-        let mut tenant = Self::new(location_id, token, None);
-        let fingerprint: String = tenant.credential_fingerprint()[..16].iter().map(|b| format!("{b:02x}")).collect();
-        tenant.budget_key = Arc::from(format!("{}#{fingerprint}", tenant.location_id));
-        tenant
+        let location_id = location_id.into();
+        let fingerprint: [u8; 32] = Sha256::digest(token.expose_secret().as_bytes()).into();
+        let short: String = fingerprint[..16].iter().map(|b| format!("{b:02x}")).collect();
+        let budget_key = Arc::from(format!("{location_id}#{short}"));
+        Self::of(Identity::new(location_id, token, None, Some(budget_key)))
     }
 
     /// The key of the limiter, breaker and permits: the location, or in forward mode the location
     /// and a fingerprint of the credential.
     pub fn budget_key(&self) -> &str {
-        &self.budget_key
+        &self.identity.budget_key
     }
 
     /// The budget key, shared (keys of per-tenant tables clone it instead of copying the text).
     pub(crate) fn budget_key_shared(&self) -> Arc<str> {
-        self.budget_key.clone()
+        self.identity.budget_key.clone()
     }
 
     /// The same tenant, for one GraphQL operation that must finish by `deadline`:
@@ -114,30 +142,38 @@ impl Tenant {
     /// Tells credentials apart (for sharing identical in-flight calls) without keeping the token.
     /// SHA-256, so no caller can craft a token that collides with another's.
     pub(crate) fn credential_fingerprint(&self) -> [u8; 32] {
-        Sha256::digest(self.token.expose_secret().as_bytes()).into()
+        self.identity.fingerprint
     }
 
     pub fn location_id(&self) -> &str {
-        &self.location_id
+        &self.identity.location_id
     }
 
     pub fn scopes(&self) -> Option<&Scopes> {
-        self.scopes.as_ref()
+        self.identity.scopes.as_ref()
     }
 
     /// `Some(false)` only when the scopes are known and lack `scope`.
     pub fn grants(&self, scope: &str) -> Option<bool> {
-        self.scopes.as_ref().map(|s| s.contains(scope))
+        self.identity.scopes.as_ref().map(|s| s.contains(scope))
     }
 
+    /// The `Authorization` header value (sensitive: never printed); `None` when the token holds
+    /// bytes no header may carry.
+    pub(crate) fn authorization(&self) -> Option<&HeaderValue> {
+        self.identity.authorization.as_ref()
+    }
+
+    /// `Bearer <token>` as text: only where [`Tenant::authorization`] is `None`, so that the
+    /// request fails as any request with a bad header does.
     pub(crate) fn bearer(&self) -> String {
-        format!("Bearer {}", self.token.expose_secret())
+        format!("Bearer {}", self.identity.token.expose_secret())
     }
 }
 
 impl fmt::Debug for Tenant {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Tenant").field("location_id", &self.location_id).field("token", &"[redacted]").field("scopes", &self.scopes).finish()
+        f.debug_struct("Tenant").field("location_id", &self.location_id()).field("token", &"[redacted]").field("scopes", &self.scopes()).finish()
     }
 }
 
@@ -182,6 +218,18 @@ mod tests {
         assert_ne!(a.budget_key(), b.budget_key());
         assert!(a.budget_key().starts_with("loc#") && !a.budget_key().contains("token-a"));
         assert_eq!(Tenant::new("loc", SecretString::from("token-a"), None).budget_key(), "loc");
+    }
+
+    #[test]
+    fn the_authorization_header_is_sensitive_and_shared_by_clones() {
+        let tenant = Tenant::new("loc", SecretString::from("tok"), None);
+        let header = tenant.authorization().expect("a valid token makes a header");
+        assert_eq!(header.as_bytes(), b"Bearer tok");
+        assert!(header.is_sensitive());
+        let clone = tenant.clone().until(Instant::now());
+        assert!(std::ptr::eq(clone.authorization().unwrap(), header), "clones share one identity");
+        assert_eq!(clone.credential_fingerprint(), tenant.credential_fingerprint());
+        assert!(Tenant::new("loc", SecretString::from("bad\ntoken"), None).authorization().is_none());
     }
 
     #[test]
