@@ -1,4 +1,4 @@
-//! `GhlClient`: a pooled `reqwest::Client` plus one typed async fn per GHL endpoint.
+//! `GhlClient`: the pooled transport (`transport`) plus one typed async fn per GHL endpoint.
 //!
 //! Every call goes through `call`: each attempt passes the circuit breaker, the per-location rate limiter and a concurrency bound, carries
 //! `Authorization` and `Version`, and is classified into a [`GhlError`]; safe failures are retried
@@ -9,14 +9,15 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use hyper::header::{HeaderMap, HeaderName, HeaderValue, ACCEPT, AUTHORIZATION, CONTENT_TYPE, RETRY_AFTER, USER_AGENT};
+use hyper::{Method, StatusCode};
 use metrics::{counter, gauge, histogram};
-use reqwest::header::{HeaderMap, HeaderName, HeaderValue, ACCEPT, AUTHORIZATION, CONTENT_TYPE, RETRY_AFTER};
-use reqwest::{Method, StatusCode};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::Value;
 use tokio::sync::Semaphore;
 use tracing::{debug, instrument, warn};
+use url::Url;
 
 use super::breaker::{BreakerConfig, CircuitBreaker, Transition};
 use super::error::{GhlError, GhlErrorKind, Unavailability, UpstreamCall};
@@ -26,6 +27,7 @@ use super::models::*;
 use super::probe::RateLimitHeaders;
 use super::retry::{backoff, is_retryable, RetryBudget, RetryConfig};
 use super::tenant::Tenant;
+use super::transport::{Reply, Transport, TransportError};
 use super::API_VERSION;
 
 /// How to reach GHL and how hard to push it.
@@ -49,12 +51,12 @@ pub struct GhlClient {
 }
 
 struct Inner {
-    http: reqwest::Client,
+    transport: Transport,
     base_url: String,
-    /// `base_url` parsed once (`None` when it does not parse: each request then fails as reqwest
-    /// reports it). A call's URL is this with its path and query set, not the whole text parsed
-    /// again: the host's parse (IDNA) was about 4 % of a single-contact query's instructions.
-    base: Option<reqwest::Url>,
+    /// `base_url` parsed once (`None` when it does not parse: each request then fails, unsent).
+    /// A call's URL is this with its path and query set, not the whole text parsed again: the
+    /// host's parse (IDNA) was about 4 % of a single-contact query's instructions.
+    base: Option<Url>,
     request_timeout: Duration,
     max_concurrency: usize,
     in_flight: Mutex<HashMap<String, Arc<Semaphore>>>,
@@ -74,17 +76,13 @@ struct Route {
 }
 
 impl GhlClient {
-    pub fn new(options: ClientOptions) -> Result<Self, reqwest::Error> {
-        let http = reqwest::Client::builder()
-            .connect_timeout(options.connect_timeout)
-            .pool_idle_timeout(Duration::from_secs(90))
-            .user_agent(concat!("ghl-subgraph/", env!("CARGO_PKG_VERSION")))
-            .build()?;
+    pub fn new(options: ClientOptions) -> Result<Self, rustls::Error> {
+        let transport = Transport::new(options.connect_timeout)?;
         Ok(Self {
             inner: Arc::new(Inner {
-                http,
+                transport,
                 base_url: options.base_url.trim_end_matches('/').to_owned(),
-                base: reqwest::Url::parse(&options.base_url).ok().filter(|base| !base.cannot_be_a_base()),
+                base: Url::parse(&options.base_url).ok().filter(|base| !base.cannot_be_a_base()),
                 request_timeout: options.request_timeout,
                 max_concurrency: options.max_concurrency_per_location.get(),
                 in_flight: Mutex::new(HashMap::new()),
@@ -156,7 +154,7 @@ impl GhlClient {
         }
         let started = Instant::now();
         let path = format!("/contacts/?locationId={}&limit=1", tenant.location_id());
-        let (status, headers, body) = self.exchange(tenant, Method::GET, &path, None).await.map_err(|e| transport_error(&e, false, call.clone()))?;
+        let Reply { status, headers, body } = self.exchange(tenant, Method::GET, &path, None).await.map_err(|e| transport_error(&e, false, call.clone()))?;
         self.inner.limiter.observe(budget, status.as_u16(), &headers, started.elapsed());
         if status.is_success() {
             return Ok(RateLimitHeaders::read(&headers).daily_remaining);
@@ -398,39 +396,22 @@ impl GhlClient {
             return Err(unavailable(Unavailability::DeadlineExceeded, &call));
         }
 
-        let mut request = self.request(tenant, method, &route.path, timeout);
-        if !query.is_empty() {
-            request = request.query(query);
-        }
-        if let Some(body) = body {
-            request = request.header(CONTENT_TYPE, "application/json").body(body);
-        }
-
         let started = Instant::now();
-        let outcome = async {
-            let response = request.send().await?;
-            let status = response.status();
-            let headers = response.headers().clone();
-            let bytes = response.bytes().await;
-            Ok::<_, reqwest::Error>((status, headers, bytes))
-        }
-        .await;
+        let outcome = self.send(tenant, method, &route.path, query, body, timeout).await;
         let result = match outcome {
             Err(error) => Err(transport_error(&error, deadline_bound, call.clone())),
-            Ok((status, headers, bytes)) => {
+            Ok(Reply { status, headers, body: bytes }) => {
                 tracing::Span::current().record("status", status.as_u16());
                 call.status = Some(status.as_u16());
                 // From the booking, not the send: a call that waited for a connection permit
                 // reached GHL that much later than its slot (the limiter's margin).
                 self.inner.limiter.observe(budget, status.as_u16(), &headers, booked.elapsed());
-                match bytes {
-                    Err(error) => Err(transport_error(&error, deadline_bound, call.clone())),
-                    Ok(bytes) if status.is_success() => Ok(bytes),
-                    Ok(bytes) => {
-                        let kind = classify(status, &headers, &bytes);
-                        debug!(status = status.as_u16(), ?kind, "GHL call failed");
-                        Err(GhlError::at(kind, call.clone()))
-                    }
+                if status.is_success() {
+                    Ok(bytes)
+                } else {
+                    let kind = classify(status, &headers, &bytes);
+                    debug!(status = status.as_u16(), ?kind, "GHL call failed");
+                    Err(GhlError::at(kind, call.clone()))
                 }
             }
         };
@@ -462,37 +443,41 @@ impl GhlClient {
         result
     }
 
-    /// A request to `path` as every call sends it: `Authorization`, `Version`, `Accept`, timeout.
-    fn request(&self, tenant: &Tenant, method: &Method, path: &str, timeout: Duration) -> reqwest::RequestBuilder {
-        let http = &self.inner.http;
-        let request = match &self.inner.base {
-            Some(base) => http.request(method.clone(), url_on(base, path)),
-            None => http.request(method.clone(), format!("{}{}", self.inner.base_url, path)),
+    /// Sends `path` (with its query) as every call sends it: `Authorization`, `Version`, `Accept`,
+    /// within `timeout`.
+    async fn send(
+        &self,
+        tenant: &Tenant,
+        method: &Method,
+        path: &str,
+        query: &[(String, String)],
+        body: Option<Bytes>,
+        timeout: Duration,
+    ) -> Result<Reply, TransportError> {
+        let mut url = match &self.inner.base {
+            Some(base) => url_on(base, path),
+            None => Url::parse(&format!("{}{}", self.inner.base_url, path)).map_err(|_| TransportError::Unsendable("the GHL base URL is not a URL"))?,
         };
-        let request = match tenant.authorization() {
-            Some(authorization) => request.header(AUTHORIZATION, authorization.clone()),
-            None => request.header(AUTHORIZATION, tenant.bearer()),
-        };
-        request.timeout(timeout).header(VERSION, HeaderValue::from_static(API_VERSION)).header(ACCEPT, HeaderValue::from_static("application/json"))
+        if !query.is_empty() {
+            url.query_pairs_mut().extend_pairs(query);
+        }
+        let authorization = tenant.authorization().ok_or(TransportError::Unsendable("the token cannot be sent as a header"))?;
+        let mut headers = HeaderMap::with_capacity(6);
+        headers.insert(AUTHORIZATION, authorization.clone());
+        headers.insert(VERSION, HeaderValue::from_static(API_VERSION));
+        headers.insert(ACCEPT, HeaderValue::from_static("application/json"));
+        headers.insert(USER_AGENT, HeaderValue::from_static(concat!("ghl-subgraph/", env!("CARGO_PKG_VERSION"))));
+        if body.is_some() {
+            headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        }
+        self.inner.transport.send(method.clone(), &url, headers, body, timeout).await
     }
 
     /// One exchange sent as every call sends it, answered raw, for callers that read the status,
     /// the rate-limit headers and the transport error themselves (the connection check's `probe`,
     /// `daily_remaining`). No breaker, limiter or retry here: a check reports what GHL does.
-    pub(super) async fn exchange(
-        &self,
-        tenant: &Tenant,
-        method: Method,
-        path: &str,
-        body: Option<Vec<u8>>,
-    ) -> Result<(StatusCode, HeaderMap, Bytes), reqwest::Error> {
-        let mut request = self.request(tenant, &method, path, self.inner.request_timeout);
-        if let Some(body) = body {
-            request = request.header(CONTENT_TYPE, "application/json").body(body);
-        }
-        let response = request.send().await?;
-        let (status, headers) = (response.status(), response.headers().clone());
-        Ok((status, headers, response.bytes().await?))
+    pub(super) async fn exchange(&self, tenant: &Tenant, method: Method, path: &str, body: Option<Vec<u8>>) -> Result<Reply, TransportError> {
+        self.send(tenant, &method, path, &[], body.map(Bytes::from), self.inner.request_timeout).await
     }
 
     fn permit(&self, location_id: &str) -> Arc<Semaphore> {
@@ -551,7 +536,7 @@ fn method_name(method: &Method) -> &'static str {
 }
 
 /// `deadline_bound`: the attempt's timeout was the operation's deadline, not the per-call timeout.
-fn transport_error(error: &reqwest::Error, deadline_bound: bool, call: UpstreamCall) -> GhlError {
+fn transport_error(error: &TransportError, deadline_bound: bool, call: UpstreamCall) -> GhlError {
     let reason = if error.is_timeout() && deadline_bound {
         Unavailability::DeadlineExceeded
     } else if error.is_timeout() {
@@ -561,8 +546,9 @@ fn transport_error(error: &reqwest::Error, deadline_bound: bool, call: UpstreamC
     } else {
         Unavailability::ConnectionLost
     };
-    // reqwest's Display includes the URL (ids, never tokens); keep it at debug level.
-    debug!(error = %error, %reason, "GHL transport error");
+    // The causes may name the host; keep them at debug level.
+    let causes: Vec<String> = std::iter::successors(std::error::Error::source(error), |e| e.source()).map(ToString::to_string).collect();
+    debug!(error = %error, causes = %causes.join(": "), %reason, "GHL transport error");
     GhlError::at(GhlErrorKind::Unavailable { reason }, call)
 }
 
@@ -596,14 +582,12 @@ fn validation_detail(text: &str) -> Option<String> {
 /// `Retry-After` (seconds) if present, else GHL's burst window length.
 fn retry_after(headers: &HeaderMap) -> Option<Duration> {
     let header = |name| headers.get(name).and_then(|v| v.to_str().ok()).and_then(|v| v.trim().parse::<u64>().ok());
-    header(RETRY_AFTER)
-        .map(Duration::from_secs)
-        .or_else(|| header(reqwest::header::HeaderName::from_static("x-ratelimit-interval-milliseconds")).map(Duration::from_millis))
+    header(RETRY_AFTER).map(Duration::from_secs).or_else(|| header(HeaderName::from_static("x-ratelimit-interval-milliseconds")).map(Duration::from_millis))
 }
 
 /// `base` with `path` (and its `?query`) after the base's own path: the URL that parsing the
 /// two texts joined gives, without parsing the scheme and host again.
-fn url_on(base: &reqwest::Url, path: &str) -> reqwest::Url {
+fn url_on(base: &Url, path: &str) -> Url {
     let (path, query) = match path.split_once('?') {
         Some((path, query)) => (path, Some(query)),
         None => (path, None),
@@ -633,9 +617,9 @@ mod tests {
             "/contacts/x?a=1?b=2",
         ];
         for base in ["http://127.0.0.1:4321", "https://services.leadconnectorhq.com/", "https://proxy.example/ghl/v1", "https://proxy.example/ghl/v1/"] {
-            let parsed = reqwest::Url::parse(base).unwrap();
+            let parsed = Url::parse(base).unwrap();
             for path in paths {
-                let joined = reqwest::Url::parse(&format!("{}{path}", base.trim_end_matches('/'))).unwrap();
+                let joined = Url::parse(&format!("{}{path}", base.trim_end_matches('/'))).unwrap();
                 assert_eq!(url_on(&parsed, path).as_str(), joined.as_str(), "{base} + {path}");
             }
         }

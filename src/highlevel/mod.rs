@@ -13,6 +13,7 @@ mod probe;
 mod retry;
 mod shared;
 mod tenant;
+mod transport;
 
 pub use breaker::BreakerConfig;
 pub use client::{ClientOptions, GhlClient};

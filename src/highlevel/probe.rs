@@ -9,8 +9,8 @@
 use std::error::Error as _;
 use std::time::{Duration, Instant};
 
-use reqwest::header::HeaderMap;
-use reqwest::Method;
+use hyper::header::HeaderMap;
+use hyper::Method;
 use serde::de::DeserializeOwned;
 
 use super::client::{classify, GhlClient};
@@ -18,6 +18,7 @@ use super::error::GhlErrorKind;
 use super::ids::PathId;
 use super::models::{ContactEnvelope, EventsEnvelope, NotesEnvelope, SearchBody, SearchEnvelope, TaskSearchBody, TaskSearchEnvelope, TasksEnvelope};
 use super::tenant::Tenant;
+use super::transport::{Reply, TransportError};
 
 /// A read-only GHL call the check makes.
 #[derive(Clone, Copy, Debug)]
@@ -64,7 +65,7 @@ pub enum ProbeFailure {
     Unreadable,
 }
 
-/// Why no HTTP answer came, told apart from the error chain (reqwest → hyper → io / rustls).
+/// Why no HTTP answer came, told apart from the error chain (hyper-util → io / rustls).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum TransportFault {
     /// The host name does not resolve.
@@ -147,7 +148,7 @@ impl GhlClient {
                 result: Err(ProbeFailure::Transport(fault_of(&error))),
                 rate_limit: RateLimitHeaders::default(),
             },
-            Ok((status, headers, bytes)) => {
+            Ok(Reply { status, headers, body: bytes }) => {
                 let result = if status.is_success() {
                     decode(probe, &bytes).ok_or(ProbeFailure::Unreadable)
                 } else {
@@ -177,12 +178,12 @@ fn decode(probe: Probe<'_>, bytes: &[u8]) -> Option<Answer> {
     })
 }
 
-/// Which transport failure `error` is. reqwest says "timeout" and "connect"; what failed within
-/// a connect is found further down the chain: hyper-util's "dns error", an I/O error's kind, or
-/// rustls's error (wrapped in an I/O error, so read from its text).
-pub(crate) fn fault_of(error: &reqwest::Error) -> TransportFault {
+/// Which transport failure `error` is. The transport says "timeout" and "connect"; what failed
+/// within a connect is found further down the chain: hyper-util's "dns error", an I/O error's
+/// kind, or rustls's error (wrapped in an I/O error, so read from its text).
+pub(crate) fn fault_of(error: &TransportError) -> TransportFault {
     let chain = || std::iter::successors(error.source(), |e| (*e).source());
-    let io_kind = chain().find_map(|e| e.downcast_ref::<std::io::Error>().map(std::io::Error::kind));
+    let io_kind = error.io_kind();
     let text = chain().map(|e| e.to_string().to_ascii_lowercase()).collect::<Vec<_>>().join(": ");
     let mentions = |words: &[&str]| words.iter().any(|w| text.contains(w));
     if error.is_timeout() || io_kind == Some(std::io::ErrorKind::TimedOut) {

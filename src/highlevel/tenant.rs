@@ -32,12 +32,13 @@ pub struct Tenant {
 /// The part of a tenant fixed by its credential.
 struct Identity {
     location_id: String,
-    token: SecretString,
     scopes: Option<Scopes>,
     /// Whose rate budget, circuit and concurrency this tenant's calls draw on (see `budget_key`).
     budget_key: Arc<str>,
+    /// SHA-256 of the token.
     fingerprint: [u8; 32],
-    /// `Bearer <token>`, marked sensitive; `None` when the token cannot be a header value.
+    /// `Bearer <token>`, marked sensitive; `None` when the token cannot be a header value. The
+    /// only form of the token kept.
     authorization: Option<HeaderValue>,
 }
 
@@ -49,7 +50,7 @@ impl Identity {
             value
         });
         let budget_key = budget_key.unwrap_or_else(|| Arc::from(location_id.as_str()));
-        Self { location_id, token, scopes, budget_key, fingerprint, authorization }
+        Self { location_id, scopes, budget_key, fingerprint, authorization }
     }
 }
 
@@ -162,12 +163,6 @@ impl Tenant {
     /// bytes no header may carry.
     pub(crate) fn authorization(&self) -> Option<&HeaderValue> {
         self.identity.authorization.as_ref()
-    }
-
-    /// `Bearer <token>` as text: only where [`Tenant::authorization`] is `None`, so that the
-    /// request fails as any request with a bad header does.
-    pub(crate) fn bearer(&self) -> String {
-        format!("Bearer {}", self.identity.token.expose_secret())
     }
 }
 
