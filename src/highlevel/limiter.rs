@@ -24,7 +24,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use chrono::{Days, Utc};
-use reqwest::header::HeaderMap;
+use hyper::header::HeaderMap;
 use tokio::sync::Notify;
 
 use super::shared::{Observation, SharedBudget, Take, Taken};

@@ -9,7 +9,7 @@ use std::num::NonZeroU32;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use reqwest::Method;
+use hyper::Method;
 
 use super::error::{GhlError, GhlErrorKind, Unavailability};
 
