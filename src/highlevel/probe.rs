@@ -162,7 +162,7 @@ impl GhlClient {
 
 fn decode(probe: Probe<'_>, bytes: &[u8]) -> Option<Answer> {
     fn read<T: DeserializeOwned>(bytes: &[u8]) -> Option<T> {
-        serde_json::from_slice(bytes).ok()
+        super::client::decode(bytes).ok()
     }
     let items = |items: usize| Answer { items, first_contact: None };
     Some(match probe {

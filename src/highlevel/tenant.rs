@@ -43,13 +43,19 @@ struct Identity {
 }
 
 impl Identity {
-    fn new(location_id: String, token: SecretString, scopes: Option<Scopes>, budget_key: Option<Arc<str>>) -> Self {
-        let fingerprint = Sha256::digest(token.expose_secret().as_bytes()).into();
+    /// `own_budget`: the budget key names the credential too (forward mode, see [`Tenant::forwarded`]).
+    fn new(location_id: String, token: SecretString, scopes: Option<Scopes>, own_budget: bool) -> Self {
+        let fingerprint: [u8; 32] = Sha256::digest(token.expose_secret().as_bytes()).into();
         let authorization = HeaderValue::try_from(format!("Bearer {}", token.expose_secret())).ok().map(|mut value| {
             value.set_sensitive(true);
             value
         });
-        let budget_key = budget_key.unwrap_or_else(|| Arc::from(location_id.as_str()));
+        let budget_key = if own_budget {
+            let short: String = fingerprint[..16].iter().map(|b| format!("{b:02x}")).collect();
+            Arc::from(format!("{location_id}#{short}"))
+        } else {
+            Arc::from(location_id.as_str())
+        };
         Self { location_id, scopes, budget_key, fingerprint, authorization }
     }
 }
@@ -69,7 +75,7 @@ pub enum Priority {
 impl Tenant {
     /// `scopes` is `None` when they are unknown (forwarded tokens): GHL then decides.
     pub fn new(location_id: impl Into<String>, token: SecretString, scopes: Option<Scopes>) -> Self {
-        Self::of(Identity::new(location_id.into(), token, scopes, None))
+        Self::of(Identity::new(location_id.into(), token, scopes, false))
     }
 
     fn of(identity: Identity) -> Self {
@@ -80,11 +86,7 @@ impl Tenant {
     /// budget, circuit and permits are its own (location and credential): a caller with a garbage
     /// or foreign token can neither spend nor shrink a real tenant's.
     pub fn forwarded(location_id: impl Into<String>, token: SecretString) -> Self {
-        let location_id = location_id.into();
-        let fingerprint: [u8; 32] = Sha256::digest(token.expose_secret().as_bytes()).into();
-        let short: String = fingerprint[..16].iter().map(|b| format!("{b:02x}")).collect();
-        let budget_key = Arc::from(format!("{location_id}#{short}"));
-        Self::of(Identity::new(location_id, token, None, Some(budget_key)))
+        Self::of(Identity::new(location_id.into(), token, None, true))
     }
 
     /// The key of the limiter, breaker and permits: the location, or in forward mode the location

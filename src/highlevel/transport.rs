@@ -58,8 +58,7 @@ impl TransportError {
     }
 }
 
-/// The pooled client; cheap to clone.
-#[derive(Clone)]
+/// The pooled client.
 pub struct Transport {
     client: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
 }
